@@ -1,0 +1,138 @@
+"""Settings for `swr-bridge serve`: a YAML file plus env, validated with marshmallow; secrets only from env."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from adapter.swr.mapping import MappingRuleSchema
+from adapter.webhooks.config import ApiSchema, WebhooksSchema
+
+DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
+DEFAULT_SANDBOX_API = "http://127.0.0.1:5001"
+
+
+class ConfigError(ValueError):
+    """A config problem, with the file, the key path and the reason."""
+
+    def __init__(self, source: str, key_path: str, reason: str):
+        self.source, self.key_path, self.reason = source, key_path, reason
+        super().__init__(f"{source}: {key_path}: {reason}" if key_path else f"{source}: {reason}")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class SwrSchema(_Strict):
+    region = fields.String(load_default="eu-de")
+    registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    api = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    verify_tls = fields.Boolean(load_default=True)
+    ca_bundle = fields.String(load_default=None, allow_none=True)
+    timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
+
+
+class PinnedClientSchema(_Strict):
+    username = fields.String(required=True)
+    password_env = fields.String(required=True)
+
+
+class PinnedSchema(_Strict):
+    access_id = fields.String(required=True)
+    secret_key_env = fields.String(required=True)
+    clients = fields.List(fields.Nested(PinnedClientSchema), required=True, validate=validate.Length(min=1))
+
+
+class CredentialsSchema(_Strict):
+    mode = fields.String(load_default="passthrough", validate=validate.OneOf(["passthrough", "pinned"]))
+    pinned = fields.Nested(PinnedSchema, load_default=None, allow_none=True)
+    cache_seconds = fields.Integer(load_default=60, validate=validate.Range(min=0, max=3600))
+
+    @validates_schema
+    def _pinned_needs_block(self, data, **_):
+        if data["mode"] == "pinned" and not data.get("pinned"):
+            raise ValidationError("mode pinned needs a 'pinned' block", "pinned")
+
+
+class OrganizationsSchema(_Strict):
+    auto_create = fields.Boolean(load_default=True)
+
+
+class BridgeConfigSchema(_Strict):
+    listen = fields.String(load_default="127.0.0.1:8080", validate=validate.Regexp(r"^[^:\s]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$"))
+    public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    instance_key_env = fields.String(load_default="SWR_BRIDGE_KEY")
+    token_ttl = fields.Integer(load_default=900, validate=validate.Range(min=60, max=86400))
+    upload_ttl = fields.Integer(load_default=86400, validate=validate.Range(min=300, max=7 * 86400))
+    swr = fields.Nested(SwrSchema, load_default=lambda: SwrSchema().load({}))
+    credentials = fields.Nested(CredentialsSchema, load_default=lambda: CredentialsSchema().load({}))
+    mapping = fields.List(fields.Nested(MappingRuleSchema), load_default=list)
+    organizations = fields.Nested(OrganizationsSchema, load_default=lambda: OrganizationsSchema().load({}))
+    bandwidth = fields.Dict(load_default=None, allow_none=True)
+    webhooks = fields.Nested(WebhooksSchema, load_default=None, allow_none=True)
+    api = fields.Nested(ApiSchema, load_default=None, allow_none=True)
+    log_level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+
+
+def _first_error(messages, prefix="") -> tuple[str, str]:
+    """Flattens marshmallow's nested messages into the first (key.path, reason)."""
+    if isinstance(messages, dict):
+        key = sorted(messages, key=str)[0]
+        sub = f"{prefix}.{key}" if prefix else str(key)
+        if key == "_schema":
+            sub = prefix
+        return _first_error(messages[key], sub)
+    if isinstance(messages, list) and messages:
+        first = messages[0]
+        return (prefix, first) if isinstance(first, str) else _first_error(first, prefix)
+    return prefix, str(messages)
+
+
+def load_data(data: dict | None, source: str = "<config>") -> dict:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", "the top level must be a mapping")
+    try:
+        return BridgeConfigSchema().load(data)
+    except ValidationError as err:
+        key, reason = _first_error(err.messages)
+        raise ConfigError(source, key, reason) from None
+
+
+def load_config(path: str | os.PathLike | None = None) -> dict:
+    """Reads and validates the YAML file; no file means the embedded defaults."""
+    if path is None:
+        return load_data({}, "<defaults>")
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(source, "", f"not valid YAML{where}") from None
+    return load_data(data, source)
+
+
+def swr_endpoints(config: dict) -> tuple[str, str]:
+    """The SWR registry and API base URLs: explicit overrides, else derived from the region."""
+    from adapter.swr.credentials import api_host, registry_host
+
+    swr = config["swr"]
+    registry = swr.get("registry") or f"https://{registry_host(swr['region'])}"
+    api = swr.get("api") or f"https://{api_host(swr['region'])}"
+    return registry.rstrip("/"), api.rstrip("/")
+
+
+def env_secret(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
