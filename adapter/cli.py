@@ -28,7 +28,8 @@ def login_command(access_id, registry, sk_env):
     """Print the long-term `docker login` line derived from AK/SK."""
     import os
 
-    from adapter.swr.credentials import AccessID, CredentialError, login_command as build
+    from adapter.swr.credentials import AccessID, CredentialError
+    from adapter.swr.credentials import login_command as build
 
     try:
         aid = AccessID.parse(access_id)

@@ -32,6 +32,8 @@ class SwrSchema(_Strict):
     region = fields.String(load_default="eu-de")
     registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
     api = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    # Where the huawei-SWR /dockyard calls go; SWR serves them on the registry host.
+    dockyard = fields.Url(require_tld=False, load_default=None, allow_none=True)
     verify_tls = fields.Boolean(load_default=True)
     ca_bundle = fields.String(load_default=None, allow_none=True)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))

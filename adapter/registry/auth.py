@@ -1,0 +1,143 @@
+"""Auth toward Harbor: the /v2 Bearer challenge, the token endpoint, Basic, and per-repository scopes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from adapter.registry.errors import RegistryError
+from adapter.registry.principal import Principal
+from adapter.registry.tokens import TokenBox
+from adapter.swr.credentials import AccessID, CredentialError, check_secret
+
+SERVICE = "swr-bridge"
+ACTIONS = {"pull", "push", "delete", "*"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a request may do: the principal and, for bearer tokens, the granted scopes."""
+
+    principal: Principal
+    access: tuple[tuple[str, str, frozenset], ...] | None  # None: Basic auth, full access
+
+    def allows(self, kind: str, name: str, action: str) -> bool:
+        if self.access is None:
+            return True
+        for entry_kind, entry_name, actions in self.access:
+            if entry_kind == kind and entry_name == name and (action in actions or "*" in actions):
+                return True
+        return False
+
+
+def parse_scope(scope: str) -> tuple[str, str, frozenset]:
+    """`repository:org/app:pull,push` -> ("repository", "org/app", {"pull", "push"})."""
+    kind, _, rest = scope.partition(":")
+    name, sep, actions = rest.rpartition(":")
+    if kind not in ("repository", "registry") or not sep or not name:
+        raise RegistryError("UNAUTHORIZED", f"malformed scope {scope!r}", status=400)
+    wanted = frozenset(a for a in actions.split(",") if a)
+    if not wanted <= ACTIONS:
+        raise RegistryError("UNAUTHORIZED", f"unknown action in scope {scope!r}", status=400)
+    return kind, name, wanted
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, sep, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+    except (ValueError, UnicodeError):
+        raise RegistryError("UNAUTHORIZED", "malformed Basic credentials", status=401) from None
+    if not sep:
+        raise RegistryError("UNAUTHORIZED", "Basic credentials lack ':'", status=401)
+    return user, password
+
+
+class Authenticator:
+    """Validates credentials (pass-through or pinned) and issues/opens sealed bearer tokens."""
+
+    def __init__(self, config: dict, box: TokenBox, login):
+        self.config, self.box, self._login = config, box, login
+        self.ttl = config["token_ttl"]
+        creds = config["credentials"]
+        self.mode, self.cache_seconds = creds["mode"], creds["cache_seconds"]
+        self._ok: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._salt = os.urandom(16)
+        if self.mode == "pinned":
+            self._pinned = self._load_pinned(creds["pinned"])
+
+    @staticmethod
+    def _load_pinned(block: dict) -> tuple[Principal, dict[str, str]]:
+        sk = os.environ.get(block["secret_key_env"]) or ""
+        AccessID.parse(block["access_id"])
+        clients = {c["username"]: os.environ.get(c["password_env"]) or "" for c in block["clients"]}
+        return Principal(block["access_id"], sk), clients
+
+    # --- Basic ----------------------------------------------------------------------------------
+    def check_basic(self, user: str, password: str) -> Principal:
+        if self.mode == "pinned":
+            return self._check_pinned(user, password)
+        try:
+            AccessID.parse(user)
+            check_secret(password)
+        except CredentialError as exc:
+            raise RegistryError("UNAUTHORIZED", f"invalid credentials: {exc}", status=401) from None
+        principal = Principal(user, password)
+        key = hashlib.sha256(self._salt + f"{user}\0{password}".encode()).hexdigest()
+        now = time.time()
+        with self._lock:
+            if self._ok.get(key, 0) > now:
+                return principal
+        if not self._login(principal):
+            raise RegistryError("UNAUTHORIZED", "SWR refused these credentials", status=401)
+        with self._lock:
+            if len(self._ok) > 10000:
+                self._ok.clear()
+            self._ok[key] = now + self.cache_seconds
+        return principal
+
+    def _check_pinned(self, user: str, password: str) -> Principal:
+        principal, clients = self._pinned
+        expected = clients.get(user)
+        # compare_digest on both branches so timing does not reveal which usernames exist
+        ok = hmac.compare_digest((expected or "\0").encode(), password.encode()) and expected
+        if not ok:
+            raise RegistryError("UNAUTHORIZED", "unknown client or wrong password", status=401)
+        return principal
+
+    # --- Bearer ---------------------------------------------------------------------------------
+    def issue(self, principal: Principal, scopes: list[str]) -> dict:
+        access = [[kind, name, sorted(actions)] for kind, name, actions in map(parse_scope, scopes)]
+        payload = {"sub": principal.access_id, "acc": access}
+        if self.mode == "passthrough":
+            payload["sec"] = principal.secret
+        token = self.box.seal("bearer", payload, self.ttl)
+        issued = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"token": token, "access_token": token, "expires_in": self.ttl, "issued_at": issued}
+
+    def open_bearer(self, token: str) -> Grant:
+        data = self.box.open("bearer", token)
+        if data is None:
+            raise RegistryError("UNAUTHORIZED", "the token is invalid or expired", status=401)
+        if self.mode == "pinned":
+            principal = self._pinned[0]
+        else:
+            principal = Principal(data["sub"], data["sec"])
+        access = tuple((k, n, frozenset(a)) for k, n, a in data["acc"])
+        return Grant(principal, access)
+
+    def authenticate(self, header: str | None) -> Grant:
+        if header and header.lower().startswith("bearer "):
+            return self.open_bearer(header[7:].strip())
+        basic = parse_basic(header or "")
+        if basic is None:
+            raise RegistryError("UNAUTHORIZED", "authentication required", status=401)
+        return Grant(self.check_basic(*basic), None)

@@ -1,0 +1,194 @@
+"""Blob reads and stateless uploads: the upload state travels sealed in the Location token."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, request
+
+from adapter.registry.errors import RegistryError, upstream_error
+from adapter.registry.relay import body_stream, copy_headers, error_body, has_body, stream_response
+from adapter.registry.service import grant, service
+
+DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
+
+
+def scopes(dest: str, action: str) -> list[str]:
+    return [f"repository:{dest}:{ {'pull': 'pull', 'push': 'pull,push', 'delete': '*'}[action] }"]
+
+
+def _fail(resp) -> RegistryError:
+    return upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
+
+
+def _check_digest(digest: str | None) -> str:
+    if not digest or not DIGEST_RE.match(digest):
+        raise RegistryError("DIGEST_INVALID", f"digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>")
+    return digest
+
+
+def _upload_location(name: str, token: str) -> str:
+    base = (service().config.get("public_url") or "").rstrip("/")
+    return f"{base}/v2/{name}/blobs/uploads/{token}"
+
+
+def _accepted(name: str, location: str, offset: int, upstream, status: int = 202) -> Response:
+    svc = service()
+    state = {"u": location, "p": grant().principal.access_id, "n": name, "o": offset}
+    token = svc.box.seal("upload", state, svc.config["upload_ttl"])
+    headers = {"Location": _upload_location(name, token), "Range": f"0-{max(offset - 1, 0)}",
+               "Content-Length": "0"}
+    if "Docker-Upload-UUID" in upstream.headers:
+        headers["Docker-Upload-UUID"] = upstream.headers["Docker-Upload-UUID"]
+    return Response(None, status=status, headers=headers)
+
+
+def _created(name: str, digest: str) -> Response:
+    return Response(None, status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
+                                               "Docker-Content-Digest": digest, "Content-Length": "0"})
+
+
+def start_upload(name: str) -> Response:
+    svc, principal = service(), grant().principal
+    dest = svc.map_name(name)
+    svc.orgs.ensure(principal, dest.split("/")[0])
+    mount, source = request.args.get("mount"), request.args.get("from")
+    if mount and source:
+        mounted = _mount(name, dest, _check_digest(mount), svc.map_name(source))
+        if mounted is not None:
+            return mounted
+    digest = request.args.get("digest")
+    if digest is not None:
+        _check_digest(digest)
+    resp = svc.upstream.request(principal, "POST", f"/v2/{dest}/blobs/uploads/", scopes(dest, "push"),
+                                stream=False)
+    if resp.status_code != 202 or "Location" not in resp.headers:
+        raise _fail(resp)
+    if digest is not None:
+        return _finish(name, {"u": resp.headers["Location"], "o": 0}, digest)
+    return _accepted(name, resp.headers["Location"], 0, resp)
+
+
+def _mount(name: str, dest: str, digest: str, source: str) -> Response | None:
+    svc, principal = service(), grant().principal
+    wanted = scopes(dest, "push") + scopes(source, "pull")
+    resp = svc.upstream.request(principal, "POST", f"/v2/{dest}/blobs/uploads/", wanted,
+                                params={"mount": digest, "from": source}, stream=False)
+    if resp.status_code == 201:
+        return _created(name, digest)
+    if resp.status_code == 202 and "Location" in resp.headers:
+        return _accepted(name, resp.headers["Location"], 0, resp)
+    resp.close()
+    return None  # not mounted: fall back to a plain upload
+
+
+def _open(name: str, token: str) -> dict:
+    state = service().box.open("upload", token)
+    if not state or state.get("n") != name or state.get("p") != grant().principal.access_id:
+        raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload unknown, expired or not yours")
+    return state
+
+
+def upload(name: str, token: str) -> Response:
+    state = _open(name, token)
+    if request.method == "PATCH":
+        return _patch(name, state)
+    if request.method == "PUT":
+        return _finish(name, state, request.args.get("digest"))
+    if request.method == "GET":
+        return _status(name, state)
+    return _cancel(state)
+
+
+def _upstream_call(method: str, name: str, state: dict, **kw):
+    svc = service()
+    dest = svc.map_name(name)
+    return svc.upstream.request(grant().principal, method, state["u"], scopes(dest, "push"), **kw)
+
+
+def _patch(name: str, state: dict) -> Response:
+    headers = {"Content-Type": "application/octet-stream"}
+    content_range = request.headers.get("Content-Range")
+    if content_range:
+        match = RANGE_RE.match(content_range.strip())
+        if not match or int(match.group(1)) > int(match.group(2)):
+            raise RegistryError("RANGE_INVALID", f"Content-Range {content_range!r} is not start-end", status=416)
+        headers["Content-Range"] = f"{match.group(1)}-{match.group(2)}"
+    body = body_stream(request, throttle=service().throttle)
+    resp = _upstream_call("PATCH", name, state, data=body, headers=headers, stream=False, replayable=False)
+    if resp.status_code != 202:
+        raise _fail(resp)
+    return _accepted(name, resp.headers.get("Location", state["u"]), _offset(resp, state["o"] + body.count), resp)
+
+
+def _offset(resp, fallback: int) -> int:
+    match = RANGE_RE.match(resp.headers.get("Range", ""))
+    return int(match.group(2)) + 1 if match else fallback
+
+
+def _finish(name: str, state: dict, digest: str | None) -> Response:
+    digest = _check_digest(digest)
+    location, verified = state["u"], False
+    if has_body(request) and state["o"] == 0:
+        # Monolithic: stream as a PATCH and verify the digest before anything is committed upstream.
+        body = body_stream(request, algorithm=digest.split(":")[0], throttle=service().throttle)
+        resp = _upstream_call("PATCH", name, state, data=body, stream=False, replayable=False,
+                              headers={"Content-Type": "application/octet-stream"})
+        if resp.status_code != 202:
+            raise _fail(resp)
+        location = resp.headers.get("Location", location)
+        if body.digest != digest:
+            _upstream_call("DELETE", name, {"u": location}, stream=False).close()
+            raise RegistryError("DIGEST_INVALID", f"content digest {body.digest} does not match {digest}")
+        verified = True
+    kwargs = {}
+    if has_body(request) and not verified:
+        kwargs = {"data": body_stream(request, throttle=service().throttle), "replayable": False}
+    resp = _upstream_call("PUT", name, {"u": location}, params={"digest": digest}, stream=False,
+                          headers={"Content-Type": "application/octet-stream"}, **kwargs)
+    if resp.status_code != 201:
+        raise _fail(resp)
+    return _created(name, digest)
+
+
+def _status(name: str, state: dict) -> Response:
+    resp = _upstream_call("GET", name, state, stream=False)
+    if resp.status_code != 204:
+        raise _fail(resp)
+    return _accepted(name, resp.headers.get("Location", state["u"]), _offset(resp, state["o"]), resp, 204)
+
+
+def _cancel(state: dict) -> Response:
+    resp = _upstream_call("DELETE", state["n"], state, stream=False)
+    if resp.status_code not in (202, 204, 404):
+        raise _fail(resp)
+    return Response(None, status=204)
+
+
+def get_blob(name: str, digest: str) -> Response:
+    svc = service()
+    dest = svc.map_name(name)
+    headers = {"Range": request.headers["Range"]} if "Range" in request.headers else {}
+    resp = svc.upstream.request(grant().principal, request.method, f"/v2/{dest}/blobs/{_check_digest(digest)}",
+                                scopes(dest, "pull"), headers=headers)
+    if resp.status_code not in (200, 206):
+        raise _fail(resp)
+    if request.method == "HEAD":
+        resp.close()
+        return Response(None, status=resp.status_code, headers=_blob_headers(resp))
+    return stream_response(resp, headers=_blob_headers(resp), throttle=svc.throttle)
+
+
+def _blob_headers(resp) -> dict:
+    return copy_headers(resp)
+
+
+def delete_blob(name: str, digest: str) -> Response:
+    svc = service()
+    dest = svc.map_name(name)
+    resp = svc.upstream.request(grant().principal, "DELETE", f"/v2/{dest}/blobs/{_check_digest(digest)}",
+                                scopes(dest, "delete"), stream=False)
+    if resp.status_code != 202:
+        raise _fail(resp)
+    return Response(None, status=202)

@@ -1,0 +1,160 @@
+"""Manifests (byte-exact), tag lists, referrers and the catalog, on mapped repository names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from flask import Response, jsonify, request
+
+from adapter.registry.blobs import DIGEST_RE, _fail, scopes
+from adapter.registry.errors import RegistryError
+from adapter.registry.relay import copy_headers, read_limited, stream_response
+from adapter.registry.service import grant, service
+
+MAX_MANIFEST = 4 * 1024 * 1024
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/vnd.docker.distribution.manifest.v1+json",
+)
+LINK_RE = re.compile(r"<([^>]*)>")
+
+
+def _accept() -> str:
+    # Without Accept the upstream could down-convert; ask for every type so the stored bytes come back.
+    given = request.headers.get("Accept", "")
+    return given if any(t in given for t in MANIFEST_TYPES) else ", ".join(MANIFEST_TYPES)
+
+
+def get_manifest(name: str, ref: str) -> Response:
+    svc = service()
+    dest = svc.map_name(name)
+    resp = svc.upstream.request(grant().principal, request.method, f"/v2/{dest}/manifests/{ref}",
+                                scopes(dest, "pull"), headers={"Accept": _accept()})
+    if resp.status_code != 200:
+        raise _fail(resp)
+    if request.method == "HEAD":
+        resp.close()
+        return Response(None, status=200, headers=copy_headers(resp))
+    return stream_response(resp)
+
+
+def _read_manifest() -> bytes:
+    if (request.content_length or 0) > MAX_MANIFEST:
+        raise RegistryError("SIZE_INVALID", f"manifest exceeds {MAX_MANIFEST} bytes", status=413)
+    body = request.stream.read(MAX_MANIFEST + 1)
+    if len(body) > MAX_MANIFEST:
+        raise RegistryError("SIZE_INVALID", f"manifest exceeds {MAX_MANIFEST} bytes", status=413)
+    return body
+
+
+def _check_manifest(body: bytes) -> str:
+    """The media type to send: Content-Type, which must agree with the manifest's own mediaType."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise RegistryError("MANIFEST_INVALID", "manifest must be a JSON object")
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+    media_type = doc.get("mediaType")
+    if media_type and content_type and media_type != content_type:
+        raise RegistryError("MANIFEST_INVALID",
+                            f"mediaType {media_type!r} does not agree with Content-Type {content_type!r}")
+    chosen = content_type or media_type
+    if not chosen:
+        raise RegistryError("MANIFEST_INVALID", "neither Content-Type nor mediaType names the manifest type")
+    return chosen
+
+
+def _check_reference(ref: str, body: bytes) -> str:
+    from adapter.swr.naming import NamingError, check_tag
+
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    if ref.startswith("sha256:"):
+        if ref != digest:
+            raise RegistryError("DIGEST_INVALID", f"manifest digest {digest} does not match {ref}")
+    elif DIGEST_RE.match(ref) is None:
+        try:
+            check_tag(ref)
+        except NamingError as exc:
+            raise RegistryError("NAME_INVALID", str(exc), detail={"tag": ref}) from None
+    return digest
+
+
+def put_manifest(name: str, ref: str) -> Response:
+    svc, principal = service(), grant().principal
+    dest = svc.map_name(name)
+    body = _read_manifest()
+    media_type = _check_manifest(body)
+    digest = _check_reference(ref, body)
+    svc.orgs.ensure(principal, dest.split("/")[0])
+    resp = svc.upstream.request(principal, "PUT", f"/v2/{dest}/manifests/{ref}", scopes(dest, "push"),
+                                data=body, headers={"Content-Type": media_type}, stream=False)
+    if resp.status_code != 201:
+        raise _fail(resp)
+    headers = {"Location": f"/v2/{name}/manifests/{digest}", "Content-Length": "0",
+               "Docker-Content-Digest": resp.headers.get("Docker-Content-Digest", digest)}
+    if "OCI-Subject" in resp.headers:
+        headers["OCI-Subject"] = resp.headers["OCI-Subject"]
+    return Response(None, status=201, headers=headers)
+
+
+def delete_manifest(name: str, ref: str) -> Response:
+    svc = service()
+    dest = svc.map_name(name)
+    resp = svc.upstream.request(grant().principal, "DELETE", f"/v2/{dest}/manifests/{ref}",
+                                scopes(dest, "delete"), stream=False)
+    if resp.status_code != 202:
+        raise _fail(resp)
+    return Response(None, status=202)
+
+
+def _rewrite_link(link: str, upstream_path: str, client_path: str) -> str:
+    return LINK_RE.sub(lambda m: "<" + m.group(1).replace(upstream_path, client_path, 1) + ">", link)
+
+
+def list_tags(name: str) -> Response:
+    svc = service()
+    dest = svc.map_name(name)
+    params = {k: request.args[k] for k in ("n", "last") if k in request.args}
+    resp = svc.upstream.request(grant().principal, "GET", f"/v2/{dest}/tags/list", scopes(dest, "pull"),
+                                params=params)
+    if resp.status_code != 200:
+        raise _fail(resp)
+    link = resp.headers.get("Link")
+    data = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}")
+    out = jsonify({"name": name, "tags": data.get("tags") or []})
+    if link:
+        out.headers["Link"] = _rewrite_link(link, f"/v2/{dest}/", f"/v2/{name}/")
+    return out
+
+
+def referrers(name: str, digest: str) -> Response:
+    svc = service()
+    dest = svc.map_name(name)
+    params = {"artifactType": request.args["artifactType"]} if "artifactType" in request.args else None
+    resp = svc.upstream.request(grant().principal, "GET", f"/v2/{dest}/referrers/{digest}",
+                                scopes(dest, "pull"), params=params)
+    if resp.status_code != 200:
+        raise _fail(resp)
+    return stream_response(resp, headers=copy_headers(resp, ("Content-Type", "Content-Length", "OCI-Filters-Applied")))
+
+
+def catalog() -> Response:
+    svc = service()
+    params = {k: request.args[k] for k in ("n", "last") if k in request.args}
+    resp = svc.upstream.request(grant().principal, "GET", "/v2/_catalog", ["registry:catalog:*"], params=params)
+    if resp.status_code != 200:
+        raise _fail(resp)
+    link = resp.headers.get("Link")
+    data = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}")
+    out = jsonify({"repositories": [svc.unmap_name(r) for r in data.get("repositories") or []]})
+    if link:
+        out.headers["Link"] = link
+    return out

@@ -1,0 +1,61 @@
+"""Makes sure an SWR organization exists before the first write into it, and remembers that it does."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from adapter.registry.errors import RegistryError
+from adapter.registry.principal import Principal
+
+
+class Organizations:
+    """Creates organizations through the signed SWR API, or the dockyard call when only a login key is known."""
+
+    def __init__(self, api_url: str, dockyard_url: str, session, timeout: float, auto_create: bool = True,
+                 ttl: float = 600.0):
+        self.api_url, self.dockyard_url = api_url, dockyard_url
+        self.session, self.timeout, self.auto_create, self.ttl = session, timeout, auto_create, ttl
+        self._known: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def client(self, principal: Principal):
+        from adapter.swr.api import DockyardClient, SwrApi
+
+        if principal.sk:
+            return SwrApi(self.api_url, principal.ak, principal.sk, session=self.session,
+                          timeout=(5, self.timeout))
+        return DockyardClient(self.dockyard_url, principal.access_id, principal.password,
+                              session=self.session, timeout=(5, self.timeout))
+
+    def ensure(self, principal: Principal, org: str) -> None:
+        if not self.auto_create:
+            return
+        key, now = (principal.access_id, org), time.time()
+        with self._lock:
+            if self._known.get(key, 0) > now:
+                return
+        self._create(principal, org)
+        with self._lock:
+            if len(self._known) > 10000:
+                self._known.clear()
+            self._known[key] = now + self.ttl
+
+    def _create(self, principal: Principal, org: str) -> None:
+        from adapter.swr import api
+
+        try:
+            self.client(principal).ensure_organization(org)
+        except api.SwrNameInvalid as exc:
+            raise RegistryError("NAME_INVALID", f"SWR refused organization {org!r}: {exc.message}") from None
+        except api.SwrQuotaExceeded as exc:
+            raise RegistryError("DENIED", f"cannot create organization {org!r}: {exc.message}") from None
+        except api.SwrAuthError as exc:
+            raise RegistryError("DENIED", f"SWR refused to create organization {org!r}: {exc.message}") from None
+        except api.SwrUnreachable as exc:
+            code = "UPSTREAM_TIMEOUT" if exc.kind == "timeout" else "UPSTREAM_UNREACHABLE"
+            raise RegistryError(code, "SWR management API is unreachable") from None
+        except api.SwrHTTPError as exc:
+            status = 502 if exc.status >= 500 else 403
+            raise RegistryError("DENIED" if status == 403 else "UPSTREAM_ERROR",
+                                f"cannot create organization {org!r}: {exc.message}", status=status) from None

@@ -1,0 +1,105 @@
+"""Streaming between Harbor and SWR: request bodies hashed on the way through, responses passed as-is."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+
+import requests
+from flask import Response
+
+CHUNK = 1 << 20
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade"}
+PASS_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "ETag", "Content-Range",
+                "Accept-Ranges", "OCI-Subject", "Docker-Upload-UUID", "Range", "Last-Modified")
+
+
+class BodyStream:
+    """Iterates a WSGI input in chunks, counting and hashing; `throttle(n)` may block to hold a budget."""
+
+    def __init__(self, stream, algorithm: str = "sha256", throttle: Callable[[int], None] | None = None):
+        self._stream, self._throttle = stream, throttle
+        self.hasher = hashlib.new(algorithm)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            buf = self._stream.read(CHUNK)
+            if not buf:
+                return
+            self.hasher.update(buf)
+            self.count += len(buf)
+            if self._throttle:
+                self._throttle(len(buf))
+            yield buf
+
+    @property
+    def digest(self) -> str:
+        return f"{self.hasher.name}:{self.hasher.hexdigest()}"
+
+
+class SizedBodyStream(BodyStream):
+    """A BodyStream with a known length, so requests sends Content-Length instead of chunked encoding."""
+
+    def __init__(self, stream, length: int, **kw):
+        super().__init__(stream, **kw)
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def body_stream(request, algorithm="sha256", throttle=None) -> BodyStream:
+    length = request.content_length
+    stream = request.stream
+    if length is not None:
+        return SizedBodyStream(stream, length, algorithm=algorithm, throttle=throttle)
+    return BodyStream(stream, algorithm=algorithm, throttle=throttle)
+
+
+def has_body(request) -> bool:
+    if (request.content_length or 0) > 0:
+        return True
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def copy_headers(upstream: requests.Response, names=PASS_HEADERS) -> dict[str, str]:
+    return {name: upstream.headers[name] for name in names if name in upstream.headers}
+
+
+def stream_response(upstream: requests.Response, status: int | None = None, headers=None,
+                    throttle: Callable[[int], None] | None = None) -> Response:
+    """A Flask response that streams the upstream body untouched and closes the upstream when done."""
+    def generate():
+        for chunk in upstream.raw.stream(CHUNK, decode_content=False):
+            if throttle:
+                throttle(len(chunk))
+            yield chunk
+
+    hdrs = copy_headers(upstream) if headers is None else headers
+    resp = Response(generate(), status=status or upstream.status_code, headers=hdrs, direct_passthrough=True)
+    resp.call_on_close(upstream.close)
+    return resp
+
+
+def read_limited(upstream: requests.Response, limit: int) -> bytes:
+    """Reads a small upstream body (lists, errors) with a hard cap."""
+    data = b""
+    for chunk in upstream.raw.stream(64 * 1024, decode_content=True):
+        data += chunk
+        if len(data) > limit:
+            upstream.close()
+            raise ValueError(f"upstream body exceeds {limit} bytes")
+    upstream.close()
+    return data
+
+
+def error_body(upstream: requests.Response, limit: int = 64 * 1024) -> bytes:
+    """The first bytes of an upstream error body, whether or not it was streamed."""
+    if getattr(upstream, "_content_consumed", False):
+        return (upstream.content or b"")[:limit]
+    try:
+        return upstream.raw.read(limit, decode_content=True) or b""
+    finally:
+        upstream.close()

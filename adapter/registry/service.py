@@ -1,0 +1,66 @@
+"""The registry surface's per-app state: upstream, authenticator, mapping, organizations, upload tokens."""
+
+from __future__ import annotations
+
+import requests
+from flask import current_app, g
+
+from adapter.config import swr_endpoints
+from adapter.registry.auth import Authenticator, Grant
+from adapter.registry.errors import RegistryError
+from adapter.registry.organizations import Organizations
+from adapter.registry.tokens import TokenBox, instance_key_from_env
+from adapter.registry.upstream import Upstream
+from adapter.swr.mapping import map_repository
+
+EXTENSION = "swr-bridge.registry"
+
+
+class RegistryService:
+    def __init__(self, config: dict, session: requests.Session | None = None):
+        self.config = config
+        registry, api = swr_endpoints(config)
+        swr = config["swr"]
+        dockyard = (swr.get("dockyard") or registry).rstrip("/")
+        self.session = session or requests.Session()
+        self.session.trust_env = False  # proxies from env must not redirect SWR traffic
+        verify = swr["ca_bundle"] or swr["verify_tls"]
+        hosts = {requests.utils.urlparse(u).netloc for u in (registry, api, dockyard)}
+        self.upstream = Upstream(registry, hosts, self.session, swr["timeout"], verify)
+        self.box = TokenBox(instance_key_from_env(config["instance_key_env"]))
+        self.auth = Authenticator(config, self.box, self.upstream.login)
+        self.orgs = Organizations(api, dockyard, self.session, swr["timeout"],
+                                  config["organizations"]["auto_create"])
+        self.rules = config["mapping"]
+        self.throttle = None  # set by the bandwidth budget when configured
+
+    def map_name(self, name: str) -> str:
+        """Client repository name -> SWR repository name, checked against SWR's naming rules."""
+        from adapter.swr.naming import NamingError, check_destination
+
+        try:
+            dest = map_repository(self.rules, name)
+            check_destination(dest)
+        except NamingError as exc:
+            raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
+        except ValueError as exc:
+            raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
+        return dest
+
+    def unmap_name(self, dest: str) -> str:
+        """Best-effort inverse for listings: only rules without flattening can be undone."""
+        for rule in self.rules:
+            prefix = rule.namespace + "/"
+            if rule.flatten == 0 and dest.startswith(prefix):
+                source = dest[len(prefix):]
+                if map_repository(self.rules, source) == dest:
+                    return source
+        return dest
+
+
+def service() -> RegistryService:
+    return current_app.extensions[EXTENSION]
+
+
+def grant() -> Grant:
+    return g.registry_grant

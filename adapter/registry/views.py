@@ -1,0 +1,115 @@
+"""The /v2 surface and its token endpoint: routing, authentication and scope checks."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from adapter.registry import blobs, manifests
+from adapter.registry.auth import SERVICE, Grant, parse_basic
+from adapter.registry.errors import API_VERSION_HEADER, RegistryError
+from adapter.registry.service import EXTENSION, RegistryService, service
+
+bp = Blueprint("registry", __name__)
+
+# (method set, pattern, handler, action) — the name is everything before the last fixed segment.
+ROUTES = [
+    ({"POST"}, re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), blobs.start_upload, "push"),
+    ({"GET", "PATCH", "PUT", "DELETE"}, re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<token>[^/]+)$"),
+     blobs.upload, "push"),
+    ({"GET", "HEAD"}, re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), blobs.get_blob, "pull"),
+    ({"DELETE"}, re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), blobs.delete_blob, "delete"),
+    ({"GET", "HEAD"}, re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), manifests.get_manifest, "pull"),
+    ({"PUT"}, re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), manifests.put_manifest, "push"),
+    ({"DELETE"}, re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), manifests.delete_manifest, "delete"),
+    ({"GET"}, re.compile(r"^(?P<name>.+)/tags/list$"), manifests.list_tags, "pull"),
+    ({"GET"}, re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), manifests.referrers, "pull"),
+]
+
+
+def _challenge(scope: str | None = None) -> dict[str, str]:
+    cfg = service().config
+    base = (cfg.get("public_url") or request.host_url).rstrip("/")
+    value = f'Bearer realm="{base}/auth/token",service="{SERVICE}"'
+    if scope:
+        value += f',scope="{scope}"'
+    return {"WWW-Authenticate": value}
+
+
+def _authenticate(scope: str | None = None) -> Grant:
+    try:
+        return service().auth.authenticate(request.headers.get("Authorization"))
+    except RegistryError as exc:
+        if exc.status == 401:
+            exc.headers.update(_challenge(scope))
+        raise
+
+
+@bp.route("/v2/", methods=["GET", "HEAD"])
+@bp.route("/v2", methods=["GET", "HEAD"])
+def base():
+    g.registry_grant = _authenticate()
+    return jsonify({})
+
+
+@bp.route("/v2/_catalog", methods=["GET"])
+def catalog():
+    g.registry_grant = _authenticate("registry:catalog:*")
+    if not g.registry_grant.allows("registry", "catalog", "*"):
+        raise RegistryError("DENIED", "the token does not grant registry:catalog:*", status=403)
+    return manifests.catalog()
+
+
+@bp.route("/v2/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+def dispatch(rest: str):
+    path = rest + ("/" if request.path.endswith("/") and not rest.endswith("/") else "")
+    for methods, pattern, handler, action in ROUTES:
+        match = pattern.match(path)
+        if match and request.method in methods:
+            args = match.groupdict()
+            name = args.pop("name")
+            scope = f"repository:{name}:{'pull,push' if action == 'push' else action}"
+            g.registry_grant = _authenticate(scope)
+            if not g.registry_grant.allows("repository", name, action):
+                raise RegistryError("DENIED", f"the token does not grant {action} on {name}", status=403,
+                                    headers=_challenge(scope))
+            g.repository = name
+            return handler(name, **args)
+    if any(p.match(path) for _, p, _, _ in ROUTES):
+        raise RegistryError("UNSUPPORTED", f"{request.method} is not supported here", status=405)
+    raise RegistryError("NAME_UNKNOWN", "unknown registry route", status=404)
+
+
+@bp.route("/auth/token", methods=["GET"])
+def token():
+    basic = parse_basic(request.headers.get("Authorization", ""))
+    if basic is None:
+        raise RegistryError("UNAUTHORIZED", "Basic credentials (access id and secret) required", status=401,
+                            headers={"WWW-Authenticate": 'Basic realm="swr-bridge"'})
+    svc = service()
+    principal = svc.auth.check_basic(*basic)
+    scopes = [s for s in request.args.getlist("scope") for s in _split_scopes(s)]
+    return jsonify(svc.auth.issue(principal, scopes))
+
+
+def _split_scopes(value: str) -> list[str]:
+    # Some clients join several scopes with spaces in one parameter.
+    return [s for s in value.split(" ") if s]
+
+
+@bp.errorhandler(RegistryError)
+def registry_error(exc: RegistryError) -> Response:
+    return exc.response()
+
+
+@bp.after_request
+def api_version(resp: Response) -> Response:
+    if request.path.startswith("/v2"):
+        resp.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return resp
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"])
+    app.register_blueprint(bp)
