@@ -1,0 +1,49 @@
+"""App-wide error answers: OCI bodies under /v2, `{"error": {code, message}}` elsewhere, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, json, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from adapter.registry.errors import RegistryError
+
+log = logging.getLogger("swr_bridge")
+
+OCI_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 405: "UNSUPPORTED",
+             413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}
+
+
+def _is_registry_path() -> bool:
+    return request.path.startswith(("/v2", "/auth/token"))
+
+
+def _answer(status: int, code: str, message: str) -> Response:
+    if _is_registry_path():
+        return RegistryError(OCI_CODES.get(status, code), message, status=status).response()
+    body = {"error": {"code": code, "message": message}}
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def handle_http(exc: HTTPException) -> Response:
+    code = (exc.name or "error").upper().replace(" ", "_")
+    resp = _answer(exc.code or 500, code, exc.description or exc.name)
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        resp.headers["Allow"] = ", ".join(exc.valid_methods)
+    return resp
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException) and not isinstance(exc, InternalServerError):
+        return handle_http(exc)
+    if isinstance(exc, RegistryError):
+        return exc.response()
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _answer(500, "INTERNAL_ERROR", "internal error; see the server log")
+
+
+def init_app(app) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(RegistryError, lambda exc: exc.response())
+    app.register_error_handler(Exception, handle_unexpected)

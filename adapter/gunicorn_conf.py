@@ -1,0 +1,31 @@
+"""gunicorn settings used by `swr-bridge serve`: threaded workers sized for multi-GB layer uploads."""
+
+from __future__ import annotations
+
+import os
+
+
+def settings(listen: str) -> dict:
+    """Settings for gunicorn; env SWR_BRIDGE_* variables override the defaults."""
+    env = os.environ.get
+    conf = {
+        "bind": listen,
+        "worker_class": "gthread",
+        "workers": int(env("SWR_BRIDGE_WORKERS", "2")),
+        # Each upload holds one thread for its whole duration, so threads bound concurrent transfers.
+        "threads": int(env("SWR_BRIDGE_THREADS", "16")),
+        # gthread heartbeats from its main loop, so this only kills a stuck worker, not a slow upload.
+        "timeout": int(env("SWR_BRIDGE_WORKER_TIMEOUT", "120")),
+        # On SIGTERM in-flight uploads get this long to finish before workers are killed.
+        "graceful_timeout": int(env("SWR_BRIDGE_GRACEFUL_TIMEOUT", "600")),
+        "keepalive": 75,
+        "forwarded_allow_ips": env("SWR_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": env("SWR_BRIDGE_GUNICORN_LOGLEVEL", "warning"),
+        # Upload tokens ride in the URL; keep room for them.
+        "limit_request_line": 8190,
+    }
+    if env("SWR_BRIDGE_TLS_CERT") and env("SWR_BRIDGE_TLS_KEY"):
+        conf["certfile"], conf["keyfile"] = env("SWR_BRIDGE_TLS_CERT"), env("SWR_BRIDGE_TLS_KEY")
+    return conf

@@ -1,0 +1,55 @@
+"""`swr-bridge serve`: validate the config, then run the app under gunicorn."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from adapter.config import ConfigError, load_config
+
+
+def load_or_exit(path: str | None) -> dict:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from adapter import create_app
+    from adapter.gunicorn_conf import settings
+    from adapter.registry.tokens import instance_key_from_env
+
+    instance_key_from_env(config["instance_key_env"])  # decided before fork: every worker shares it
+
+    class Application(BaseApplication):
+        def load_config(self):
+            for key, value in {**settings(config["listen"]), **(overrides or {})}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return create_app(config)
+
+    Application().run()
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SWR_BRIDGE_CONFIG",
+              help="swr-bridge.yaml (env SWR_BRIDGE_CONFIG); embedded defaults when absent")
+@click.option("--check", is_flag=True, help="validate the config file and exit (0 valid, 2 invalid)")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="gunicorn worker processes")
+def serve(config_path, check, workers):
+    """Run the endpoint (and the webhook bridge, when configured) under gunicorn."""
+    config = load_or_exit(config_path)
+    if check:
+        click.echo(f"ok: {config_path or '<defaults>'} is valid")
+        return
+    run_gunicorn(config, {"workers": workers} if workers else None)
+
+
+def register(main) -> None:
+    main.add_command(serve)
