@@ -1,0 +1,71 @@
+"""`swr-bridge sandbox`: runs the local SWR stand-in until SIGTERM/SIGINT, announcing itself in one JSON line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+import click
+
+DEFAULT_DATA = ".sandbox"
+
+
+def _tenant_specs(flags) -> list[str]:
+    if flags:
+        return list(flags)
+    env = os.environ.get("SWR_SANDBOX_TENANTS", "")
+    return [spec.strip() for spec in env.split(",") if spec.strip()]
+
+
+@click.command("sandbox")
+@click.option("--data", "data_dir", default=lambda: os.environ.get("SWR_SANDBOX_DATA", DEFAULT_DATA),
+              show_default=f"$SWR_SANDBOX_DATA or {DEFAULT_DATA}", type=click.Path(file_okay=False),
+              help="registry storage, signing certificate and organizations (kept across restarts)")
+@click.option("--registry-port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+              help="docker-registry port on 127.0.0.1 (0 picks a free one)")
+@click.option("--api-port", default=5001, show_default=True, type=click.IntRange(0, 65535),
+              help="token service / management API port on 127.0.0.1 (0 picks a free one)")
+@click.option("--tenant", "tenants", multiple=True, metavar="PROJECT:AK:SK",
+              help="a tenant (repeatable; default: $SWR_SANDBOX_TENANTS, comma-separated, else the demo tenant)")
+@click.option("--org-quota", default=5, show_default=True, type=click.IntRange(1),
+              help="organizations each tenant may create")
+def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
+    """Run a local SWR stand-in (docker-registry + token service + management API).
+
+    Prints one JSON line {"registry", "api", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
+    ready; logs go to stderr. Without tenants the demo tenant eu-de / SBXDEMOACCESSKEY0001 /
+    sandbox-demo-secret-key-0123456789abcdef is used.
+    """
+    from adapter.sandbox.registry import RegistryStartError
+    from adapter.sandbox.runner import Sandbox, SandboxError
+    from adapter.swr.credentials import CredentialError
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        box = Sandbox(data_dir, registry_port=registry_port, api_port=api_port,
+                      tenants=_tenant_specs(tenants), org_quota=org_quota)
+    except CredentialError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tenant / SWR_SANDBOX_TENANTS") from None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        box.start()
+    except (SandboxError, RegistryStartError, OSError) as exc:
+        raise click.ClickException(f"sandbox failed to start: {exc}") from None
+    try:
+        click.echo(json.dumps(box.summary()))
+        sys.stdout.flush()
+        click.echo(f"sandbox data in {box.data_dir}, registry log {box.data_dir / 'registry.log'}", err=True)
+        stop.wait()
+    finally:
+        box.stop()
+    click.echo("sandbox stopped", err=True)
+
+
+def register(main_group) -> None:
+    main_group.add_command(sandbox)
