@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -14,6 +14,9 @@ ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 CONTENT_HASH_HEADER = "X-Sdk-Content-Sha256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# The SDK hashes only JSON and BSON bodies; any other declared type is sent as UNSIGNED-PAYLOAD.
+_HASHED_TYPES = ("application/json", "application/bson")
 
 
 class SignatureError(ValueError):
@@ -60,11 +63,17 @@ def signature(sk: str, text: str) -> str:
 def sign(ak, sk, method, url, headers, body=b"", now=None) -> dict[str, str]:
     """Returns `headers` plus X-Sdk-Date, Host and Authorization, signed as the Huawei SDK does.
 
-    Every header whose name has no underscore is signed, as in huaweicloudsdkcore.
+    Every header whose name has no underscore is signed, as in huaweicloudsdkcore. A Content-Type
+    other than JSON/BSON adds a signed `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`, as the SDK does.
     """
     parts = urlsplit(url)
+    if isinstance(body, str):
+        body = body.encode()
     out = dict(headers)
     lower = {k.lower(): k for k in out}
+    content_type = str(out.get(lower.get("content-type", ""), ""))
+    if content_type and not content_type.startswith(_HASHED_TYPES):
+        out[CONTENT_HASH_HEADER] = UNSIGNED_PAYLOAD
     if "x-sdk-date" not in lower:
         out["X-Sdk-Date"] = (now or datetime.now(timezone.utc)).strftime(DATE_FORMAT)
     if "host" not in lower:
@@ -131,9 +140,14 @@ class SdkHmacSha256Auth(requests.auth.AuthBase):
         body = r.body.encode() if isinstance(r.body, str) else (r.body or b"")
         if not isinstance(body, bytes):
             raise TypeError("SdkHmacSha256Auth cannot sign a streamed body")
+        # Send the query exactly as it was canonicalized (%20, sorted), as the SDK does: requests
+        # writes spaces as '+', which a gateway may read differently from the signer.
+        parts = urlsplit(r.url)
+        query = canonical_query(parse_qsl(parts.query, keep_blank_values=True))
+        r.url = urlunsplit(parts._replace(query=query))
         chosen = {k: v for k, v in r.headers.items() if k.lower() not in self._UNSIGNED}
         signed = sign(self.ak, self._sk, r.method, r.url, chosen, body)
-        for name in ("X-Sdk-Date", "Host", "Authorization"):
-            if name in signed:
-                r.headers[name] = signed[name]
+        for name, value in signed.items():
+            if chosen.get(name) != value:
+                r.headers[name] = value
         return r
