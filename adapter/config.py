@@ -9,6 +9,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from adapter.swr.mapping import MappingRuleSchema
+from adapter.throttle import BandwidthSchema
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
@@ -75,7 +76,7 @@ class BridgeConfigSchema(_Strict):
     credentials = fields.Nested(CredentialsSchema, load_default=lambda: CredentialsSchema().load({}))
     mapping = fields.List(fields.Nested(MappingRuleSchema), load_default=list)
     organizations = fields.Nested(OrganizationsSchema, load_default=lambda: OrganizationsSchema().load({}))
-    bandwidth = fields.Dict(load_default=None, allow_none=True)
+    bandwidth = fields.Nested(BandwidthSchema, load_default=lambda: BandwidthSchema().load({}))
     webhooks = fields.Nested(WebhooksSchema, load_default=None, allow_none=True)
     api = fields.Nested(ApiSchema, load_default=None, allow_none=True)
     log_level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))

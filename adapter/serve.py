@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
 import click
 
@@ -25,6 +27,11 @@ def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
     from adapter.registry.tokens import instance_key_from_env
 
     instance_key_from_env(config["instance_key_env"])  # decided before fork: every worker shares it
+    if not os.environ.get("SWR_BRIDGE_BUDGET_FILE"):
+        # One budget file for all workers of this instance, created before they fork.
+        fd, path = tempfile.mkstemp(prefix="swr-bridge-budget-")
+        os.close(fd)
+        os.environ["SWR_BRIDGE_BUDGET_FILE"] = path
 
     class Application(BaseApplication):
         def load_config(self):

@@ -33,9 +33,9 @@ def _upload_location(name: str, token: str) -> str:
     return f"{base}/v2/{name}/blobs/uploads/{token}"
 
 
-def _accepted(name: str, location: str, offset: int, upstream, status: int = 202) -> Response:
+def _accepted(name: str, dest: str, location: str, offset: int, upstream, status: int = 202) -> Response:
     svc = service()
-    state = {"u": location, "p": grant().principal.access_id, "n": name, "o": offset}
+    state = {"u": location, "p": grant().principal.access_id, "n": name, "d": dest, "o": offset}
     token = svc.box.seal("upload", state, svc.config["upload_ttl"])
     headers = {"Location": _upload_location(name, token), "Range": f"0-{max(offset - 1, 0)}",
                "Content-Length": "0"}
@@ -66,8 +66,8 @@ def start_upload(name: str) -> Response:
     if resp.status_code != 202 or "Location" not in resp.headers:
         raise _fail(resp)
     if digest is not None:
-        return _finish(name, {"u": resp.headers["Location"], "o": 0}, digest)
-    return _accepted(name, resp.headers["Location"], 0, resp)
+        return _finish(name, {"u": resp.headers["Location"], "d": dest, "o": 0}, digest)
+    return _accepted(name, dest, resp.headers["Location"], 0, resp)
 
 
 def _mount(name: str, dest: str, digest: str, source: str) -> Response | None:
@@ -78,7 +78,7 @@ def _mount(name: str, dest: str, digest: str, source: str) -> Response | None:
     if resp.status_code == 201:
         return _created(name, digest)
     if resp.status_code == 202 and "Location" in resp.headers:
-        return _accepted(name, resp.headers["Location"], 0, resp)
+        return _accepted(name, dest, resp.headers["Location"], 0, resp)
     resp.close()
     return None  # not mounted: fall back to a plain upload
 
@@ -101,10 +101,8 @@ def upload(name: str, token: str) -> Response:
     return _cancel(state)
 
 
-def _upstream_call(method: str, name: str, state: dict, **kw):
-    svc = service()
-    dest = svc.map_name(name)
-    return svc.upstream.request(grant().principal, method, state["u"], scopes(dest, "push"), **kw)
+def _upstream_call(method: str, state: dict, **kw):
+    return service().upstream.request(grant().principal, method, state["u"], scopes(state["d"], "push"), **kw)
 
 
 def _patch(name: str, state: dict) -> Response:
@@ -115,11 +113,12 @@ def _patch(name: str, state: dict) -> Response:
         if not match or int(match.group(1)) > int(match.group(2)):
             raise RegistryError("RANGE_INVALID", f"Content-Range {content_range!r} is not start-end", status=416)
         headers["Content-Range"] = f"{match.group(1)}-{match.group(2)}"
-    body = body_stream(request, throttle=service().throttle)
-    resp = _upstream_call("PATCH", name, state, data=body, headers=headers, stream=False, replayable=False)
+    body = body_stream(request, throttle=service().meter(state["d"]))
+    resp = _upstream_call("PATCH", state, data=body, headers=headers, stream=False, replayable=False)
     if resp.status_code != 202:
         raise _fail(resp)
-    return _accepted(name, resp.headers.get("Location", state["u"]), _offset(resp, state["o"] + body.count), resp)
+    offset = _offset(resp, state["o"] + body.count)
+    return _accepted(name, state["d"], resp.headers.get("Location", state["u"]), offset, resp)
 
 
 def _offset(resp, fallback: int) -> int:
@@ -132,20 +131,20 @@ def _finish(name: str, state: dict, digest: str | None) -> Response:
     location, verified = state["u"], False
     if has_body(request) and state["o"] == 0:
         # Monolithic: stream as a PATCH and verify the digest before anything is committed upstream.
-        body = body_stream(request, algorithm=digest.split(":")[0], throttle=service().throttle)
-        resp = _upstream_call("PATCH", name, state, data=body, stream=False, replayable=False,
+        body = body_stream(request, algorithm=digest.split(":")[0], throttle=service().meter(state["d"]))
+        resp = _upstream_call("PATCH", state, data=body, stream=False, replayable=False,
                               headers={"Content-Type": "application/octet-stream"})
         if resp.status_code != 202:
             raise _fail(resp)
         location = resp.headers.get("Location", location)
         if body.digest != digest:
-            _upstream_call("DELETE", name, {"u": location}, stream=False).close()
+            _upstream_call("DELETE", dict(state, u=location), stream=False).close()
             raise RegistryError("DIGEST_INVALID", f"content digest {body.digest} does not match {digest}")
         verified = True
     kwargs = {}
     if has_body(request) and not verified:
-        kwargs = {"data": body_stream(request, throttle=service().throttle), "replayable": False}
-    resp = _upstream_call("PUT", name, {"u": location}, params={"digest": digest}, stream=False,
+        kwargs = {"data": body_stream(request, throttle=service().meter(state["d"])), "replayable": False}
+    resp = _upstream_call("PUT", dict(state, u=location), params={"digest": digest}, stream=False,
                           headers={"Content-Type": "application/octet-stream"}, **kwargs)
     if resp.status_code != 201:
         raise _fail(resp)
@@ -153,14 +152,15 @@ def _finish(name: str, state: dict, digest: str | None) -> Response:
 
 
 def _status(name: str, state: dict) -> Response:
-    resp = _upstream_call("GET", name, state, stream=False)
+    resp = _upstream_call("GET", state, stream=False)
     if resp.status_code != 204:
         raise _fail(resp)
-    return _accepted(name, resp.headers.get("Location", state["u"]), _offset(resp, state["o"]), resp, 204)
+    location = resp.headers.get("Location", state["u"])
+    return _accepted(name, state["d"], location, _offset(resp, state["o"]), resp, 204)
 
 
 def _cancel(state: dict) -> Response:
-    resp = _upstream_call("DELETE", state["n"], state, stream=False)
+    resp = _upstream_call("DELETE", state, stream=False)
     if resp.status_code not in (202, 204, 404):
         raise _fail(resp)
     return Response(None, status=204)
@@ -177,7 +177,7 @@ def get_blob(name: str, digest: str) -> Response:
     if request.method == "HEAD":
         resp.close()
         return Response(None, status=resp.status_code, headers=_blob_headers(resp))
-    return stream_response(resp, headers=_blob_headers(resp), throttle=svc.throttle)
+    return stream_response(resp, headers=_blob_headers(resp), throttle=svc.meter(dest))
 
 
 def _blob_headers(resp) -> dict:

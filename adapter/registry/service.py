@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import requests
 from flask import current_app, g
 
@@ -12,6 +14,7 @@ from adapter.registry.organizations import Organizations
 from adapter.registry.tokens import TokenBox, instance_key_from_env
 from adapter.registry.upstream import Upstream
 from adapter.swr.mapping import map_repository
+from adapter.throttle import Budget, SharedClock
 
 EXTENSION = "swr-bridge.registry"
 
@@ -32,7 +35,7 @@ class RegistryService:
         self.orgs = Organizations(api, dockyard, self.session, swr["timeout"],
                                   config["organizations"]["auto_create"])
         self.rules = config["mapping"]
-        self.throttle = None  # set by the bandwidth budget when configured
+        self.budget = Budget(config["bandwidth"], SharedClock(os.environ.get("SWR_BRIDGE_BUDGET_FILE")))
 
     def map_name(self, name: str) -> str:
         """Client repository name -> SWR repository name, checked against SWR's naming rules."""
@@ -46,6 +49,10 @@ class RegistryService:
         except ValueError as exc:
             raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
         return dest
+
+    def meter(self, dest: str):
+        """The throttle for one transfer into or out of `dest` (None when the budget is unlimited)."""
+        return self.budget.meter(dest.split("/")[0])
 
     def unmap_name(self, dest: str) -> str:
         """Best-effort inverse for listings: only rules without flattening can be undone."""
