@@ -24,7 +24,6 @@ from adapter.sandbox.tokens import KNOWN_ACTIONS, Scope, ScopeError, TokenIssuer
 
 log = logging.getLogger(__name__)
 
-RESERVED_ORGANIZATIONS = {"library"}
 # Owner permission on an organization (7 = manage, 3 = write, 1 = read).
 AUTH_MANAGE = 7
 
@@ -89,8 +88,6 @@ def check_organization_name(name) -> None:
 
     if not isinstance(name, str) or not name:
         raise SwrError(400, errors.BAD_ORG_NAME, "Invalid organization name", "namespace must be a string")
-    if name in RESERVED_ORGANIZATIONS:
-        raise SwrError(400, errors.BAD_ORG_NAME, "Invalid organization name", f"{name!r} is reserved")
     try:
         check_organization(name)
     except NamingError as exc:
@@ -131,12 +128,22 @@ def _grant(tenant: Tenant | None, scope: Scope) -> dict | None:
     if scope.type == "registry":
         return scope.claim(["*"]) if scope.name == "catalog" and "*" in scope.actions else None
     namespace, sep, rest = scope.name.partition("/")
-    if scope.type != "repository" or not sep or not rest:
+    if scope.type != "repository" or not sep or not rest or not _valid_destination(scope.name):
         return None
     if context().state.owned(tenant, namespace) is None:
         return None
     allowed = set(scope.actions) & KNOWN_ACTIONS
     return scope.claim(allowed) if allowed else None
+
+
+def _valid_destination(name: str) -> bool:
+    from adapter.swr.naming import NamingError, check_destination
+
+    try:
+        check_destination(name)
+    except NamingError:
+        return False
+    return True
 
 
 @token_bp.get("/swr/auth/v2/registry/auth")
