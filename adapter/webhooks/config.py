@@ -1,16 +1,180 @@
 """Config schemas of the webhook bridge (`webhooks:`) and of the bridge's own API (`api:`)."""
 
-from marshmallow import INCLUDE, Schema, fields
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+ENV_NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]*$", error="not an environment variable name")
+STATUSES = ("succeeded", "failed", "stopped")
+DEFAULT_SCHEDULE = ["10s", "30s", "2m", "10m", "30m", "1h", "2h"]
 
 
-class WebhooksSchema(Schema):
-    # Placeholder until the webhook bridge lands; keeps every key so nothing is lost.
+class Duration(fields.Field):
+    """`60s`, `5m`, `1h`, `250ms`, `2d`: loads to float seconds."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if not match:
+            raise ValidationError("a duration like 60s, 5m or 1h")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class HttpUrl(fields.Url):
+    """An http(s) URL that carries no password: secrets come from *_env keys only."""
+
+    def __init__(self, **kwargs):
+        super().__init__(require_tld=False, schemes={"http", "https"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs)
+        if urlsplit(url).password is not None:
+            raise ValidationError("must not carry a password; use the matching *_env key")
+        return url.rstrip("/")
+
+
+class _Strict(Schema):
     class Meta:
-        unknown = INCLUDE
+        unknown = RAISE
 
 
-class ApiSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
+class _OneOrManyField(fields.Field):
+    """A match value: one string or a list of strings, loaded as a tuple."""
 
-    tokens_env = fields.List(fields.String(), load_default=list)
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+            raise ValidationError("a non-empty string or list of strings")
+        return tuple(items)
+
+
+class MatchSchema(_Strict):
+    status = _OneOrManyField()
+    policy = _OneOrManyField()
+    project = _OneOrManyField()
+    trigger = _OneOrManyField()
+    event_type = _OneOrManyField()
+
+    @validates_schema
+    def _known_status(self, data, **_):
+        bad = [s for s in data.get("status", ()) if s not in STATUSES + ("running",)]
+        if bad:
+            raise ValidationError(f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}, running", "status")
+
+
+class TemplateSchema(_Strict):
+    title = fields.String()
+    text = fields.String()
+
+
+class RouteSchema(_Strict):
+    name = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    match = fields.Nested(MatchSchema, load_default=dict)
+    sinks = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    per = fields.String(load_default="execution", validate=validate.OneOf(["execution", "task", "event"]))
+    template = fields.Nested(TemplateSchema, load_default=None)
+
+    @validates_schema
+    def _per_fits_match(self, data, **_):
+        types = data.get("match", {}).get("event_type")
+        if data["per"] != "event" and types and set(types) != {"REPLICATION"}:
+            raise ValidationError("only per: event routes can match event types other than REPLICATION", "per")
+
+
+class _SinkBase(_Strict):
+    type = fields.String(required=True)
+    timeout = Duration(load_default=10.0)
+
+
+class HttpSinkSchema(_SinkBase):
+    url = HttpUrl()
+    url_env = fields.String(validate=ENV_NAME)
+    secret_env = fields.String(required=True, validate=ENV_NAME)
+
+    @validates_schema
+    def _one_url(self, data, **_):
+        if ("url" in data) == ("url_env" in data):
+            raise ValidationError("give exactly one of url and url_env", "url")
+
+
+class SecretUrlSinkSchema(_SinkBase):
+    # Slack and Teams webhook URLs are credentials in themselves, so they only come from env.
+    url_env = fields.String(required=True, validate=ENV_NAME)
+
+
+class AlertmanagerSinkSchema(_SinkBase):
+    url = HttpUrl(required=True)
+    severity = fields.String(load_default="critical", validate=validate.Length(min=1, max=64))
+
+
+SINK_SCHEMAS = {"http": HttpSinkSchema, "slack": SecretUrlSinkSchema, "teams": SecretUrlSinkSchema,
+                "alertmanager": AlertmanagerSinkSchema}
+
+
+class SinkField(fields.Field):
+    """A sink entry, validated by the schema its `type` selects."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("must be a mapping")
+        schema = SINK_SCHEMAS.get(value.get("type"))
+        if schema is None:
+            raise ValidationError({"type": [f"one of {', '.join(SINK_SCHEMAS)}"]})
+        return schema().load(value)
+
+
+class HarborSchema(_Strict):
+    url = HttpUrl(required=True)
+    username = fields.String(required=True, validate=validate.Length(min=1))
+    password_env = fields.String(required=True, validate=ENV_NAME)
+    verify_tls = fields.Boolean(load_default=True)
+    poll_interval = Duration(load_default=15.0)
+    log_tail_lines = fields.Integer(load_default=20, validate=validate.Range(min=1, max=500))
+    # Past this long after the last event, an execution Harbor cannot tell us about is summarised from events.
+    max_wait = Duration(load_default=1800.0)
+
+
+class OutboxSchema(_Strict):
+    retry_schedule = fields.List(Duration(), load_default=lambda: [Duration().deserialize(d) for d in DEFAULT_SCHEDULE],
+                                 validate=validate.Length(min=1))
+    max_attempts = fields.Integer(load_default=8, validate=validate.Range(min=1, max=100))
+    lease = Duration(load_default=60.0)
+    poll_interval = Duration(load_default=1.0)
+    batch_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
+    autostart = fields.Boolean(load_default=True)
+
+
+class WebhooksSchema(_Strict):
+    path = fields.String(load_default="/webhooks/harbor", validate=validate.Regexp(r"^/[A-Za-z0-9/_.-]*$"))
+    auth_tokens_env = fields.List(fields.String(validate=ENV_NAME), required=True, validate=validate.Length(min=1))
+    store = fields.String(load_default="sqlite:///var/lib/swr-bridge/events.db")
+    store_password_env = fields.String(load_default=None, validate=ENV_NAME)
+    quiet_period = Duration(load_default=60.0)
+    harbor = fields.Nested(HarborSchema, load_default=None)
+    sinks = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$")), values=SinkField(),
+                        load_default=dict)
+    routes = fields.List(fields.Nested(RouteSchema), load_default=list)
+    outbox = fields.Nested(OutboxSchema, load_default=lambda: OutboxSchema().load({}))
+
+    @validates_schema
+    def _store_url(self, data, **_):
+        store = data.get("store", "")
+        if not (store.startswith("sqlite:///") or store.startswith("postgresql://")):
+            raise ValidationError("a sqlite:///path or postgresql:// URL", "store")
+        if store.startswith("postgresql://") and urlsplit(store).password is not None:
+            raise ValidationError("must not carry a password; use store_password_env", "store")
+
+    @validates_schema
+    def _routes_name_sinks(self, data, **_):
+        for i, route in enumerate(data.get("routes", [])):
+            for name in route["sinks"]:
+                if name not in data.get("sinks", {}):
+                    raise ValidationError(f"route {i + 1} names unknown sink {name!r}", "routes")
+
+
+class ApiSchema(_Strict):
+    tokens_env = fields.List(fields.String(validate=ENV_NAME), load_default=list)

@@ -1,0 +1,124 @@
+"""The one event model that both Harbor payload formats load into, keeping Harbor's quirks as sent."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+# Harbor sends jobservice's raw statuses, not the API's Succeed/Failed (harbor.md §5.3).
+RAW_STATUSES = {"Pending": "running", "Scheduled": "running", "Running": "running",
+                "Success": "succeeded", "Error": "failed", "Stopped": "stopped"}
+# occur_at has whole seconds, so a task's Running and Success often share one; the terminal one is later.
+STATUS_RANK = {"running": 0, "succeeded": 1, "failed": 1, "stopped": 1}
+TRIGGERS = {"MANUAL": "manual", "SCHEDULE": "scheduled", "EVENT": "event_based"}
+# CloudEvents types mapped to the Default format's names, so routes match one vocabulary.
+CLOUDEVENT_TYPES = {
+    "harbor.replication.status.changed": "REPLICATION",
+    "harbor.artifact.pushed": "PUSH_ARTIFACT", "harbor.artifact.pulled": "PULL_ARTIFACT",
+    "harbor.artifact.deleted": "DELETE_ARTIFACT", "harbor.quota.exceeded": "QUOTA_EXCEED",
+    "harbor.quota.warned": "QUOTA_WARNING", "harbor.scan.failed": "SCANNING_FAILED",
+    "harbor.scan.completed": "SCANNING_COMPLETED", "harbor.scan.stopped": "SCANNING_STOPPED",
+    "harbor.tag_retention.finished": "TAG_RETENTION",
+}
+_NAME_TAG = re.compile(r"^(?P<repo>.*?) \[(?P<count>\d+) item\(s\) in total\]$")
+
+
+@dataclass(frozen=True)
+class Resource:
+    registry_type: str = ""
+    endpoint: str = ""
+    namespace: str = ""
+    registry_name: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    type: str
+    status: str
+    name_tag: str  # as Harbor sends it: "busybox [2 item(s) in total]", not "busybox:v1"
+    references: tuple[str, ...] = ()
+    fail_reason: str = ""  # in Harbor's struct, never filled in
+
+    @property
+    def repository(self) -> str:
+        match = _NAME_TAG.match(self.name_tag)
+        return match.group("repo") if match else self.name_tag
+
+
+@dataclass(frozen=True)
+class Replication:
+    job_status: str  # raw: Running | Success | Error | Stopped
+    execution_id: int
+    task_id: int
+    harbor_hostname: str = ""
+    description: str = ""
+    artifact_type: str = ""
+    authentication_type: str = ""
+    override_mode: bool = False
+    trigger_type: str = ""  # raw: MANUAL | SCHEDULE | EVENT
+    policy_creator: str = ""
+    execution_timestamp: int = 0
+    src_resource: Resource = field(default_factory=Resource)
+    dest_resource: Resource = field(default_factory=Resource)
+    successful_artifact: tuple[Artifact, ...] = ()
+    failed_artifact: tuple[Artifact, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return RAW_STATUSES[self.job_status]
+
+    @property
+    def mode(self) -> str:
+        return "pull" if self.dest_resource.registry_type == "harbor" else "push"
+
+    @property
+    def project(self) -> str:
+        # Push mode swaps the namespaces, so in both modes the local project is dest_resource's.
+        return self.dest_resource.namespace
+
+    @property
+    def remote_namespace(self) -> str:
+        # The same swap puts the remote side's namespace in src_resource in both modes.
+        return self.src_resource.namespace
+
+    @property
+    def remote(self) -> Resource:
+        return self.dest_resource if self.mode == "push" else self.src_resource
+
+    @property
+    def artifact(self) -> Artifact | None:
+        found = self.successful_artifact or self.failed_artifact
+        return found[0] if found else None
+
+    @property
+    def trigger(self) -> str:
+        return TRIGGERS.get(self.trigger_type, self.trigger_type.lower())
+
+
+@dataclass(frozen=True)
+class Event:
+    format: str  # default | cloudevents
+    event_type: str  # Default-format name, e.g. REPLICATION
+    occur_at: int
+    body: bytes
+    operator: str = ""
+    replication: Replication | None = None
+    ce_id: str | None = None
+    ce_source: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: CloudEvents id, else (execution_id, task_id, job_status, occur_at)."""
+        if self.ce_id is not None:
+            return f"ce:{self.ce_id}"
+        rep = self.replication
+        if rep is not None:
+            return f"rep:{rep.execution_id}:{rep.task_id}:{rep.job_status}:{self.occur_at}"
+        # Other Default events carry no id at all; identical bodies are the same event.
+        return f"sha256:{hashlib.sha256(self.body).hexdigest()}"
+
+    @property
+    def status(self) -> str | None:
+        return self.replication.status if self.replication else None

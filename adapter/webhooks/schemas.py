@@ -1,0 +1,169 @@
+"""Marshmallow schemas for Harbor's Default and CloudEvents payloads; `load_event` turns a body into an Event."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timezone
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from adapter.webhooks.model import CLOUDEVENT_TYPES, RAW_STATUSES, Artifact, Event, Replication, Resource
+
+INT64 = validate.Range(min=0, max=2**63 - 1)
+ID = validate.Range(min=1, max=2**63 - 1)
+REPLICATION_CE_TYPE = "harbor.replication.status.changed"
+
+
+class PayloadError(ValueError):
+    """A body that is not a Harbor event; `messages` holds the field errors."""
+
+    def __init__(self, messages):
+        super().__init__("malformed payload")
+        self.messages = messages
+
+
+class Text(fields.String):
+    """A string the stores accept: bounded, no NUL (PostgreSQL refuses it), no lone surrogates."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 4096:
+            raise ValidationError("longer than 4096 characters")
+        if "\x00" in text:
+            raise ValidationError("contains NUL")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("not valid Unicode") from None
+        return text
+
+
+class _Lenient(Schema):
+    # Harbor adds fields between versions; unknown keys are kept in the raw body, not rejected.
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ResourceSchema(_Lenient):
+    registry_type = Text(load_default="")
+    endpoint = Text(load_default="")
+    namespace = Text(load_default="")
+    registry_name = Text(load_default="")
+    provider = Text(load_default="")
+
+    @post_load
+    def _make(self, data, **_):
+        return Resource(**data)
+
+
+class ArtifactSchema(_Lenient):
+    type = Text(load_default="")
+    status = Text(load_default="")
+    name_tag = Text(required=True)
+    references = fields.List(Text(), load_default=list, validate=validate.Length(max=1000))
+    fail_reason = Text(load_default="")
+
+    @post_load
+    def _make(self, data, **_):
+        return Artifact(**{**data, "references": tuple(data["references"])})
+
+
+class ReplicationSchema(_Lenient):
+    job_status = fields.String(required=True, validate=validate.OneOf(list(RAW_STATUSES)))
+    # Harbor sends these two since 2.13; grouping per execution needs them.
+    execution_id = fields.Integer(strict=True, required=True, validate=ID)
+    task_id = fields.Integer(strict=True, required=True, validate=ID)
+    harbor_hostname = Text(load_default="")
+    description = Text(load_default="")
+    artifact_type = Text(load_default="")
+    authentication_type = Text(load_default="")
+    override_mode = fields.Boolean(load_default=False)
+    trigger_type = Text(load_default="")
+    policy_creator = Text(load_default="")
+    execution_timestamp = fields.Integer(strict=True, load_default=0, validate=INT64)
+    src_resource = fields.Nested(ResourceSchema, load_default=Resource)
+    dest_resource = fields.Nested(ResourceSchema, load_default=Resource)
+    successful_artifact = fields.List(fields.Nested(ArtifactSchema), load_default=list,
+                                      validate=validate.Length(max=100))
+    failed_artifact = fields.List(fields.Nested(ArtifactSchema), load_default=list, validate=validate.Length(max=100))
+
+    @post_load
+    def _make(self, data, **_):
+        data["successful_artifact"] = tuple(data["successful_artifact"])
+        data["failed_artifact"] = tuple(data["failed_artifact"])
+        return Replication(**data)
+
+
+class EventDataSchema(_Lenient):
+    replication = fields.Nested(ReplicationSchema, load_default=None)
+
+
+class DefaultSchema(_Lenient):
+    type = Text(required=True, validate=validate.Length(min=1, max=64))
+    occur_at = fields.Integer(strict=True, required=True, validate=INT64)
+    operator = Text(load_default="")
+    event_data = fields.Nested(EventDataSchema, load_default=dict)
+
+    @validates_schema
+    def _replication_has_data(self, data, **_):
+        if data.get("type") == "REPLICATION" and not (data.get("event_data") or {}).get("replication"):
+            raise ValidationError({"replication": ["Missing data for required field."]}, "event_data")
+
+
+class CloudEventSchema(_Lenient):
+    specversion = fields.String(required=True, validate=validate.Equal("1.0"))
+    id = Text(required=True, validate=validate.Length(min=1, max=190))
+    source = Text(required=True, validate=validate.Length(min=1))
+    type = Text(required=True, validate=validate.Length(min=1, max=128))
+    time = fields.DateTime(load_default=None)
+    operator = Text(load_default="")
+    data = fields.Nested(EventDataSchema, load_default=dict)
+
+    @validates_schema
+    def _replication_has_data(self, data, **_):
+        if data.get("type") == REPLICATION_CE_TYPE and not (data.get("data") or {}).get("replication"):
+            raise ValidationError({"replication": ["Missing data for required field."]}, "data")
+
+
+def _epoch(moment) -> int:
+    if moment is None:
+        return int(time.time())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        seconds = int(moment.timestamp())
+    except (OverflowError, ValueError, OSError):
+        seconds = -1
+    if seconds < 0:
+        raise PayloadError({"time": ["out of range"]})
+    return seconds
+
+
+def _from_default(doc: dict, body: bytes) -> Event:
+    data = DefaultSchema().load(doc)
+    replication = data["event_data"].get("replication") if data["type"] == "REPLICATION" else None
+    return Event("default", data["type"], data["occur_at"], body, data["operator"], replication)
+
+
+def _from_cloudevent(doc: dict, body: bytes) -> Event:
+    data = CloudEventSchema().load(doc)
+    replication = data["data"].get("replication") if data["type"] == REPLICATION_CE_TYPE else None
+    event_type = CLOUDEVENT_TYPES.get(data["type"], data["type"])
+    return Event("cloudevents", event_type, _epoch(data["time"]), body, data["operator"], replication,
+                 ce_id=data["id"], ce_source=data["source"])
+
+
+def load_event(body: bytes, content_type: str = "") -> Event:
+    """Parses and validates one webhook body; raises PayloadError with field errors."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise PayloadError({"_body": ["not valid JSON"]}) from None
+    if not isinstance(doc, dict):
+        raise PayloadError({"_body": ["a JSON object is required"]})
+    cloudevent = "specversion" in doc or content_type.startswith("application/cloudevents+json")
+    try:
+        return _from_cloudevent(doc, body) if cloudevent else _from_default(doc, body)
+    except ValidationError as err:
+        raise PayloadError(err.messages) from None

@@ -1,0 +1,192 @@
+"""The webhook store: SQLAlchemy Core tables over SQLite (WAL, the default) or PostgreSQL, migrated at start."""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+log = logging.getLogger(__name__)
+metadata = sa.MetaData()
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+SCHEMA_VERSION = 1
+_PG_MIGRATION_LOCK = 0x5357_5242  # any constant; serialises replicas migrating at once
+
+events = sa.Table(
+    "wh_events", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("idem_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("occur_at", sa.BigInteger, nullable=False),
+    sa.Column("operator", sa.Text, nullable=False),
+    sa.Column("execution_id", sa.BigInteger),
+    sa.Column("task_id", sa.BigInteger),
+    sa.Column("job_status", sa.String(16)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("project", sa.Text),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Index("wh_events_status", "status", "id"),
+    sa.Index("wh_events_execution", "execution_id"),
+)
+
+executions = sa.Table(
+    "wh_executions", metadata,
+    sa.Column("execution_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("project", sa.Text, nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("operator", sa.Text, nullable=False),
+    sa.Column("harbor_hostname", sa.Text, nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("remote_name", sa.Text, nullable=False),
+    sa.Column("remote_endpoint", sa.Text, nullable=False),
+    sa.Column("remote_namespace", sa.Text, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("first_event_at", sa.Double, nullable=False),
+    sa.Column("last_event_at", sa.Double, nullable=False),
+    sa.Column("last_occur_at", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),  # open | final
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16)),
+    sa.Column("summary", sa.Text),
+    sa.Column("finalized_at", sa.Double),
+    sa.Column("next_poll_at", sa.Double),
+    sa.Index("wh_executions_due", "state", "last_event_at"),
+)
+
+tasks = sa.Table(
+    "wh_tasks", metadata,
+    sa.Column("execution_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("task_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("job_status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("occur_at", sa.BigInteger, nullable=False),
+    sa.Column("repository", sa.Text),
+    sa.Column("name_tag", sa.Text),
+    sa.Column("refs", sa.Text),
+    sa.Column("failures", sa.Integer, nullable=False),
+)
+
+alerts = sa.Table(
+    "wh_alerts", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("alert_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # execution | task | event
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("execution_id", sa.BigInteger),
+    sa.Column("event_id", sa.BigInteger),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+deliveries = sa.Table(
+    "wh_deliveries", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.BigInteger, sa.ForeignKey("wh_alerts.id"), nullable=False),
+    sa.Column("sink", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # pending | delivered | dead
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.Double),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("delivered_at", sa.Double),
+    sa.UniqueConstraint("alert_id", "sink", name="wh_deliveries_alert_sink"),
+    sa.Index("wh_deliveries_due", "state", "next_attempt_at"),
+)
+
+schema_version = sa.Table("wh_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
+
+# Steps from version N-1 to N for stores created by an older release; a fresh store gets the latest at once.
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+def _sqlite_engine(url: str, pool_size: int) -> sa.Engine:
+    path = url[len("sqlite:///"):]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                              connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # SQLAlchemy's begin event below issues BEGIN itself
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # IMMEDIATE takes the write lock up front: a deferred transaction that upgrades later fails
+        # with SQLITE_BUSY instead of waiting when another process committed in between.
+        readonly = conn.get_execution_options().get("readonly")
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: str, password: str | None, pool_size: int) -> sa.Engine:
+    target = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
+    if password:
+        target = target.set(password=password)
+    return sa.create_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Store:
+    """An engine plus the dialect's INSERT (for ON CONFLICT) and write/read transactions."""
+
+    def __init__(self, url: str, *, password: str | None = None, pool_size: int = 8):
+        if url.startswith("sqlite:"):
+            self.engine = _sqlite_engine(url, pool_size)
+            self.insert = sqlite.insert
+        else:
+            self.engine = _postgres_engine(url, password, pool_size)
+            self.insert = postgresql.insert
+        self.dialect = self.engine.dialect.name
+        ref = weakref.ref(self)
+        # Pooled connections must not cross a fork (gunicorn's preload): children open their own.
+        os.register_at_fork(after_in_child=lambda: ref() and ref().engine.dispose(close=False))
+
+    def write(self):
+        """A write transaction: BEGIN IMMEDIATE on SQLite, an ordinary one on PostgreSQL."""
+        return self.engine.begin()
+
+    @contextmanager
+    def read(self):
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            yield conn
+
+    def migrate(self) -> int:
+        """Creates the schema, or brings an older one up to date; safe when replicas start together."""
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            fresh = not sa.inspect(conn).has_table(schema_version.name)
+            if fresh:
+                metadata.create_all(conn)
+                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+                return SCHEMA_VERSION
+            current = conn.execute(sa.select(schema_version.c.version)).scalar_one()
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    conn.exec_driver_sql(statement)
+                log.info("webhook store migrated to schema version %d", version)
+            conn.execute(schema_version.update().values(version=max(current, SCHEMA_VERSION)))
+            return max(current, SCHEMA_VERSION)
+
+    def close(self) -> None:
+        self.engine.dispose()
