@@ -25,6 +25,8 @@ def settings(listen: str) -> dict:
         "loglevel": env("SWR_BRIDGE_GUNICORN_LOGLEVEL", "warning"),
         # Upload tokens ride in the URL; keep room for them.
         "limit_request_line": 8190,
+        # No runtime control socket: it would live in $HOME, which is read-only in the container.
+        "control_socket_disable": True,
     }
     if env("SWR_BRIDGE_TLS_CERT") and env("SWR_BRIDGE_TLS_KEY"):
         conf["certfile"], conf["keyfile"] = env("SWR_BRIDGE_TLS_CERT"), env("SWR_BRIDGE_TLS_KEY")

@@ -19,7 +19,11 @@ def scopes(dest: str, action: str) -> list[str]:
 
 
 def _fail(resp) -> RegistryError:
-    return upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
+    err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
+    if err.status == 401:
+        # The client did authenticate with us; a 401 would make it retry our auth forever.
+        return RegistryError("DENIED", f"SWR denied access: {err.message}", status=403)
+    return err
 
 
 def _check_digest(digest: str | None) -> str:

@@ -75,10 +75,19 @@ def dispatch(rest: str):
                 raise RegistryError("DENIED", f"the token does not grant {action} on {name}", status=403,
                                     headers=_challenge(scope))
             g.repository = name
+            if action == "pull" and _intends_push(g.registry_grant, name):
+                svc = service()
+                svc.orgs.ensure(g.registry_grant.principal, svc.map_name(name).split("/")[0])
             return handler(name, **args)
     if any(p.match(path) for _, p, _, _ in ROUTES):
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported here", status=405)
     raise RegistryError("NAME_UNKNOWN", "unknown registry route", status=404)
+
+
+def _intends_push(grant: Grant, name: str) -> bool:
+    """A bearer token granted push: its existence checks come before the first write, so the
+    organization is created now; otherwise SWR would deny even the HEAD requests."""
+    return grant.access is not None and grant.allows("repository", name, "push")
 
 
 @bp.route("/auth/token", methods=["GET"])
