@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
-from marshmallow import RAISE, Schema, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
-from adapter.swr.glob import glob_match
+from adapter.swr import naming
+from adapter.swr.glob import compile_glob, glob_match
 
 FLATTEN_WORDS = {"all": -1, "none": 0, "1": 1, "2": 2, "3": 3}
+
+
+def _go_path_join(prefix: str, name: str) -> str:
+    """Go's path.Join: skips empty elements and cleans the result ("a//b" -> "a/b", "a/./b" -> "a/b")."""
+    joined = "/".join(part for part in (prefix, name) if part)
+    if not joined:
+        return ""
+    cleaned = posixpath.normpath(joined)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
 def replace_namespace(repository: str, namespace: str, replace_count: int) -> str:
@@ -21,19 +33,20 @@ def replace_namespace(repository: str, namespace: str, replace_count: int) -> st
     if replace_count < 0:
         prefix = namespace
     elif replace_count > src_length - 1:
+        # Harbor's own wording (Go %q and %v formatting), so that a preview reads like the execution error.
         raise ValueError(
-            f"the source repository {repository!r} contains only {src_length - 1} path components "
-            f"{components[:-1]} excepting the last one, but the destination namespace flattening level "
-            f"is {replace_count}")
+            f"the source repository {json.dumps(repository, ensure_ascii=False)} contains only "
+            f"{src_length - 1} path components [{' '.join(components[:-1])}] excepting the last one, "
+            f"but the destination namespace flattening level is {replace_count}")
     else:
-        prefix = "/".join([namespace, *components[replace_count:src_length - 1]])
-    return posixpath.join(prefix, components[-1])
+        prefix = namespace + "/" + "/".join(components[replace_count:src_length - 1])
+    return _go_path_join(prefix, components[-1])
 
 
 def flatten_count(word) -> int:
     """Maps all|none|1|2|3 to Harbor's dest_namespace_replace_count."""
     key = str(word).lower()
-    if key not in FLATTEN_WORDS:
+    if isinstance(word, bool) or key not in FLATTEN_WORDS:
         raise ValueError(f"flatten must be one of all, none, 1, 2, 3 (got {word!r})")
     return FLATTEN_WORDS[key]
 
@@ -50,17 +63,34 @@ class MappingRule:
         return replace_namespace(repository, self.namespace, self.flatten)
 
 
+class _Flatten(fields.Field):
+    """A flatten word; YAML may give 1/2/3 as integers."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return flatten_count(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def _valid_glob(pattern: str) -> None:
+    try:
+        compile_glob(pattern)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class MappingRuleSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    match = fields.String(required=True, validate=validate.Length(min=1))
+    match = fields.String(required=True, validate=[validate.Length(min=1), _valid_glob])
     namespace = fields.String(required=True)
-    flatten = fields.String(load_default="all", validate=validate.OneOf(list(FLATTEN_WORDS)))
+    flatten = _Flatten(load_default=-1)
 
     @post_load
     def _make(self, data, **_):
-        return MappingRule(data["match"], data["namespace"], FLATTEN_WORDS[data["flatten"]])
+        return MappingRule(data["match"], data["namespace"], data["flatten"])
 
 
 def map_repository(rules: list[MappingRule], repository: str) -> str:
@@ -70,3 +100,36 @@ def map_repository(rules: list[MappingRule], repository: str) -> str:
         if dest is not None:
             return dest
     return repository
+
+
+@dataclass
+class PreviewResult:
+    """Where each source lands, and what would go wrong: shared destinations, SWR naming, flattening."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    collisions: dict[str, list[str]] = field(default_factory=dict)
+    violations: dict[str, list[naming.NamingError]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.collisions or self.violations or self.errors)
+
+
+def preview(rules: list[MappingRule], names) -> PreviewResult:
+    """Maps every name; problems are reported per name (violations and errors keyed by source)."""
+    result = PreviewResult()
+    sources = defaultdict(list)
+    for name in dict.fromkeys(names):
+        try:
+            dest = map_repository(rules, name)
+        except ValueError as exc:
+            result.errors[name] = str(exc)
+            continue
+        result.pairs.append((name, dest))
+        sources[dest].append(name)
+        found = naming.violations(dest)
+        if found:
+            result.violations[name] = found
+    result.collisions = {dest: srcs for dest, srcs in sources.items() if len(srcs) > 1}
+    return result
