@@ -17,8 +17,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["BRIDGE"] = config
     app.json.sort_keys = False
 
-    from adapter import errors, health
+    from adapter import errors, health, logs
 
+    logs.init_app(app)
     errors.init_app(app)
     health.init_app(app)
     _init_optional(app)

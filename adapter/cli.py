@@ -48,7 +48,7 @@ def _mount_optional():
     """Commands that live in other modules register here when those modules exist."""
     import importlib
 
-    for name in ("adapter.serve", "adapter.sandbox.cli", "harbor_client.cli", "adapter.webhooks.cli",
+    for name in ("adapter.serve", "adapter.run", "adapter.sandbox.cli", "harbor_client.cli", "adapter.webhooks.cli",
                  "adapter.sync.cli"):
         try:
             module = importlib.import_module(name)
