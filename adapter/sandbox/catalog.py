@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,7 +53,14 @@ class RegistryCatalog:
 
     def __init__(self, issuer: TokenIssuer, url: str | None = None, storage: Path | None = None):
         self.issuer, self.url, self.storage = issuer, url, storage
-        self._http = requests.Session()
+        # The API server is threaded and a requests.Session is not meant to be shared between threads.
+        self._local = threading.local()
+
+    @property
+    def _http(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
 
     def _get(self, path: str, access: list[dict], **kwargs) -> requests.Response:
         if not self.url:

@@ -45,9 +45,10 @@ def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
     from adapter.swr.credentials import CredentialError
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    specs = _tenant_specs(tenants)
     try:
-        box = Sandbox(data_dir, registry_port=registry_port, api_port=api_port,
-                      tenants=_tenant_specs(tenants), org_quota=org_quota)
+        box = Sandbox(data_dir, registry_port=registry_port, api_port=api_port, tenants=specs,
+                      org_quota=org_quota)
     except CredentialError as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant / SWR_SANDBOX_TENANTS") from None
     stop = threading.Event()
@@ -61,6 +62,9 @@ def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
         click.echo(json.dumps(box.summary()))
         sys.stdout.flush()
         click.echo(f"sandbox data in {box.data_dir}, registry log {box.data_dir / 'registry.log'}", err=True)
+        if not specs:
+            # The secrets are in the JSON line on stdout; logs never carry them.
+            click.echo(f"no tenant given: using the demo tenant {box.tenants[0].access_id}", err=True)
         stop.wait()
     finally:
         box.stop()

@@ -61,6 +61,8 @@ class Sandbox:
         self.stop()
 
     def start(self) -> "Sandbox":
+        if self._thread is not None:
+            raise SandboxError("sandbox already started")
         (self.data_dir / "registry").mkdir(parents=True, exist_ok=True)
         self.state = SandboxState(self.data_dir / "state.json", self.tenants, self.org_quota)
         self.issuer = TokenIssuer.in_directory(self.data_dir / "certs")

@@ -233,3 +233,27 @@ def test_cli_rejects_a_bad_tenant_without_a_traceback(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "PROJECT:AK:SK" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("shape", ["oci-index", "docker-list", "docker-image", "artifact", "big"])
+def test_image_helpers_push_byte_exact(sandbox, new_org, tmp_path, shape):
+    """tests/images.py builds what other layers push; each shape reaches the registry unchanged."""
+    tenant, org = sandbox.tenants[0], new_org()
+    build = {
+        "oci-index": lambda: images.build_index(tmp_path / "l", "t"),
+        "docker-list": lambda: images.build_index(tmp_path / "l", "t", docker=True),
+        "docker-image": lambda: images.build_image(tmp_path / "l", "t", docker=True),
+        "artifact": lambda: images.build_artifact(tmp_path / "l", "t", images.build_image(tmp_path / "l", "s")),
+        "big": lambda: images.build_big_image(tmp_path / "l", "t", size_mib=3, layers=2),
+    }
+    image = build[shape]()
+    pushed = images.push(image, f"{host(sandbox)}/{org}/shape:t", creds(tenant))
+    assert pushed.returncode == 0, pushed.stderr
+    raw = images.inspect(f"{host(sandbox)}/{org}/shape:t", creds(tenant), raw=True)
+    assert raw.returncode == 0 and raw.stdout.encode() == image.manifest
+    assert json.loads(image.manifest)["mediaType"] == image.media_type
+    if shape == "big":
+        assert sum(b["size"] for b in image.blobs) > 3 * images.MIB
+    for child in image.children:
+        got = images.inspect(f"{host(sandbox)}/{org}/shape@{child.digest}", creds(tenant), raw=True)
+        assert got.returncode == 0 and got.stdout.encode() == child.manifest
