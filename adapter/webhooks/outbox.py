@@ -52,7 +52,8 @@ class Outbox:
                 lease_owner=owner, lease_until=now + self.lease, attempts=deliveries.c.attempts + 1, updated_at=now))
             rows = conn.execute(
                 sa.select(deliveries, alerts.c.alert_key, alerts.c.kind, alerts.c.route, alerts.c.status,
-                          alerts.c.title, alerts.c.text, alerts.c.data, alerts.c.execution_id)
+                          alerts.c.title, alerts.c.text, alerts.c.data, alerts.c.execution_id,
+                          alerts.c.created_at.label("alert_created_at"))
                 .join(alerts, alerts.c.id == deliveries.c.alert_id).where(deliveries.c.id.in_(ids))
                 .order_by(deliveries.c.id))
             return [dict(row._mapping) for row in rows]

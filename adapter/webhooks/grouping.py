@@ -1,0 +1,189 @@
+"""Grouping per execution: task events fold into one summary, final after a quiet period or when Harbor says so."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+
+import sqlalchemy as sa
+
+from adapter.webhooks.harbor import ExecutionSource, ExecutionView, HarborUnavailable
+from adapter.webhooks.model import STATUS_RANK, Event
+from adapter.webhooks.store import Store, executions, tasks
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+def _upserts(store: Store):
+    """The two statements every task event runs, built once so SQLAlchemy's compiled cache serves them."""
+    ex = store.insert(executions)
+    ex = ex.on_conflict_do_update(index_elements=[executions.c.execution_id], set_={
+        "last_event_at": ex.excluded.last_event_at,
+        "last_occur_at": sa.func.max(executions.c.last_occur_at, ex.excluded.last_occur_at)
+        if store.dialect == "sqlite" else sa.func.greatest(executions.c.last_occur_at, ex.excluded.last_occur_at),
+        "events": executions.c.events + 1,
+        # An event after the summary went out reopens the execution; its next summary is an update.
+        "revision": sa.case((executions.c.state == "final", executions.c.revision + 1), else_=executions.c.revision),
+        "state": "open",
+    })
+    tk = store.insert(tasks)
+    newer = sa.or_(tk.excluded.occur_at > tasks.c.occur_at,
+                   sa.and_(tk.excluded.occur_at == tasks.c.occur_at, tk.excluded.rank >= tasks.c.rank))
+    latest = {col: sa.case((newer, tk.excluded[col]), else_=tasks.c[col])
+              for col in ("job_status", "status", "rank", "occur_at")}
+    tk = tk.on_conflict_do_update(index_elements=[tasks.c.execution_id, tasks.c.task_id], set_={
+        **latest,
+        # Running events name no artifact, so what a terminal event said is kept.
+        **{col: sa.func.coalesce(tk.excluded[col], tasks.c[col]) for col in ("repository", "name_tag", "refs")},
+        "failures": tasks.c.failures + tk.excluded.failures,
+    })
+    return ex, tk
+
+
+def task_context(event: Event, event_id: int) -> dict:
+    """What a per-task alert and its templates see."""
+    rep = event.replication
+    art = rep.artifact
+    return {
+        "execution_id": rep.execution_id, "task_id": rep.task_id, "event_id": event_id, "status": rep.status,
+        "job_status": rep.job_status, "policy": rep.description, "project": rep.project, "trigger": rep.trigger,
+        "operator": event.operator, "event_type": event.event_type, "harbor_hostname": rep.harbor_hostname,
+        "repository": f"{rep.project}/{art.repository}" if art else "", "name_tag": art.name_tag if art else "",
+        "references": list(art.references) if art else [], "remote_name": rep.remote.registry_name,
+        "remote_endpoint": rep.remote.endpoint, "remote_namespace": rep.remote_namespace,
+        "occur_at": event.occur_at, "failures": 1 if rep.job_status == "Error" else 0,
+    }
+
+
+class Grouper:
+    def __init__(self, store: Store, router, outbox, *, quiet_period: float, source: ExecutionSource | None = None,
+                 poll_interval: float = 15.0, max_wait: float = 1800.0, harbor_url: str | None = None):
+        self.store, self.router, self.outbox = store, router, outbox
+        self.quiet_period, self.source = quiet_period, source
+        self.poll_interval, self.max_wait, self.harbor_url = poll_interval, max_wait, harbor_url
+        self._upsert_execution, self._upsert_task = _upserts(store)
+
+    def track(self, conn, event: Event, now: float) -> None:
+        """Folds one replication task event into its execution and task rows (inside the intake transaction)."""
+        rep = event.replication
+        art = rep.artifact
+        conn.execute(self._upsert_execution, {
+            "execution_id": rep.execution_id, "policy": rep.description, "project": rep.project,
+            "trigger": rep.trigger, "operator": event.operator, "harbor_hostname": rep.harbor_hostname,
+            "mode": rep.mode, "remote_name": rep.remote.registry_name, "remote_endpoint": rep.remote.endpoint,
+            "remote_namespace": rep.remote_namespace, "started_at": rep.execution_timestamp,
+            "first_event_at": now, "last_event_at": now, "last_occur_at": event.occur_at, "events": 1,
+            "state": "open", "revision": 1})
+        conn.execute(self._upsert_task, {
+            "execution_id": rep.execution_id, "task_id": rep.task_id, "job_status": rep.job_status,
+            "status": rep.status, "rank": STATUS_RANK[rep.status], "occur_at": event.occur_at,
+            "repository": f"{rep.project}/{art.repository}" if art else None, "name_tag": art.name_tag if art else None,
+            "refs": json.dumps(list(art.references)) if art else None,
+            "failures": 1 if rep.job_status == "Error" else 0})
+
+    def summary(self, conn, row, view: ExecutionView | None = None) -> dict:
+        """The execution's summary from its task rows, corrected by what Harbor said when it was asked."""
+        found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == row.execution_id)
+                             .order_by(tasks.c.task_id)).all()
+        counts = Counter({"succeeded": 0, "failed": 0, "stopped": 0, "running": 0})
+        counts.update(t.status for t in found)
+        failed = [{"task_id": t.task_id, "repository": t.repository or "", "references": json.loads(t.refs or "[]"),
+                   "reason": "", "failures": t.failures} for t in found if t.status == "failed"]
+        summary = {
+            "execution_id": row.execution_id, "revision": row.revision, "event_type": "REPLICATION",
+            "policy": row.policy, "policy_id": None,
+            "project": row.project, "trigger": row.trigger, "operator": row.operator, "mode": row.mode,
+            "harbor_hostname": row.harbor_hostname, "remote_name": row.remote_name,
+            "remote_endpoint": row.remote_endpoint, "remote_namespace": row.remote_namespace,
+            "started_at": row.started_at, "finished_at": row.last_occur_at,
+            "duration": max(0, row.last_occur_at - row.started_at) if row.started_at else 0,
+            "counts": dict(counts), "total": len(found), "failed_artifacts": failed, "status_text": "",
+            "source": "events", "incomplete": counts["running"] > 0, "link": None,
+        }
+        summary["status"] = _status(counts)
+        if view is not None:
+            _apply_view(summary, view, self.harbor_url)
+        return summary
+
+    def finalize_due(self, now: float) -> int:
+        """Finalises every execution that is due; returns how many this process finalised."""
+        if self.source is None:
+            rows = self._open(executions.c.last_event_at <= now - self.quiet_period)
+            return sum(self._finalize(row, now) for row in rows)
+        due = sa.or_(executions.c.next_poll_at.is_(None), executions.c.next_poll_at <= now)
+        return sum(self._poll_harbor(row, now) for row in self._open(due))
+
+    def _open(self, condition) -> list:
+        with self.store.read() as conn:
+            return conn.execute(sa.select(executions).where(executions.c.state == "open", condition)
+                                .order_by(executions.c.last_event_at).limit(BATCH)).all()
+
+    def _poll_harbor(self, row, now: float) -> bool:
+        if not self._claim_poll(row, now):
+            return False
+        stale = row.last_event_at <= now - self.max_wait
+        try:
+            view = self.source.execution(row.execution_id)
+            # Harbor shows Failed while tasks still retry (harbor#14986): trust it only once events went quiet.
+            if view.status == "failed" and row.last_event_at > now - self.quiet_period:
+                return False
+            if view.final and view.counts.get("failed"):
+                view.failed_tasks = self.source.failed_tasks(row.execution_id)
+        except HarborUnavailable as exc:
+            log.warning("execution %s: Harbor not reachable (%s)", row.execution_id, exc)
+            view = None
+        if view is None or not view.final:
+            if not stale:
+                return False
+            # Stuck executions (harbor#13799) and a Harbor that stays away must still end in an alert.
+            log.warning("execution %s: no final status from Harbor %ds after the last event; summarising "
+                        "from events", row.execution_id, int(now - row.last_event_at))
+            view = None
+        return self._finalize(row, now, view)
+
+    def _claim_poll(self, row, now: float) -> bool:
+        # Claiming the poll slot first keeps replicas from asking Harbor about the same execution together.
+        with self.store.write() as conn:
+            slot = (executions.c.next_poll_at.is_(None) if row.next_poll_at is None
+                    else executions.c.next_poll_at == row.next_poll_at)
+            return bool(conn.execute(executions.update().where(executions.c.execution_id == row.execution_id, slot)
+                                     .values(next_poll_at=now + self.poll_interval)).rowcount)
+
+    def _finalize(self, row, now: float, view: ExecutionView | None = None) -> bool:
+        with self.store.write() as conn:
+            summary = self.summary(conn, row, view)
+            done = conn.execute(executions.update().where(
+                executions.c.execution_id == row.execution_id, executions.c.state == "open",
+                executions.c.events == row.events,  # an event arrived since we read: not final after all
+            ).values(state="final", status=summary["status"], summary=json.dumps(summary), finalized_at=now)).rowcount
+            if not done:
+                return False
+            found = self.router.alerts("execution", f"{row.execution_id}:{row.revision}", summary,
+                                       execution_id=row.execution_id)
+            self.outbox.enqueue(conn, found, now)
+        log.info("execution %s final: %s (%d alert(s))", row.execution_id, summary["status"], len(found))
+        return True
+
+
+def _status(counts: Counter) -> str:
+    # Finalised with tasks still running means they went silent: on-call should hear about it as a failure.
+    if counts["failed"] or counts["running"]:
+        return "failed"
+    return "stopped" if counts["stopped"] else "succeeded"
+
+
+def _apply_view(summary: dict, view: ExecutionView, harbor_url: str | None) -> None:
+    summary.update(status=view.status, policy_id=view.policy_id, status_text=view.status_text, source="harbor",
+                   counts={**summary["counts"], **view.counts}, total=sum(view.counts.values()), incomplete=False)
+    summary["policy"] = view.policy_name or summary["policy"]
+    if view.started_at and view.ended_at:
+        summary["duration"] = int(view.ended_at - view.started_at)
+    known = {a["task_id"]: a for a in summary["failed_artifacts"]}
+    summary["failed_artifacts"] = [
+        {**known.get(t.task_id, {"references": [], "failures": 0}), "task_id": t.task_id,
+         "repository": t.repository or known.get(t.task_id, {}).get("repository", ""), "reason": t.reason,
+         "log_tail": t.log_tail} for t in view.failed_tasks] or summary["failed_artifacts"]
+    if harbor_url:
+        summary["link"] = f"{harbor_url}/harbor/replications/{summary['execution_id']}/tasks"

@@ -1,0 +1,38 @@
+"""The Alertmanager sink: POST /api/v2/alerts; a succeeded execution resolves its policy's alert (endsAt)."""
+
+from __future__ import annotations
+
+import json
+
+from adapter.webhooks.sinks import Sink, isotime
+
+ALERT_NAMES = {"execution": "HarborReplicationFailed", "task": "HarborReplicationTaskFailed",
+               "event": "HarborEvent"}
+
+
+def labels(alert: dict, severity: str) -> dict:
+    """Labels are the alert's identity: a later success with equal labels resolves the failure."""
+    data = alert["data"]
+    found = {"alertname": ALERT_NAMES[alert["kind"]], "policy": data.get("policy") or "unknown",
+             "project": data.get("project") or "unknown", "severity": severity}
+    if alert["kind"] == "task":
+        found["repository"] = data.get("repository") or "unknown"
+    if alert["kind"] == "event":
+        found["event_type"] = data.get("event_type") or "unknown"
+    return found
+
+
+class AlertmanagerSink(Sink):
+    def build(self, alert: dict) -> tuple[str, bytes, dict]:
+        data = alert["data"]
+        item = {
+            "labels": labels(alert, self.conf["severity"]),
+            "annotations": {"summary": alert["title"], "description": alert["text"], "status": alert["status"],
+                            "execution_id": str(data.get("execution_id") or "")},
+            "startsAt": isotime(alert["created_at"]),
+        }
+        if alert["kind"] == "execution" and alert["status"] == "succeeded":
+            item["endsAt"] = isotime(alert["created_at"])
+        if data.get("link"):
+            item["generatorURL"] = data["link"]
+        return f"{self.url}/api/v2/alerts", json.dumps([item]).encode(), {}
