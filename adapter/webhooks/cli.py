@@ -1,0 +1,158 @@
+"""`swr-bridge events|executions|deliveries`: the webhook bridge's API over HTTP, with a bearer token from env."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+import requests
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class ApiClient:
+    """One Session, one `_request()` that always sets a timeout and turns API errors into ClickExceptions."""
+
+    def __init__(self, url: str, token: str, session: requests.Session | None = None, timeout=(3.05, 30)):
+        self.base = url.rstrip("/") + "/api/v1"
+        self.session = session or requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            response = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise click.ClickException(f"{self.base}: not reachable ({type(exc).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 400:
+            problem = body.get("error", {}) if isinstance(body, dict) else {}
+            detail = problem.get("fields") or ""
+            raise click.ClickException(f"{response.status_code} {problem.get('code', 'ERROR')}: "
+                                       f"{problem.get('message', response.reason)} {detail}".rstrip())
+        return body
+
+    def get(self, path: str, **params) -> dict:
+        return self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str) -> dict:
+        return self._request("POST", path)
+
+
+def api_options(command):
+    command = click.option("--json", "as_json", is_flag=True, help="print the API's JSON")(command)
+    command = click.option("--token-env", default="BRIDGE_API_TOKEN", show_default=True,
+                           help="env variable holding the API bearer token")(command)
+    return click.option("--url", envvar="SWR_BRIDGE_URL", default=DEFAULT_URL, show_default=True,
+                        help="the bridge's base URL (env SWR_BRIDGE_URL)")(command)
+
+
+def client(url: str, token_env: str) -> ApiClient:
+    token = os.environ.get(token_env)
+    if not token:
+        raise click.UsageError(f"the API token is read from env {token_env}, which is not set")
+    return ApiClient(url, token)
+
+
+def table(rows: list[dict], columns: list[str]) -> None:
+    cells = [[str("" if row.get(c) is None else row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    for line in [[c.upper() for c in columns]] + cells:
+        click.echo("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+
+
+def show(found, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json or columns is None:
+        click.echo(json.dumps(found, indent=2))
+    else:
+        table(found["items"], columns)
+
+
+@click.group()
+def events():
+    """Events Harbor sent to the bridge."""
+
+
+@events.command("list")
+@api_options
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "stopped"]))
+@click.option("--execution", "execution_id", type=int)
+@click.option("--type", "event_type")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+def events_list(url, token_env, as_json, status, execution_id, event_type, limit):
+    """List stored events, newest first."""
+    found = client(url, token_env).get("/events", status=status, execution_id=execution_id,
+                                       event_type=event_type, limit=limit)
+    show(found, as_json, ["id", "received_at", "event_type", "execution_id", "task_id", "job_status", "project"])
+
+
+@events.command("show")
+@api_options
+@click.argument("event_id", type=int)
+def events_show(url, token_env, as_json, event_id):
+    """One event with its payload as Harbor sent it."""
+    show(client(url, token_env).get(f"/events/{event_id}"), True)
+
+
+@click.group()
+def executions():
+    """Replication executions the bridge grouped events into."""
+
+
+@executions.command("list")
+@api_options
+@click.option("--state", type=click.Choice(["open", "final"]))
+@click.option("--status", type=click.Choice(["succeeded", "failed", "stopped"]))
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+def executions_list(url, token_env, as_json, state, status, limit):
+    """List executions, most recently active first."""
+    found = client(url, token_env).get("/executions", state=state, status=status, limit=limit)
+    show(found, as_json, ["execution_id", "state", "status", "policy", "project", "events", "last_event_at"])
+
+
+@executions.command("show")
+@api_options
+@click.argument("execution_id", type=int)
+def executions_show(url, token_env, as_json, execution_id):
+    """One execution: its summary and its tasks."""
+    show(client(url, token_env).get(f"/executions/{execution_id}"), True)
+
+
+@click.group()
+def deliveries():
+    """Alert deliveries in the outbox."""
+
+
+@deliveries.command("list")
+@api_options
+@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]))
+@click.option("--sink")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+def deliveries_list(url, token_env, as_json, state, sink, limit):
+    """List deliveries, newest first (--state dead for the dead letters)."""
+    found = client(url, token_env).get("/deliveries", state=state, sink=sink, limit=limit)
+    show(found, as_json, ["id", "state", "sink", "attempts", "last_error", "alert", "title"])
+
+
+@deliveries.command("replay")
+@api_options
+@click.argument("delivery_id", type=int)
+def deliveries_replay(url, token_env, as_json, delivery_id):
+    """Queue a dead (or delivered) delivery again, with a fresh set of attempts."""
+    found = client(url, token_env).post(f"/deliveries/{delivery_id}/replay")
+    if as_json:
+        show(found, True)
+    else:
+        click.echo(f"delivery {delivery_id} to {found['sink']} queued again")
+
+
+def register(main) -> None:
+    main.add_command(events)
+    main.add_command(deliveries)
+    # harbor_client's CLI may own `executions` (Harbor's own); the bridge's view then stays under the API.
+    if "executions" not in main.commands:
+        main.add_command(executions)
