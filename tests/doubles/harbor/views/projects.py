@@ -1,0 +1,25 @@
+"""GET /projects/{project_name_or_id}, and the project lookup other project-scoped views use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from tests.doubles.harbor.common import arg, harbor_error, route, state, wire
+
+bp = Blueprint("projects", __name__)
+
+
+def find_project(name_or_id: str) -> dict[str, Any] | None:
+    return state().project(name_or_id, by_name=bool(arg("X-Is-Resource-Name")))
+
+
+def not_found(name_or_id: str):
+    return harbor_error(404, f"project {name_or_id} not found")
+
+
+@route(bp, "GET", "/projects/{project_name_or_id}")
+def get_project(project_name_or_id: str):
+    project = find_project(project_name_or_id)
+    return jsonify(wire("Project", project)) if project else not_found(project_name_or_id)

@@ -1,0 +1,140 @@
+"""/registries: list, create, get, update (merge), delete, ping -- with Harbor's validation and masking."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, jsonify
+
+from tests.doubles.harbor.common import body, created, harbor_error, ok, page_of, route, select, state, wire
+from tests.doubles.harbor.state import now
+
+bp = Blueprint("registries", __name__)
+
+# src/pkg/reg/model/registry.go, the 15 types with a registered adapter (harbor.md §1.3).
+REGISTRY_TYPES = {"harbor", "docker-hub", "docker-registry", "huawei-SWR", "google-gcr", "aws-ecr", "azure-acr",
+                  "ali-acr", "jfrog-artifactory", "quay", "gitlab", "dtr", "tencent-tcr", "github-ghcr",
+                  "volcengine-cr"}
+MASK = "*****"
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """The registry as GET shows it: a stored secret is masked."""
+    shown = copy.deepcopy(record)
+    if (shown.get("credential") or {}).get("access_secret"):
+        shown["credential"]["access_secret"] = MASK
+    return wire("Registry", shown)
+
+
+def normalise_url(raw: str) -> str | None:
+    """lib.ValidateHTTPURL: trim, drop a trailing '/', default to http://, keep scheme://host+path only."""
+    text = raw.strip().rstrip("/")
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def problem(record: dict[str, Any], registry_id: int | None = None) -> Any:
+    """The 400/409 answer a create or update gets, or None when the record is acceptable."""
+    name = record.get("name") or ""
+    if not name or len(name) > 64:
+        return harbor_error(400, "the registry name must be 1 to 64 characters")
+    if record.get("type") not in REGISTRY_TYPES:
+        return harbor_error(400, f"adapter factory for {record.get('type')} not found")
+    if not record.get("url"):
+        return harbor_error(400, f"invalid url: {record.get('_raw_url')!r}")
+    if any(r["name"] == name and r["id"] != registry_id for r in state().registries.values()):
+        return harbor_error(409, f"registry {name} already exists")
+    return unhealthy(record)
+
+
+def unhealthy(record: dict[str, Any]) -> Any:
+    # huawei-SWR's health check makes no call at all (harbor.md §1.5), so it is always healthy.
+    if record["type"] != "huawei-SWR" and record["url"] in state().unhealthy_urls:
+        return harbor_error(400, "the registry is unhealthy")
+    return None
+
+
+def credential(kind: str | None, key: str | None, secret: str | None) -> dict[str, Any] | None:
+    # Harbor only persists a credential that has an access key.
+    return {"type": kind or "basic", "access_key": key, "access_secret": secret or ""} if key else None
+
+
+@route(bp, "GET", "/registries")
+def list_registries(**_):
+    items = select(sorted(state().registries.values(), key=lambda r: r["id"]), {"name", "type", "url", "id"})
+    return items if not isinstance(items, list) else page_of([public(r) for r in items], "Registry")
+
+
+@route(bp, "POST", "/registries")
+def create_registry(**_):
+    data, cred = body(), body().get("credential") or {}
+    record = {"name": data.get("name"), "type": data.get("type"), "_raw_url": data.get("url", ""),
+              "url": normalise_url(data.get("url", "")), "insecure": bool(data.get("insecure")),
+              "description": data.get("description", ""), "ca_certificate": data.get("ca_certificate"),
+              "credential": credential(cred.get("type"), cred.get("access_key"), cred.get("access_secret"))}
+    refused = problem(record)
+    if refused:
+        return refused
+    new = state().add_registry(record.pop("name"), record.pop("url"), type=record.pop("type"), **record)
+    return created(new["id"])
+
+
+@route(bp, "GET", "/registries/{id}")
+def get_registry(id: int):
+    record = state().registries.get(id)
+    return jsonify(public(record)) if record else harbor_error(404, f"registry {id} not found")
+
+
+@route(bp, "PUT", "/registries/{id}")
+def update_registry(id: int):
+    record = state().registries.get(id)
+    if record is None:
+        return harbor_error(404, f"registry {id} not found")
+    merged, data = copy.deepcopy(record), body()
+    merged.update({k: data[k] for k in ("name", "description", "insecure", "ca_certificate") if data.get(k) is not None})
+    if data.get("url") is not None:
+        merged["_raw_url"], merged["url"] = data["url"], normalise_url(data["url"])
+    old = merged.get("credential") or {}
+    secret = data.get("access_secret")
+    if secret is None and merged["url"] != record["url"]:
+        secret = ""  # HEAD: a new URL without a new secret must not keep the old secret
+    merged["credential"] = credential(data.get("credential_type") or old.get("type"),
+                                      data.get("access_key", old.get("access_key")),
+                                      old.get("access_secret") if secret is None else secret)
+    refused = problem(merged, id)
+    if refused:
+        return refused
+    record.update(merged, update_time=now())
+    return ok()
+
+
+@route(bp, "DELETE", "/registries/{id}")
+def delete_registry(id: int):
+    if id not in state().registries:
+        return harbor_error(404, f"registry {id} not found")
+    if state().registry_in_use(id):
+        return harbor_error(412, f"the registry {id} is referenced by replication policies, can not delete it")
+    del state().registries[id]
+    return ok()
+
+
+@route(bp, "POST", "/registries/ping")
+def ping_registry(**_):
+    data = body()
+    if data.get("id") is not None:
+        stored = state().registries.get(data["id"])
+        if stored is None:
+            return harbor_error(404, f"registry {data['id']} not found")
+        # With an id only the type and the credential may be overridden (HEAD).
+        target = {**stored, "type": data.get("type") or stored["type"]}
+    elif not data.get("type") or not data.get("url"):
+        return harbor_error(400, "type or url cannot be empty")
+    else:
+        target = {"type": data["type"], "url": normalise_url(data["url"])}
+    return unhealthy(target) or ok()
