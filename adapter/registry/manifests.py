@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from urllib.parse import quote
 
 from flask import Response, jsonify, request
 
@@ -128,11 +129,26 @@ def list_tags(name: str) -> Response:
     if resp.status_code != 200:
         raise _fail(resp)
     link = resp.headers.get("Link")
-    data = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}")
-    out = jsonify({"name": name, "tags": data.get("tags") or []})
+    tags = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}").get("tags") or []
     if link:
-        out.headers["Link"] = _rewrite_link(link, f"/v2/{dest}/", f"/v2/{name}/")
+        link = _rewrite_link(link, f"/v2/{dest}/", f"/v2/{name}/")
+    else:
+        tags, link = _paginate(tags, name, request.args.get("last"), request.args.get("n", type=int))
+    out = jsonify({"name": name, "tags": tags})
+    if link:
+        out.headers["Link"] = link
     return out
+
+
+def _paginate(tags: list[str], name: str, last: str | None, n: int | None) -> tuple[list[str], str | None]:
+    """Applies n/last ourselves when the upstream ignored them (distribution 2.8 does)."""
+    tags = sorted(tags)
+    if last:
+        tags = [t for t in tags if t > last]
+    if n is None or n < 0 or len(tags) <= n:
+        return tags, None
+    page = tags[:n]
+    return page, f'</v2/{name}/tags/list?last={quote(page[-1])}&n={n}>; rel="next"' if page else None
 
 
 def referrers(name: str, digest: str) -> Response:
