@@ -67,7 +67,8 @@ class OrganizationsSchema(_Strict):
 
 
 class BridgeConfigSchema(_Strict):
-    listen = fields.String(load_default="127.0.0.1:8080", validate=validate.Regexp(r"^[^:\s]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$"))
+    listen = fields.String(load_default="127.0.0.1:8080", validate=validate.Regexp(
+        r"^[^:\s]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$", error="must be HOST:PORT, e.g. 127.0.0.1:8080"))
     public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
     instance_key_env = fields.String(load_default="SWR_BRIDGE_KEY")
     token_ttl = fields.Integer(load_default=900, validate=validate.Range(min=60, max=86400))
