@@ -61,7 +61,7 @@ GLOBSTAR_CASES = [
 ]
 
 # Deliberate choices where v1.3.4 is silent or odd: "[!a]" negates like "[^a]" (v1.3.4 reads "!" as a
-# literal), and an escaped "\\/" is a "/" (v1.3.4 never matches it, names being split on "/").
+# literal), and an escaped "\/" is a "/" (v1.3.4 never matches it, names being split on "/").
 EXTRA_CASES = [
     ("library/*", "library/nginx", True), ("library/*", "library/a/nginx", False),
     ("library/**", "library/a/nginx", True), ("**/nginx", "library/nginx", True),
