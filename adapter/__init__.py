@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask
-
 __version__ = "0.1.0"
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None):
     """Builds the Flask app from a validated config dict (None means the embedded defaults)."""
+    from flask import Flask
+
     from adapter.config import load_data
 
     if config is None or "swr" not in config:
@@ -26,7 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _init_optional(app: Flask) -> None:
+def _init_optional(app) -> None:
     """Surfaces that register themselves when their module exists."""
     import importlib
 

@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from adapter import __version__
 
+# command name -> module whose register(group) adds it
+LAZY_COMMANDS = {
+    "serve": "adapter.serve", "run": "adapter.run", "sandbox": "adapter.sandbox.cli",
+    "sync": "adapter.sync.cli", "copy": "adapter.sync.cli",
+    "events": "adapter.webhooks.cli", "deliveries": "adapter.webhooks.cli",
+    "plan": "harbor_client.cli", "apply": "harbor_client.cli", "replicate": "harbor_client.cli",
+    "preview": "harbor_client.cli", "endpoints": "harbor_client.cli", "rules": "harbor_client.cli",
+    "executions": "harbor_client.cli", "webhooks": "harbor_client.cli",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, str] = {}
+
+    def add_lazy(self, name: str, module: str) -> None:
+        self._lazy[name] = module
+
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | {n for n in self._lazy if self._load(n)})
+
+    def get_command(self, ctx, name):
+        return self.commands.get(name) or self._load(name)
+
+    def _load(self, name: str):
+        if name in self.commands:
+            return self.commands[name]
+        module_name = self._lazy.get(name)
+        if module_name is None:
+            return None
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if module_name.startswith(exc.name or "\0"):
+                return None  # that part is not installed in this build
+            raise
+        scratch = click.Group()
+        module.register(scratch)
+        for cmd_name, cmd in scratch.commands.items():
+            if self._lazy.get(cmd_name) == module_name:
+                self.commands.setdefault(cmd_name, cmd)
+        return self.commands.get(name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="swr-bridge")
 def main():
     """Relay Harbor replication to Open Telekom Cloud SWR, provision Harbor, and alert on failures."""
@@ -44,22 +91,14 @@ def login_command(access_id, registry, sk_env):
         raise click.UsageError(f"{sk_env}: {exc}") from None
 
 
-def _mount_optional():
-    """Commands that live in other modules register here when those modules exist."""
-    import importlib
-
-    for name in ("adapter.serve", "adapter.run", "adapter.sandbox.cli", "harbor_client.cli", "adapter.webhooks.cli",
-                 "adapter.sync.cli"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not name.startswith(exc.name or "\0"):
-                raise
-            continue
-        module.register(main)
+def _mount_lazily():
+    """Subcommands live in their own modules and are imported only when used, so that
+    `swr-bridge serve` keeps the gunicorn master free of the workers' heavy imports."""
+    for name, module in LAZY_COMMANDS.items():
+        main.add_lazy(name, module)
 
 
-_mount_optional()
+_mount_lazily()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
