@@ -292,5 +292,16 @@ class DockyardClient(_Client):
             return False
         return True
 
-    _find_organization = get_namespace
+    def list_namespaces(self) -> list[dict]:
+        doc = self._json(self._request("GET", "/dockyard/v2/visible/namespaces"))
+        return list(doc.get("namespaces") or []) if isinstance(doc, dict) else []
+
+    def list_repositories(self) -> list[dict]:
+        """The caller's own repositories, as `/dockyard/v2/repositories?filter=center::self` lists them."""
+        doc = self._json(self._request("GET", "/dockyard/v2/repositories", params={"filter": "center::self"}))
+        return doc if isinstance(doc, list) else []
+
+    # The same names as SwrApi, so callers need not care which client they hold.
+    get_organization = _find_organization = get_namespace
+    list_organizations = list_namespaces
     _create_organization = create_namespace
