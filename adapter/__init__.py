@@ -17,9 +17,10 @@ def create_app(config: dict | None = None):
     app.config["BRIDGE"] = config
     app.json.sort_keys = False
 
-    from adapter import errors, health, logs
+    from adapter import errors, health, logs, metrics
 
     logs.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     health.init_app(app)
     _init_optional(app)

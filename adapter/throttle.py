@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import mmap
 import os
@@ -10,6 +11,7 @@ import struct
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -20,6 +22,8 @@ _UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*/\s*s\s*$", re.I)
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 QUANTUM = 256 * 1024  # bytes reserved at a time: small enough to interleave transfers fairly
+SLOTS = 64  # slot 0 is the instance's link; one more per organization with a limit of its own
+MAX_ORGANIZATIONS = SLOTS - 1
 
 
 def parse_rate(text) -> float | None:
@@ -36,7 +40,7 @@ def parse_rate(text) -> float | None:
 def _parse_days(text: str) -> set[int]:
     days = set()
     for part in text.lower().split(","):
-        first, _, last = part.strip().partition("-")
+        first, _, last = (s.strip() for s in part.partition("-"))
         if first not in _DAYS or (last and last not in _DAYS):
             raise ValueError(f"days {text!r}: use mon..sun, ranges like mon-fri, or lists like sat,sun")
         a, b = _DAYS.index(first), _DAYS.index(last or first)
@@ -49,9 +53,12 @@ def _parse_hours(text: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"hours {text!r} must look like 08:00-18:00")
     h1, m1, h2, m2 = map(int, match.groups())
-    if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59:
-        raise ValueError(f"hours {text!r} is not a valid time range")
-    return h1 * 60 + m1, h2 * 60 + m2
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
+        raise ValueError(f"hours {text!r} is not a valid time range (00:00 to 24:00)")
+    if start == end or start == 1440:
+        raise ValueError(f"hours {text!r} is an empty window")
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,15 @@ class Window:
     rate: float | None
 
     def covers(self, moment: datetime) -> bool:
+        """True when `moment` (UTC) falls inside; the hours past midnight of an overnight window
+        (22:00-06:00) belong to the day the window started on."""
         minute = moment.hour * 60 + moment.minute
-        inside = self.start <= minute < self.end if self.start <= self.end else (minute >= self.start or minute < self.end)
-        return moment.weekday() in self.days and inside
+        day = moment.weekday()
+        if self.start < self.end:
+            return day in self.days and self.start <= minute < self.end
+        if minute >= self.start:
+            return day in self.days
+        return minute < self.end and (day - 1) % 7 in self.days
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,8 @@ class BandwidthSchema(Schema):
     def _orgs(self, value, **_):
         if any(not k for k in value):
             raise ValidationError("organization names must not be empty")
+        if len(value) > MAX_ORGANIZATIONS:
+            raise ValidationError(f"at most {MAX_ORGANIZATIONS} organizations can have a limit of their own")
 
     @post_load
     def _make(self, data, **_):
@@ -125,31 +140,47 @@ class BandwidthSchema(Schema):
 class SharedClock:
     """A virtual-time scheduler in a shared file: each caller reserves the next slot of the link.
 
-    The slot table lives in an mmap'd file created before gunicorn forks, and flock serialises
-    updates, so every worker process and thread draws from one budget. Reservations are granted in
-    arrival order, QUANTUM bytes at a time, which shares the link fairly between transfers.
+    Slot i of the file holds the monotonic time at which link i is next free. The file is created
+    before gunicorn forks (env SWR_BRIDGE_BUDGET_FILE); each process opens it on its own (again after
+    a fork), so flock, which belongs to an open file description, excludes every other process,
+    and a thread lock excludes the other threads. Reservations are granted in arrival order, a
+    QUANTUM at a time, so backlogged transfers take turns and share the link fairly.
     """
 
     _FMT = "d"
 
-    def __init__(self, path: str | None = None, slots: int = 64):
+    def __init__(self, path: str | None = None, slots: int = SLOTS, now=time.monotonic):
         if path is None:
             fd, path = tempfile.mkstemp(prefix="swr-bridge-budget-")
             os.close(fd)
-        self.path = path
-        with open(path, "r+b" if os.path.getsize(path) else "w+b") as fh:
-            if os.path.getsize(path) < 8 * slots:
-                fh.write(b"\0" * 8 * slots)
-        self._fh = open(path, "r+b")
-        self._map = mmap.mmap(self._fh.fileno(), 8 * slots)
-        self._local = threading.Lock()  # flock is per open file, so threads also need a local lock
+            # A private budget: its file goes when this object does (in the process that made it).
+            weakref.finalize(self, _remove, path, os.getpid())
+        self.path, self.slots, self.now = path, slots, now
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8 * slots:
+                os.ftruncate(fd, 8 * slots)  # zero-filled: every slot free
+        finally:
+            os.close(fd)
+        self._pid = None
+        self._open()
+
+    def _open(self) -> None:
+        self._fh = open(self.path, "r+b")
+        self._map = mmap.mmap(self._fh.fileno(), 8 * self.slots)
+        self._local = threading.Lock()  # flock does not exclude threads sharing the file description
+        self._pid = os.getpid()
 
     def reserve(self, slot: int, nbytes: int, rate: float) -> float:
         """Books nbytes on `slot` at `rate`; returns the time at which the caller may proceed."""
+        if not 0 <= slot < self.slots:
+            raise IndexError(f"budget slot {slot} outside 0..{self.slots - 1}")
+        if self._pid != os.getpid():
+            self._open()  # forked: the inherited description would share the parent's flock
         with self._local:
             fcntl.flock(self._fh, fcntl.LOCK_EX)
             try:
-                now = time.monotonic()
+                now = self.now()
                 (free_at,) = struct.unpack_from(self._FMT, self._map, slot * 8)
                 start = max(now, free_at)
                 struct.pack_into(self._FMT, self._map, slot * 8, start + nbytes / rate)
@@ -157,35 +188,68 @@ class SharedClock:
             finally:
                 fcntl.flock(self._fh, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        self._map.close()
+        self._fh.close()
+
+
+def _remove(path: str, pid: int) -> None:
+    if os.getpid() == pid:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def record_wait(seconds: float, limit: str) -> None:
+    """The default on_wait: seconds spent waiting on the throttle, in /metrics."""
+    from adapter import metrics  # imported late: the metrics' mode is fixed at first import
+
+    metrics.THROTTLE_WAIT.labels(limit=limit).inc(seconds)
+
 
 class Budget:
-    """Blocks callers so that bytes flow at no more than the configured rate (global and per org)."""
+    """Blocks callers so that bytes flow at no more than the configured rate (global and per org).
 
-    def __init__(self, policy: BandwidthPolicy, clock: SharedClock | None = None):
+    Slot 0 of the clock is the instance's link; each organization with its own limit has a slot
+    of its own, numbered in sorted order so that every worker agrees on the numbering.
+    """
+
+    def __init__(self, policy: BandwidthPolicy, clock: SharedClock | None = None, *,
+                 utcnow=lambda: datetime.now(timezone.utc), sleep=time.sleep, on_wait=record_wait):
         self.policy = policy
-        self.clock = clock or SharedClock()
-        self._org_slots = {org: i + 1 for i, org in enumerate(sorted(policy.per_organization))}
-        self.waited = 0.0
+        orgs = sorted(policy.per_organization)
+        self.clock = clock or SharedClock(slots=len(orgs) + 1)
+        if len(orgs) + 1 > self.clock.slots:
+            raise ValueError(f"{len(orgs)} per-organization limits need {len(orgs) + 1} budget slots, "
+                             f"the budget file has {self.clock.slots}")
+        self._org_slots = {org: i + 1 for i, org in enumerate(orgs)}
+        self._utcnow, self._sleep = utcnow, sleep
+        self._on_wait = on_wait  # on_wait(seconds, limit) with limit "instance" or "organization"
 
     @property
     def active(self) -> bool:
         return self.policy.limit is not None or bool(self.policy.windows) or bool(self.policy.per_organization)
 
-    def acquire(self, nbytes: int, organization: str | None = None) -> None:
-        rate = self.policy.rate_at(datetime.now(timezone.utc))
-        ready = 0.0
+    def acquire(self, nbytes: int, organization: str | None = None) -> float:
+        """Reserves nbytes and sleeps until they may go; returns the seconds slept."""
+        rate = self.policy.rate_at(self._utcnow())
+        ready, limit = 0.0, "instance"
         if rate:
             ready = self.clock.reserve(0, nbytes, rate)
         org_rate = self.policy.per_organization.get(organization) if organization else None
         if org_rate:
-            ready = max(ready, self.clock.reserve(self._org_slots[organization], nbytes, org_rate))
-        delay = ready - time.monotonic()
-        if delay > 0:
-            self.waited += delay
-            time.sleep(delay)
+            org_ready = self.clock.reserve(self._org_slots[organization], nbytes, org_rate)
+            if org_ready > ready:
+                ready, limit = org_ready, "organization"
+        delay = ready - self.clock.now()
+        if delay <= 0:
+            return 0.0
+        self._sleep(delay)
+        if self._on_wait:
+            self._on_wait(delay, limit)
+        return delay
 
     def meter(self, organization: str | None = None):
-        """A `throttle(n)` callable for one transfer, taking QUANTUM-sized reservations."""
+        """A `throttle(n)` callable for one transfer, taking QUANTUM-sized reservations; None if unlimited."""
         if not self.active:
             return None
 

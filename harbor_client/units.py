@@ -75,7 +75,8 @@ FLATTEN_FORMS = ", ".join(f"'{w}'" for w in _FLATTEN_TO_COUNT) + " (all = Flatte
 
 def flatten_to_count(word: str | int) -> int:
     """`"all"` -> -1, `"none"` -> 0, `"1"`..`"3"` -> 1..3, for `dest_namespace_replace_count`."""
-    key = str(word).strip().lower()
+    # str(None) would read as "none" (No Flattening): only strings and ints are words.
+    key = str(word).strip().lower() if isinstance(word, (str, int)) and not isinstance(word, bool) else None
     if key not in _FLATTEN_TO_COUNT:
         raise ValueError(f"invalid flatten value {word!r}; accepted: {FLATTEN_FORMS}")
     return _FLATTEN_TO_COUNT[key]

@@ -181,7 +181,7 @@ def get_blob(name: str, digest: str) -> Response:
     if request.method == "HEAD":
         resp.close()
         return Response(None, status=resp.status_code, headers=_blob_headers(resp))
-    return stream_response(resp, headers=_blob_headers(resp), throttle=svc.meter(dest))
+    return stream_response(resp, headers=_blob_headers(resp), throttle=svc.meter(dest, "pull"))
 
 
 def _blob_headers(resp) -> dict:

@@ -50,9 +50,12 @@ class RegistryService:
             raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
         return dest
 
-    def meter(self, dest: str):
-        """The throttle for one transfer into or out of `dest` (None when the budget is unlimited)."""
-        return self.budget.meter(dest.split("/")[0])
+    def meter(self, dest: str, direction: str = "push"):
+        """The byte counter and throttle for one transfer into (push) or out of (pull) `dest`."""
+        from adapter.metrics import counting
+
+        org = dest.split("/")[0]
+        return counting(org, direction, self.budget.meter(org))
 
     def unmap_name(self, dest: str) -> str:
         """Best-effort inverse for listings: only rules without flattening can be undone."""

@@ -69,6 +69,7 @@ def dispatch(rest: str):
         if match and request.method in methods:
             args = match.groupdict()
             name = args.pop("name")
+            g.route = f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"  # metrics label
             scope = f"repository:{name}:{'pull,push' if action == 'push' else action}"
             g.registry_grant = _authenticate(scope)
             if not g.registry_grant.allows("repository", name, action):

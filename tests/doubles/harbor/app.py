@@ -14,7 +14,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from tests.doubles.harbor.common import harbor_error
-from tests.doubles.harbor.journal import WRITE_METHODS, RecordedRequest, Violation
+from tests.doubles.harbor.journal import WRITE_METHODS, Fault, RecordedRequest, Violation
 from tests.doubles.harbor.swagger import contract, fields_too_new
 from tests.doubles.harbor.validation import check_request
 from tests.doubles.harbor.views import blueprints
@@ -82,14 +82,25 @@ def _before() -> Response | None:
     fault = _double().journal.take_fault(method, path)
     if fault:
         g.fault = True
-        body = fault.body if fault.body is not None else harbor_error(fault.status, "injected fault").get_data()
-        return Response(body, fault.status, headers=fault.headers, content_type="application/json")
+        return _fault_response(fault)
     if method in WRITE_METHODS and CSRF_COOKIES & request.cookies.keys():
         return harbor_error(403, "CSRF token invalid")
     g.user = _user()
     if g.user is None and not view.anonymous:
         return harbor_error(401, "unauthorized")
     return _validate(method, path)
+
+
+def _fault_response(fault: Fault) -> Response:
+    if fault.body is None:
+        response = harbor_error(fault.status, "injected fault")
+    elif isinstance(fault.body, (dict, list)):
+        response = Response(json.dumps(fault.body), content_type="application/json")
+    else:
+        response = Response(fault.body, content_type="text/plain")
+    response.status_code = fault.status
+    response.headers.update(fault.headers)
+    return response
 
 
 def _validate(method: str, path: str) -> Response | None:

@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify
 
 from tests.doubles.harbor.common import body, created, harbor_error, ok, page_of, route, select, state, wire
 from tests.doubles.harbor.state import FINAL_STATUSES, LOCAL_REGISTRY
+from tests.doubles.harbor.views.registries import public as registry_public
 
 bp = Blueprint("policies", __name__)
 
@@ -22,7 +23,8 @@ NAMESPACE_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 def public(record: dict[str, Any]) -> dict[str, Any]:
     """GET's shape: both registries embedded (id 0 = Local), both deletion fields filled."""
     def embed(registry_id: int) -> dict[str, Any]:
-        return LOCAL_REGISTRY if registry_id == 0 else state().registries.get(registry_id, {"id": registry_id})
+        # convertRegistry masks the embedded secrets too.
+        return LOCAL_REGISTRY if registry_id == 0 else registry_public(state().registries[registry_id])
 
     shown = {k: v for k, v in record.items() if not k.endswith("_registry_id") and k != "creator"}
     shown.update(src_registry=embed(record["src_registry_id"]), dest_registry=embed(record["dest_registry_id"]),
