@@ -39,7 +39,7 @@ class HarborDouble:
     def start(self) -> HarborDouble:
         self._server = make_server("127.0.0.1", 0, self._locked_app, threaded=True,
                                    request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="harbor-double",
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), name="harbor-double",
                                         daemon=True)
         self._thread.start()
         return self
