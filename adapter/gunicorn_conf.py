@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 
 
+def child_exit(server, worker) -> None:
+    """gunicorn hook (in the master): drops the exited worker's files from PROMETHEUS_MULTIPROC_DIR."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def settings(listen: str) -> dict:
     """Settings for gunicorn; env SWR_BRIDGE_* variables override the defaults."""
     env = os.environ.get
@@ -27,6 +35,8 @@ def settings(listen: str) -> dict:
         "limit_request_line": 8190,
         # No runtime control socket: it would live in $HOME, which is read-only in the container.
         "control_socket_disable": True,
+        # A worker's live gauges go with it; its counters stay and are still summed by /metrics.
+        "child_exit": child_exit,
     }
     if env("SWR_BRIDGE_TLS_CERT") and env("SWR_BRIDGE_TLS_KEY"):
         conf["certfile"], conf["keyfile"] = env("SWR_BRIDGE_TLS_CERT"), env("SWR_BRIDGE_TLS_KEY")

@@ -19,6 +19,20 @@ def load_or_exit(path: str | None) -> dict:
         sys.exit(2)
 
 
+def prepare_metrics_dir() -> str:
+    """PROMETHEUS_MULTIPROC_DIR for the workers' metric files: made empty here, before they fork."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):  # samples of an earlier run would be summed into this one's
+                os.unlink(os.path.join(path, name))
+    else:
+        path = tempfile.mkdtemp(prefix="swr-bridge-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
 def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -32,6 +46,9 @@ def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
         fd, path = tempfile.mkstemp(prefix="swr-bridge-budget-")
         os.close(fd)
         os.environ["SWR_BRIDGE_BUDGET_FILE"] = path
+    else:
+        open(os.environ["SWR_BRIDGE_BUDGET_FILE"], "wb").close()  # slots booked by an earlier run are void
+    prepare_metrics_dir()
 
     class Application(BaseApplication):
         def load_config(self):

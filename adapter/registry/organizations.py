@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from adapter import metrics
 from adapter.registry.errors import RegistryError
 from adapter.registry.principal import Principal
 
@@ -53,9 +54,12 @@ class Organizations:
         except api.SwrAuthError as exc:
             raise RegistryError("DENIED", f"SWR refused to create organization {org!r}: {exc.message}") from None
         except api.SwrUnreachable as exc:
+            metrics.UPSTREAM_ERRORS.labels(target="api", kind="timeout" if exc.kind == "timeout" else "unreachable").inc()
             code = "UPSTREAM_TIMEOUT" if exc.kind == "timeout" else "UPSTREAM_UNREACHABLE"
             raise RegistryError(code, "SWR management API is unreachable") from None
         except api.SwrHTTPError as exc:
+            if exc.status >= 500:
+                metrics.UPSTREAM_ERRORS.labels(target="api", kind="http_5xx").inc()
             status = 502 if exc.status >= 500 else 403
             raise RegistryError("DENIED" if status == 403 else "UPSTREAM_ERROR",
                                 f"cannot create organization {org!r}: {exc.message}", status=status) from None

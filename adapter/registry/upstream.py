@@ -9,6 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from adapter import metrics
 from adapter.registry.errors import RegistryError
 from adapter.registry.principal import Principal
 
@@ -93,7 +94,9 @@ class Upstream:
             cached = self._tokens.get(key)
             if cached and not fresh and cached[1] > now:
                 self.token_hits += 1
+                metrics.token_cache(hit=True)
                 return cached[0]
+        metrics.token_cache(hit=False)
         resp = self.fetch_token(principal, scopes)
         if resp.status_code in (401, 403):
             raise RegistryError("UNAUTHORIZED", "SWR refused the credentials", status=401)
@@ -123,13 +126,20 @@ class Upstream:
         return resp
 
     def _send(self, method, url, *, headers, data=None, params=None, stream=True, auth=None):
+        errors = metrics.UPSTREAM_ERRORS
         try:
-            return self.session.request(method, url, headers=headers, data=data, params=params, stream=stream,
+            resp = self.session.request(method, url, headers=headers, data=data, params=params, stream=stream,
                                         auth=auth, timeout=(5, self.timeout), verify=self.verify,
                                         allow_redirects=False)
         except requests.Timeout:
+            errors.labels(target="registry", kind="timeout").inc()
             raise RegistryError("UPSTREAM_TIMEOUT", "SWR registry timed out", status=504) from None
         except requests.ConnectionError:
+            errors.labels(target="registry", kind="unreachable").inc()
             raise RegistryError("UPSTREAM_UNREACHABLE", "SWR registry is unreachable", status=502) from None
         except requests.RequestException as exc:
+            errors.labels(target="registry", kind="protocol").inc()
             raise RegistryError("UPSTREAM_ERROR", f"request to SWR failed: {type(exc).__name__}", status=502) from None
+        if resp.status_code >= 500:
+            errors.labels(target="registry", kind="http_5xx").inc()
+        return resp

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 
+from adapter import metrics
 from adapter.webhooks.sinks import Outcome
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ class Dispatcher:
         now = self.clock() if now is None else now
         counts = {"finalized": self.grouper.finalize_due(now), "delivered": 0, "retry": 0, "dead": 0}
         for row in self.outbox.claim(self.owner, now, self.batch_size):
-            counts[self._deliver(row, now)] += 1
+            outcome = self._deliver(row, now)
+            counts[outcome] += 1
+            metrics.DELIVERIES.labels(sink=row["sink"], outcome=outcome).inc()
         return counts
 
     def drain(self, now: float | None = None, rounds: int = 100) -> dict:

@@ -8,6 +8,7 @@ import time
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter import metrics
 from adapter.webhooks import api
 from adapter.webhooks.api import error
 from adapter.webhooks.bridge import Bridge, token_matches
@@ -28,21 +29,26 @@ def _read_body() -> bytes | None:
 def intake():
     bridge: Bridge = current_app.extensions["webhooks"]
     if not token_matches(request.headers.get("Authorization", ""), bridge.tokens):
+        metrics.WEBHOOK_EVENTS.labels(outcome="unauthorized", status="").inc()
         return error(401, "UNAUTHORIZED", "the Authorization header does not match a configured token")
     body = _read_body()
     if body is None:
+        metrics.WEBHOOK_EVENTS.labels(outcome="too_large", status="").inc()
         return error(413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
     try:
         event = load_event(body, request.content_type or "")
     except PayloadError as err:
+        metrics.WEBHOOK_EVENTS.labels(outcome="invalid", status="").inc()
         return error(400, "INVALID_PAYLOAD", "the body is not a Harbor webhook payload", fields=err.messages)
     try:
         event_id = bridge.record(event, time.time())
     except SQLAlchemyError as exc:
         log.error("webhook store unavailable (%s); Harbor will retry", type(exc).__name__)
+        metrics.WEBHOOK_EVENTS.labels(outcome="store_unavailable", status=event.status or "").inc()
         response, status = error(503, "STORE_UNAVAILABLE", "the event could not be stored; retry later")
         response.headers["Retry-After"] = "5"
         return response, status
+    metrics.WEBHOOK_EVENTS.labels(outcome="accepted" if event_id else "duplicate", status=event.status or "").inc()
     if event_id is None:
         return jsonify(status="duplicate", key=event.key)
     log.debug("event %s stored (%s %s)", event_id, event.event_type, event.status or "")

@@ -1,0 +1,157 @@
+"""Prometheus metrics: the definitions, the tiny API other modules call, and the /metrics view.
+
+Under gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR, which
+`swr-bridge serve` sets up before it forks, and /metrics merges them (prometheus-client's
+multiprocess mode). Without that variable (tests, a single process) the default registry is used.
+The variable must be set before this module is first imported: the mode is fixed at import time.
+
+Calls other modules make:
+    metrics.WEBHOOK_EVENTS.labels(outcome="accepted", status="failed").inc()
+    metrics.DELIVERIES.labels(sink="slack", outcome="delivered").inc()
+    metrics.UPSTREAM_ERRORS.labels(target="registry", kind="timeout").inc()
+    metrics.token_cache(hit=True)
+    metrics.counting(org, "push", throttle)  ->  a throttle(n) that also counts the bytes
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+PREFIX = "swr_bridge"
+# Relay requests range from milliseconds (HEAD) to the better part of an hour (a 10 GB layer).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+BYTES = Counter(f"{PREFIX}_relayed_bytes", "Blob bytes relayed, by SWR organization and direction "
+                "(push: Harbor to SWR, pull: SWR to the client).", ["organization", "direction"])
+REQUESTS = Histogram(f"{PREFIX}_request_duration_seconds", "Request durations until the last byte was sent, "
+                     "by route, method and status.", ["route", "method", "status"], buckets=DURATION_BUCKETS)
+UPSTREAM_ERRORS = Counter(f"{PREFIX}_upstream_errors", "Failed calls to SWR, by target (registry, api) and kind "
+                          "(timeout, unreachable, protocol, http_5xx).", ["target", "kind"])
+TOKEN_CACHE = Counter(f"{PREFIX}_token_cache_requests", "SWR registry token look-ups, by result (hit, miss).",
+                      ["result"])
+THROTTLE_WAIT = Counter(f"{PREFIX}_throttle_wait_seconds", "Seconds transfers spent waiting on the bandwidth "
+                        "budget, by the limit that held them (instance, organization).", ["limit"])
+WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, by intake outcome (accepted, "
+                         "duplicate, unauthorized, invalid, too_large, store_unavailable) and the event's "
+                         "replication status (empty when there is none).", ["outcome", "status"])
+DELIVERIES = Counter(f"{PREFIX}_webhook_deliveries", "Alert delivery attempts, by sink and outcome "
+                     "(delivered, retry, dead).", ["sink", "outcome"])
+OUTBOX_STATES = ("pending", "dead")
+
+
+def multiprocess_dir() -> str | None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return path if path and os.path.isdir(path) else None
+
+
+def token_cache(hit: bool) -> None:
+    TOKEN_CACHE.labels(result="hit" if hit else "miss").inc()
+
+
+def counting(organization: str, direction: str, throttle=None):
+    """A `throttle(n)` for one transfer that counts its bytes, then applies `throttle` if there is one."""
+    child = BYTES.labels(organization=organization, direction=direction)
+    if throttle is None:
+        return child.inc
+
+    def count_and_throttle(nbytes: int) -> None:
+        child.inc(nbytes)
+        throttle(nbytes)
+    return count_and_throttle
+
+
+class OutboxDepth:
+    """Collects the webhook outbox depth from the store at scrape time (one query, any worker)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        bridge = self.app.extensions.get("webhooks")
+        if bridge is None:
+            return
+        import sqlalchemy as sa
+
+        from adapter.webhooks.store import deliveries
+
+        family = GaugeMetricFamily(f"{PREFIX}_webhook_outbox_depth", "Deliveries waiting in the outbox (pending) "
+                                   "or given up on (dead).", labels=["state"])
+        query = (sa.select(deliveries.c.state, sa.func.count()).where(deliveries.c.state.in_(OUTBOX_STATES))
+                 .group_by(deliveries.c.state))
+        with bridge.store.read() as conn:
+            counts = dict(conn.execute(query).all())
+        for state in OUTBOX_STATES:
+            family.add_metric([state], counts.get(state, 0))
+        yield family
+
+
+def _route() -> str:
+    if g.get("route"):
+        return g.route
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
+
+
+def _before() -> None:
+    g.metrics_started = time.monotonic()
+
+
+def _after(resp: Response) -> Response:
+    started = g.get("metrics_started", time.monotonic())
+    labels = {"route": _route(), "method": request.method, "status": str(resp.status_code)}
+    # Streamed bodies (blob pulls) end after this hook: time them when the response is closed.
+    resp.call_on_close(lambda: REQUESTS.labels(**labels).observe(time.monotonic() - started))
+    return resp
+
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def scrape():
+    path = multiprocess_dir()
+    if path:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=path)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_Default())
+    registry.register(OutboxDepth(current_app._get_current_object()))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _Default:
+    """The process's default registry, re-exported next to the scrape-time collectors."""
+
+    def collect(self):
+        return REGISTRY.collect()
+
+
+def check_mode() -> None:
+    """Refuses to run half-configured: PROMETHEUS_MULTIPROC_DIR set after the metrics were created."""
+    multi = multiprocess_dir() is not None
+    if multi != (values.ValueClass is not values.MutexValue):
+        raise RuntimeError("adapter.metrics was imported before PROMETHEUS_MULTIPROC_DIR was set "
+                           "(or the directory is gone); metrics would be lost")
+
+
+def init_app(app: Flask) -> None:
+    check_mode()
+    app.before_request(_before)
+    app.after_request(_after)
+    app.register_blueprint(bp)
