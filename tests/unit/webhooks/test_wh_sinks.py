@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 
 import requests
 
 from adapter.webhooks.sinks import build_sinks
-from tests.unit.webhooks.helpers import SIGNING_SECRET, SLACK_URL, TEAMS_URL
+from tests.unit.webhooks.helpers import SIGNING_SECRET, SLACK_URL, TEAMS_URL, verify_standard_webhook
 
 SINKS = {
     "ops-http": {"type": "http", "url": "https://ops.example.com/hook", "secret_env": "OPS_SIGNING_SECRET",
@@ -57,14 +54,6 @@ def deliver(name, item, *answers):
     session = FakeSession(*answers)
     outcome = build_sinks({name: SINKS[name]}, session)[name].deliver(item)
     return outcome, session.sent
-
-
-def verify_standard_webhook(secret: str, headers: dict, body: bytes) -> bool:
-    """The receiver's side of Standard Webhooks, written from the spec, not from the sink."""
-    key = base64.b64decode(secret.split("_", 1)[1])
-    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{body.decode()}".encode()
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return any(sig.split(",", 1)[1] == expected for sig in headers["webhook-signature"].split(" "))
 
 
 def test_http_sink_signs_per_standard_webhooks():

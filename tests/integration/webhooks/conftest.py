@@ -1,0 +1,86 @@
+"""Fixtures for the webhook bridge's integration tests: real PostgreSQL and Alertmanager, both store backends."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.integration.webhooks.services import Alertmanager, Postgres
+from tests.unit.webhooks.helpers import SECRET_ENV
+
+PG_PASSWORD_ENV = "BRIDGE_STORE_PASSWORD"
+
+
+@pytest.fixture(autouse=True)
+def secrets_env(monkeypatch):
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL cluster for the session; a missing package fails the tests that need it."""
+    try:
+        server = Postgres().start()
+    except Exception as exc:  # noqa: BLE001 - any start failure is reported as a test failure, never a skip
+        pytest.fail(f"PostgreSQL could not be started: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres, monkeypatch):
+    """A fresh database; its password reaches the bridge only through the env var PG_PASSWORD_ENV."""
+    name = f"wh_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name)
+    monkeypatch.setenv(PG_PASSWORD_ENV, postgres.password)
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The same tests on both backends: SQLite (WAL) in a temp dir, and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/events.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store_conf(store_url):
+    """webhooks keys that point a bridge at the store under test."""
+    conf = {"store": store_url}
+    if store_url.startswith("postgresql"):
+        conf["store_password_env"] = PG_PASSWORD_ENV
+    return conf
+
+
+@pytest.fixture(scope="session")
+def alertmanager():
+    try:
+        server = Alertmanager().start()
+    except Exception as exc:  # noqa: BLE001 - see postgres
+        pytest.fail(f"Alertmanager could not be started: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_app(store_conf):
+    """make_app(**webhooks overrides) -> an app on the store under test, dispatcher off."""
+    from adapter import create_app
+    from tests.unit.webhooks.helpers import webhooks_config
+
+    apps = []
+
+    def build(**overrides):
+        conf = webhooks_config(**store_conf, **overrides)
+        app = create_app({"webhooks": conf, "api": {"tokens_env": ["BRIDGE_API_TOKEN"]}})
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["webhooks"].close()
