@@ -95,7 +95,7 @@ class HarborClient:
         self._owns_session = session is None
         self.session = session or requests.Session()
         self.session.cookies.set_policy(_no_cookies())
-        self.session.cookies.clear()
+        self.session.cookies.clear()  # an injected session may already hold a Harbor sid
         self.timeout, self.verify = timeout, verify
         self.retries, self.backoff, self.max_wait, self._sleep = retries, backoff, max_wait, sleep
         self._version: HarborVersion | None = parse_version(harbor_version)

@@ -150,6 +150,8 @@ def _check_response(swagger_route: tuple[str, str], response: Response) -> None:
 
 
 def _http_error(exc: HTTPException) -> Response:
+    if exc.response is not None:
+        return exc.response  # a view's fail(): already a Harbor error
     if exc.code in (404, 405) and request.url_rule is None:
         _violate("request", f"the Harbor double has no {request.method} route here ({exc.code}); "
                  "add it, or fix the client's path")

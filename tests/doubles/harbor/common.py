@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, unquote_plus, urlencode
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
 from tests.doubles.harbor.swagger import BASE_PATH, contract
 
@@ -50,6 +50,11 @@ def harbor_error(status: int, message: str, code: str | None = None) -> Response
     response = jsonify({"errors": [{"code": code or STATUS_CODES.get(status, "UNKNOWN"), "message": message}]})
     response.status_code = status
     return response
+
+
+def fail(status: int, message: str) -> NoReturn:
+    """End the view with a Harbor error answer."""
+    abort(harbor_error(status, message))
 
 
 def created(new_id: int) -> Response:
@@ -137,16 +142,16 @@ def _typed(text: str) -> Any:
     return int(text) if text.lstrip("-").isdigit() else text.strip("\"'")
 
 
-def select(items: list[dict[str, Any]], filterable: set[str]) -> list[dict[str, Any]] | Response:
-    """Apply `q` (and the deprecated fuzzy `name`) to a list; a 400 answer for a malformed q."""
+def select(items: list[dict[str, Any]], filterable: set[str]) -> list[dict[str, Any]]:
+    """Apply `q` (and the deprecated fuzzy `name`) to a list; 400 for a malformed q."""
     try:
         terms = parse_q(arg("q"))
     except ValueError as exc:
-        return harbor_error(400, str(exc))
+        fail(400, str(exc))
     unknown = set(terms) - filterable
     if unknown:
         # Harbor ignores such keys; the double refuses them, since a misspelt key means "match everything".
-        return harbor_error(400, f"q keys {sorted(unknown)} are not filterable here ({sorted(filterable)})")
+        fail(400, f"q keys {sorted(unknown)} are not filterable here ({sorted(filterable)})")
     if arg("name"):
         terms["name"] = _matcher("~" + arg("name"))
     return [i for i in items if all(k in i and match(i[k]) for k, match in terms.items())]

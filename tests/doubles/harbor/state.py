@@ -22,7 +22,8 @@ def now() -> str:
 
 
 class HarborState:
-    """Everything the double knows. Records are dicts in the swagger shape, plus private `_` keys.
+    """Everything the double knows. Records are plain dicts close to the swagger shape (private keys start
+    with `_`; policies keep `src_registry_id`/`dest_registry_id`), turned into answers by the views.
 
     Tests seed it with the `add_*` helpers and read it back directly. To model more of Harbor,
     subclass it (e.g. override `start_execution` to create and progress tasks) and pass the instance

@@ -7,7 +7,18 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from tests.doubles.harbor.common import body, created, harbor_error, ok, page_of, route, select, state, wire
+from tests.doubles.harbor.common import (
+    body,
+    created,
+    fail,
+    harbor_error,
+    ok,
+    page_of,
+    route,
+    select,
+    state,
+    wire,
+)
 from tests.doubles.harbor.state import FINAL_STATUSES, LOCAL_REGISTRY
 from tests.doubles.harbor.views.registries import public as registry_public
 
@@ -72,14 +83,16 @@ def _problem(data: dict[str, Any], src: int, dest: int) -> str | None:
     return found or next(filter(None, map(_filter_problem, data.get("filters") or [])), None)
 
 
-def from_body(data: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
-    """(record, None) or (None, error answer) for a POST/PUT body, rebuilt field by field like the handler."""
+def from_body(data: dict[str, Any], policy_id: int | None = None) -> dict[str, Any]:
+    """The stored record for a POST/PUT body, rebuilt field by field like the handler (so PUT replaces)."""
     src, dest = ((data.get(k) or {}).get("id") or 0 for k in ("src_registry", "dest_registry"))
     found = _problem(data, src, dest)
     if found:
-        return None, harbor_error(400, found)
+        fail(400, found)
     if data.get("single_active_replication") and (data.get("trigger") or {}).get("type") == "event_based":
-        return None, harbor_error(500, "single active replication with an event_based trigger")  # a plain fmt.Errorf
+        fail(500, "single active replication with an event_based trigger")  # a plain fmt.Errorf: no code
+    if any(p["name"] == data["name"] and p["id"] != policy_id for p in state().policies.values()):
+        fail(409, f"replication policy {data['name']} already exists")
     count = data.get("dest_namespace_replace_count")
     return {"name": data["name"], "description": data.get("description", ""), "src_registry_id": src,
             "dest_registry_id": dest, "dest_namespace": data.get("dest_namespace", ""),
@@ -88,29 +101,18 @@ def from_body(data: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
             "deletion": bool(data.get("deletion")),  # replicate_deletion is never read
             "override": bool(data.get("override")), "enabled": bool(data.get("enabled")),
             "speed": max(0, data.get("speed") or 0), "copy_by_chunk": bool(data.get("copy_by_chunk")),
-            "single_active_replication": bool(data.get("single_active_replication"))}, None
-
-
-def _name_taken(name: str, policy_id: int | None = None) -> bool:
-    return any(p["name"] == name and p["id"] != policy_id for p in state().policies.values())
+            "single_active_replication": bool(data.get("single_active_replication"))}
 
 
 @route(bp, "GET", "/replication/policies")
 def list_policies(**_):
-    items = select(sorted(state().policies.values(), key=lambda p: p["id"]), {"name", "id", "enabled"})
-    if not isinstance(items, list):
-        return items
+    items = select(sorted(state().policies.values(), key=lambda p: p["id"]), {"name", "id"})
     return page_of([public(p) for p in items], "ReplicationPolicy")
 
 
 @route(bp, "POST", "/replication/policies")
 def create_policy(**_):
-    record, refused = from_body(body())
-    if refused:
-        return refused
-    if _name_taken(record["name"]):
-        return harbor_error(409, f"replication policy {record['name']} already exists")
-    return created(state().store_policy(record)["id"])
+    return created(state().store_policy(from_body(body()))["id"])
 
 
 @route(bp, "GET", "/replication/policies/{id}")
@@ -123,12 +125,7 @@ def get_policy(id: int):
 def update_policy(id: int):
     if id not in state().policies:
         return harbor_error(404, f"replication policy {id} not found")
-    record, refused = from_body(body())
-    if refused:
-        return refused
-    if _name_taken(record["name"], id):
-        return harbor_error(409, f"replication policy {record['name']} already exists")
-    state().store_policy(record, id)
+    state().store_policy(from_body(body(), id), id)
     return ok()
 
 

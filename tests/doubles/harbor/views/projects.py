@@ -15,11 +15,7 @@ def find_project(name_or_id: str) -> dict[str, Any] | None:
     return state().project(name_or_id, by_name=bool(arg("X-Is-Resource-Name")))
 
 
-def not_found(name_or_id: str):
-    return harbor_error(404, f"project {name_or_id} not found")
-
-
 @route(bp, "GET", "/projects/{project_name_or_id}")
 def get_project(project_name_or_id: str):
     project = find_project(project_name_or_id)
-    return jsonify(wire("Project", project)) if project else not_found(project_name_or_id)
+    return jsonify(wire("Project", project)) if project else harbor_error(404, f"project {project_name_or_id} not found")

@@ -8,7 +8,18 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify
 
-from tests.doubles.harbor.common import body, created, harbor_error, ok, page_of, route, select, state, wire
+from tests.doubles.harbor.common import (
+    body,
+    created,
+    fail,
+    harbor_error,
+    ok,
+    page_of,
+    route,
+    select,
+    state,
+    wire,
+)
 from tests.doubles.harbor.state import now
 
 bp = Blueprint("registries", __name__)
@@ -39,25 +50,24 @@ def normalise_url(raw: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def problem(record: dict[str, Any], registry_id: int | None = None) -> Any:
-    """The 400/409 answer a create or update gets, or None when the record is acceptable."""
+def check(record: dict[str, Any], registry_id: int | None = None) -> None:
+    """Harbor's validate() on create and update, then its live health check."""
     name = record.get("name") or ""
     if not name or len(name) > 64:
-        return harbor_error(400, "the registry name must be 1 to 64 characters")
+        fail(400, "the registry name must be 1 to 64 characters")
     if record.get("type") not in REGISTRY_TYPES:
-        return harbor_error(400, f"adapter factory for {record.get('type')} not found")
+        fail(400, f"adapter factory for {record.get('type')} not found")
     if not record.get("url"):
-        return harbor_error(400, f"invalid url: {record.get('_raw_url')!r}")
+        fail(400, f"invalid url: {record.get('_raw_url')!r}")
     if any(r["name"] == name and r["id"] != registry_id for r in state().registries.values()):
-        return harbor_error(409, f"registry {name} already exists")
-    return unhealthy(record)
+        fail(409, f"registry {name} already exists")
+    check_health(record)
 
 
-def unhealthy(record: dict[str, Any]) -> Any:
+def check_health(record: dict[str, Any]) -> None:
     # huawei-SWR's health check makes no call at all (harbor.md §1.5), so it is always healthy.
     if record["type"] != "huawei-SWR" and record["url"] in state().unhealthy_urls:
-        return harbor_error(400, "the registry is unhealthy")
-    return None
+        fail(400, "the registry is unhealthy")
 
 
 def credential(kind: str | None, key: str | None, secret: str | None) -> dict[str, Any] | None:
@@ -68,7 +78,7 @@ def credential(kind: str | None, key: str | None, secret: str | None) -> dict[st
 @route(bp, "GET", "/registries")
 def list_registries(**_):
     items = select(sorted(state().registries.values(), key=lambda r: r["id"]), {"name", "type", "url", "id"})
-    return items if not isinstance(items, list) else page_of([public(r) for r in items], "Registry")
+    return page_of([public(r) for r in items], "Registry")
 
 
 @route(bp, "POST", "/registries")
@@ -78,9 +88,7 @@ def create_registry(**_):
               "url": normalise_url(data.get("url", "")), "insecure": bool(data.get("insecure")),
               "description": data.get("description", ""), "ca_certificate": data.get("ca_certificate"),
               "credential": credential(cred.get("type"), cred.get("access_key"), cred.get("access_secret"))}
-    refused = problem(record)
-    if refused:
-        return refused
+    check(record)
     new = state().add_registry(record.pop("name"), record.pop("url"), type=record.pop("type"), **record)
     return created(new["id"])
 
@@ -107,9 +115,7 @@ def update_registry(id: int):
     merged["credential"] = credential(data.get("credential_type") or old.get("type"),
                                       data.get("access_key", old.get("access_key")),
                                       old.get("access_secret") if secret is None else secret)
-    refused = problem(merged, id)
-    if refused:
-        return refused
+    check(merged, id)
     record.update(merged, update_time=now())
     return ok()
 
@@ -137,4 +143,5 @@ def ping_registry(**_):
         return harbor_error(400, "type or url cannot be empty")
     else:
         target = {"type": data["type"], "url": normalise_url(data["url"])}
-    return unhealthy(target) or ok()
+    check_health(target)
+    return ok()
