@@ -132,3 +132,10 @@ def test_page_size_is_bounded_by_the_swagger_maximum(size):
 def test_created_then_listed_round_trip(harbor, harbor_double):
     harbor.registries.create(Registry(name="one", url="https://one.example.com", type="docker-registry"))
     assert [r.url for r in harbor.registries.list(q=query(name=fuzzy("on")))] == ["https://one.example.com"]
+
+
+def test_a_next_link_that_does_not_advance_ends_the_listing(harbor_double, harbor):
+    looping = {"Link": '</api/v2.0/registries?page=1&page_size=100>; rel="next"', "X-Total-Count": "1"}
+    harbor_double.fail("GET", "/registries", 200, body=[{"id": 1, "name": "only"}], headers=looping)
+    assert [r.name for r in harbor.registries.list()] == ["only"]
+    assert harbor_double.count("GET", "/registries") == 1
