@@ -155,3 +155,47 @@ class Alertmanager:
         if self.proc is not None:
             _stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Gunicorn:
+    """`gunicorn adapter.wsgi:app` with the bridge's config file, in its own process group (for kill -9)."""
+
+    def __init__(self, config_path: Path, log_path: Path, *, workers: int = 2, threads: int = 8):
+        self.config_path, self.log_path = config_path, log_path
+        self.workers, self.threads = workers, threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Gunicorn:
+        import sys
+
+        env = {**os.environ, "SWR_BRIDGE_CONFIG": str(self.config_path)}
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(self.workers), "--threads",
+                 str(self.threads), "-b", f"127.0.0.1:{self.port}", "--log-level", "debug", "adapter.wsgi:app"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=Path(__file__).resolve().parents[3])
+        _wait(self._ready, self.proc, "gunicorn", self.log_path)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def kill9(self) -> None:
+        """SIGKILL to the master and every worker at once: no graceful anything."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
