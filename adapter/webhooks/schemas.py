@@ -140,14 +140,18 @@ def _epoch(moment) -> int:
     return seconds
 
 
+# One instance each: building a schema (and its nested ones) per request costs more than loading with it.
+_DEFAULT, _CLOUDEVENT = DefaultSchema(), CloudEventSchema()
+
+
 def _from_default(doc: dict, body: bytes) -> Event:
-    data = DefaultSchema().load(doc)
+    data = _DEFAULT.load(doc)
     replication = data["event_data"].get("replication") if data["type"] == "REPLICATION" else None
     return Event("default", data["type"], data["occur_at"], body, data["operator"], replication)
 
 
 def _from_cloudevent(doc: dict, body: bytes) -> Event:
-    data = CloudEventSchema().load(doc)
+    data = _CLOUDEVENT.load(doc)
     replication = data["data"].get("replication") if data["type"] == REPLICATION_CE_TYPE else None
     event_type = CLOUDEVENT_TYPES.get(data["type"], data["type"])
     return Event("cloudevents", event_type, _epoch(data["time"]), body, data["operator"], replication,

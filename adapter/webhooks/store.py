@@ -134,7 +134,8 @@ def _sqlite_engine(url: str, pool_size: int) -> sa.Engine:
         # IMMEDIATE takes the write lock up front: a deferred transaction that upgrades later fails
         # with SQLITE_BUSY instead of waiting when another process committed in between.
         readonly = conn.get_execution_options().get("readonly")
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # Straight to the driver: this runs once per transaction, on the intake's hot path.
+        conn.connection.driver_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 

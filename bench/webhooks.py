@@ -1,0 +1,258 @@
+"""Webhook intake benchmark: events/s accepted durably and p99 under gunicorn+SQLite, against a bare-Flask ceiling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-webhook-token"
+PATH = "/webhooks/harbor"
+TASKS_PER_EXECUTION = 20
+FAILED_EVERY = 20  # one task in twenty ends in Error
+
+
+def bare_app():
+    """The ceiling: a Flask app that only inserts the raw body into SQLite (WAL), one transaction per request."""
+    from flask import Flask, request
+
+    db, local = os.environ["BENCH_CEILING_DB"], threading.local()
+    app = Flask("ceiling")
+
+    def conn():
+        if not hasattr(local, "conn"):
+            local.conn = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+                local.conn.execute(f"PRAGMA {pragma}")
+            local.conn.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        return local.conn
+
+    @app.post(PATH)
+    def intake():
+        c = conn()
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("INSERT INTO raw (body) VALUES (?)", (request.get_data(),))
+        c.execute("COMMIT")
+        return {"status": "accepted"}
+
+    return app
+
+
+class Payloads:
+    """Realistic Harbor REPLICATION events (Default format) with distinct idempotency keys."""
+
+    def __init__(self, port: int):
+        from tests.unit.webhooks.payloads import default
+
+        self.default, self.port, self.n = default, port, 0
+
+    def next_request(self) -> bytes:
+        n, self.n = self.n, self.n + 1
+        task, step = divmod(n, 2)
+        execution = 100_000 + task // TASKS_PER_EXECUTION
+        failed = task % FAILED_EVERY == FAILED_EVERY - 1
+        status = "Running" if step == 0 else ("Error" if failed else "Success")
+        body = json.dumps(self.default(status, occur_at=1_714_557_600 + n, execution_id=execution, task_id=task + 1,
+                                       repo=f"team/app{task % 500}", description="prod-sync-eu")).encode()
+        head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: {TOKEN}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        return head.encode() + body
+
+
+def _response_end(buf: bytes) -> tuple[int, int] | None:
+    """(status, total length) once `buf` holds a whole response, else None."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buf[:head_end].decode("latin-1").split("\r\n")
+    length = next((int(h.split(":", 1)[1]) for h in head[1:] if h.lower().startswith("content-length:")), 0)
+    total = head_end + 4 + length
+    return (int(head[0].split()[1]), total) if len(buf) >= total else None
+
+
+def run_load(port: int, duration: float, warmup: float, connections: int) -> dict:
+    """Keep-alive load from one selector loop: each connection sends its next request when the last one returns."""
+    payloads, sel = Payloads(port), selectors.DefaultSelector()
+    start = time.perf_counter()
+    window = (start + warmup, start + warmup + duration)
+    latencies, statuses = [], {}
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        state = {"buf": b"", "sent": time.perf_counter()}
+        sock.sendall(payloads.next_request())
+        sel.register(sock, selectors.EVENT_READ, state)
+    while sel.get_map():
+        for key, _ in sel.select(timeout=5):
+            state, sock = key.data, key.fileobj
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("the server closed a keep-alive connection")
+            state["buf"] += chunk
+            if (done := _response_end(state["buf"])) is None:
+                continue
+            now, (status, total) = time.perf_counter(), done
+            state["buf"] = state["buf"][total:]
+            if window[0] <= state["sent"] and now <= window[1]:
+                latencies.append(now - state["sent"])
+                statuses[status] = statuses.get(status, 0) + 1
+            if now >= window[1]:
+                sel.unregister(sock)
+                sock.close()
+                continue
+            request = payloads.next_request()
+            state["sent"] = time.perf_counter()
+            sock.sendall(request)
+    latencies.sort()
+    ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
+    return {"rps": ok / duration, "p50": latencies[len(latencies) // 2] * 1000,
+            "p99": latencies[int(len(latencies) * 0.99)] * 1000, "ok": ok, "statuses": statuses,
+            "sent": payloads.n}
+
+
+class Server:
+    """gunicorn with the settings `swr-bridge serve` uses (gthread), in its own process group."""
+
+    def __init__(self, spec: str, env: dict, workers: int, threads: int, log_path: Path, chdir: Path = ROOT):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
+               "--keep-alive", "75", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--chdir",
+               str(chdir), spec]
+        # The app's own logs (JSON access lines) go to a file, as they would in production.
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, start_new_session=True, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self._wait()
+
+    def _wait(self) -> None:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                time.sleep(1.0)  # let every worker finish booting
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited with {self.proc.returncode}") from None
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        self.log.close()
+
+
+def bridge_config(tmp: Path, receiver_port: int) -> Path:
+    import yaml
+
+    sink = {"type": "http", "url": f"http://127.0.0.1:{receiver_port}/hook", "secret_env": "BENCH_SIGNING_SECRET"}
+    config = {"webhooks": {
+        "auth_tokens_env": ["BENCH_WEBHOOK_TOKEN"], "store": f"sqlite:///{tmp}/events.db", "quiet_period": "60s",
+        "sinks": {"ops": sink},
+        "routes": [{"match": {"status": "failed"}, "sinks": ["ops"]}, {"per": "task", "sinks": ["ops"]}]}}
+    path = tmp / "bridge.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def receiver(port: int) -> None:
+    """The sink's far end, in its own process so it does not share the load generator's GIL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return None
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def measure(kind: str, args, tmp: Path, receiver_port: int) -> dict:
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp))
+    if kind == "ceiling":
+        server = Server("webhooks:bare_app()", {"BENCH_CEILING_DB": str(run_dir / "raw.db")}, args.workers,
+                        args.threads, run_dir / "server.log", chdir=Path(__file__).parent)
+        table, db = "raw", run_dir / "raw.db"
+    else:
+        env = {"SWR_BRIDGE_CONFIG": str(bridge_config(run_dir, receiver_port)), "BENCH_WEBHOOK_TOKEN": TOKEN,
+               "BENCH_SIGNING_SECRET": "bench-signing-secret"}
+        server = Server("adapter.wsgi:app", env, args.workers, args.threads, run_dir / "server.log")
+        table, db = "wh_events", run_dir / "events.db"
+    try:
+        result = run_load(server.port, args.duration, args.warmup, args.connections)
+    finally:
+        server.stop()
+    with sqlite3.connect(db) as conn:
+        result["stored"] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="ceiling/bridge pairs, alternating")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        return receiver(args.receiver)
+    sys.path.insert(0, str(ROOT))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        receiver_port = sock.getsockname()[1]
+    sink = subprocess.Popen([sys.executable, __file__, "--receiver", str(receiver_port)])
+    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.connections} keep-alive "
+          f"connections; {args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {os.cpu_count()} CPUs")
+    results = {"ceiling": [], "bridge": []}
+    try:
+        for n in range(args.rounds):
+            for kind in ("ceiling", "bridge"):
+                r = measure(kind, args, tmp, receiver_port)
+                results[kind].append(r)
+                print(f"round {n + 1} {kind:8s} {r['rps']:7.0f} req/s  p50 {r['p50']:5.1f} ms  p99 {r['p99']:5.1f} ms"
+                      f"  2xx {r['ok']}  stored {r['stored']}  statuses {r['statuses']}")
+    finally:
+        sink.terminate()
+    report(results)
+
+
+def report(results: dict) -> None:
+    def mean(kind, key):
+        return sum(r[key] for r in results[kind]) / len(results[kind])
+
+    bridge, ceiling = mean("bridge", "rps"), mean("ceiling", "rps")
+    p99, ceiling_p99 = mean("bridge", "p99"), mean("ceiling", "p99")
+    durable = all(r["stored"] >= r["ok"] for r in results["bridge"])
+    print(f"\nceiling (bare Flask + SQLite insert): {ceiling:7.0f} req/s   p99 {ceiling_p99:5.1f} ms")
+    print(f"bridge  (parse, dedup, group, outbox): {bridge:7.0f} events/s p99 {p99:5.1f} ms")
+    print(f"ratio bridge/ceiling: {bridge / ceiling:.2f}   every 2xx stored: {durable}")
+    print(f"targets: >= 1500 events/s {'met' if bridge >= 1500 else 'MISSED'}, "
+          f"p99 <= 50 ms {'met' if p99 <= 50 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
