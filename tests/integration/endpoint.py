@@ -46,9 +46,9 @@ class Endpoint:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"swr-bridge serve exited early:\n{self.log_text()[-3000:]}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # queued until a worker has booted
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"swr-bridge serve did not come up:\n{self.log_text()[-3000:]}")
