@@ -15,7 +15,7 @@ LAZY_COMMANDS = {
     "sync": "adapter.sync.cli", "copy": "adapter.sync.cli",
     "events": "adapter.webhooks.cli", "deliveries": "adapter.webhooks.cli",
     "plan": "harbor_client.cli", "apply": "harbor_client.cli", "replicate": "harbor_client.cli",
-    "preview": "harbor_client.cli", "endpoints": "harbor_client.cli", "rules": "harbor_client.cli",
+    "preview": "adapter.preview", "endpoints": "harbor_client.cli", "rules": "harbor_client.cli",
     "executions": "harbor_client.cli", "webhooks": "harbor_client.cli",
 }
 

@@ -75,6 +75,7 @@ def _user() -> str | None:
 
 def _before() -> Response | None:
     g.record = _record()
+    _double().state.refresh()
     view = _view()
     if view is None:
         return None  # Flask raises its 404/405 next; _http_error answers

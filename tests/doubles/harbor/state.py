@@ -40,6 +40,7 @@ class HarborState:
         self.tasks: dict[int, dict[str, Any]] = {}
         self.task_logs: dict[int, str] = {}
         self.webhook_policies: dict[int, dict[str, Any]] = {}
+        self.repositories: dict[int, dict[str, Any]] = {}
         self.unhealthy_urls: set[str] = set()
         self.lock = threading.RLock()
         self._ids: dict[str, itertools.count] = defaultdict(lambda: itertools.count(1))
@@ -57,6 +58,29 @@ class HarborState:
             "metadata": {"public": str(public).lower()}, "creation_time": now(), "update_time": now(),
         }
         return self.projects[pid]
+
+    def add_repository(self, project: str, name: str, tags: list[str] | tuple[str, ...] = ("latest",), *,
+                       labels: list[str] | tuple[str, ...] = (), untagged: int = 0) -> dict[str, Any]:
+        """A repository `project/name` with one artifact per tag (each carrying `labels`), plus `untagged` ones."""
+        owner = next(p for p in self.projects.values() if p["name"] == project)
+        rid = self.next_id("repository")
+        record = {"id": rid, "project_id": owner["project_id"], "name": f"{project}/{name}", "description": "",
+                  "pull_count": 0, "creation_time": now(), "update_time": now(), "_artifacts": []}
+        for tag_names in [[t] for t in tags] + [[] for _ in range(untagged)]:
+            aid = self.next_id("artifact")
+            record["_artifacts"].append({
+                "id": aid, "type": "IMAGE", "media_type": "application/vnd.oci.image.config.v1+json",
+                "manifest_media_type": "application/vnd.oci.image.manifest.v1+json", "project_id": owner["project_id"],
+                "repository_id": rid, "repository_name": record["name"], "digest": f"sha256:{aid:064x}", "size": 1024,
+                "push_time": now(), "pull_time": ZERO_TIME,
+                "tags": [{"id": self.next_id("tag"), "repository_id": rid, "artifact_id": aid, "name": t,
+                          "push_time": now(), "pull_time": ZERO_TIME, "immutable": False} for t in tag_names],
+                "labels": [{"id": self.next_id("label"), "name": label, "scope": "g", "project_id": 0,
+                            "creation_time": now(), "update_time": now()} for label in labels]})
+        record["artifact_count"] = len(record["_artifacts"])
+        owner["repo_count"] += 1
+        self.repositories[rid] = record
+        return record
 
     def add_registry(self, name: str, url: str = "https://relay.example.com", *, type: str = "docker-registry",
                      access_key: str = "", access_secret: str = "", **fields: Any) -> dict[str, Any]:
@@ -112,6 +136,9 @@ class HarborState:
         return self.webhook_policies[wid]
 
     # --- behaviour views share -------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Called (under `lock`) before every request; subclasses advance time-driven state here."""
 
     def start_execution(self, policy: dict[str, Any], trigger: str = "manual") -> dict[str, Any]:
         """POST /replication/executions. Here it only creates the execution row, as Harbor does before its

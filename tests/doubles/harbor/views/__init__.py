@@ -6,6 +6,14 @@ from flask import Blueprint
 
 
 def blueprints() -> list[Blueprint]:
-    from tests.doubles.harbor.views import executions, policies, projects, registries, system, webhooks
+    from tests.doubles.harbor.views import (
+        executions,
+        policies,
+        projects,
+        registries,
+        repositories,
+        system,
+        webhooks,
+    )
 
-    return [system.bp, projects.bp, registries.bp, policies.bp, executions.bp, webhooks.bp]
+    return [system.bp, projects.bp, registries.bp, policies.bp, executions.bp, webhooks.bp, repositories.bp]

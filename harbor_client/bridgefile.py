@@ -1,0 +1,253 @@
+"""bridge.yaml: the desired Harbor state, validated with marshmallow; errors name the file, key path and reason."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from harbor_client.specs import (
+    BridgeFile,
+    BridgeFileError,
+    EndpointSpec,
+    HarborSection,
+    RuleSpec,
+    WebhookSpec,
+)
+from harbor_client.units import bandwidth_to_speed, flatten_to_count
+
+__all__ = ["BridgeFile", "BridgeFileError", "EndpointSpec", "HarborSection", "RuleSpec", "WebhookSpec",
+           "load_bridgefile", "load_data"]
+
+PROVIDERS = ("docker-registry", "huawei-SWR")
+FORMATS = ("Default", "CloudEvents")
+EVENTS = ("PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "QUOTA_EXCEED", "QUOTA_WARNING", "SCANNING_FAILED",
+          "SCANNING_STOPPED", "SCANNING_COMPLETED", "REPLICATION", "TAG_RETENTION")
+# distribution's reference.NameRegexp, which Harbor applies to dest_namespace (harbor.md §2.2).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+NAMESPACE_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+# A secret written into the file instead of named through an env variable.
+_INLINE_SECRETS = {"password": "password_env", "access_secret": "access_secret_env", "auth_header": "auth_header_env"}
+_PLAINER = {"Unknown field.": "unknown key", "Missing data for required field.": "required key is missing",
+            "Field may not be null.": "may not be empty (null)"}
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _no_inline_secrets(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            found = {k: f"secrets never go in the file: name an env variable with {_INLINE_SECRETS[k]}"
+                     for k in data if k in _INLINE_SECRETS}
+            if found:
+                raise ValidationError(found)
+        return data
+
+
+class _Word(fields.Field):
+    """A value turned into Harbor's form by `convert` (a ValueError becomes the validation message)."""
+
+    def __init__(self, convert: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.convert = convert
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        try:
+            return self.convert(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def _trigger(value: Any) -> tuple[str, str | None]:
+    if value in ("manual", "event_based"):
+        return value, None
+    if isinstance(value, dict) and set(value) == {"cron"} and isinstance(value["cron"], str):
+        cron = value["cron"].split()
+        if len(cron) != 6 or cron[0] != "0" or cron[1] == "*":
+            raise ValueError(f"invalid cron {value['cron']!r}: Harbor wants six fields (seconds first), "
+                             "the first '0' and the second not '*', e.g. '0 0 2 * * *'")
+        return "scheduled", value["cron"]
+    raise ValueError("must be manual, event_based or {cron: '<6-field cron>'}")
+
+
+def _namespace(value: str) -> None:
+    if value and not NAMESPACE_RE.match(value):
+        raise ValidationError("must be lowercase path components (a-z, 0-9, separators . _ __ -) joined by '/'")
+
+
+class HarborSchema(_Strict):
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    username = fields.String(load_default=None)
+    password_env = fields.String(load_default=None)
+    verify_tls = fields.Boolean(load_default=True)
+    ca_bundle = fields.String(load_default=None)
+
+    @validates_schema
+    def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
+        if bool(data.get("username")) != bool(data.get("password_env")):
+            raise ValidationError("set both username and password_env, or neither", "password_env")
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> HarborSection:
+        return HarborSection(**data)
+
+
+class EndpointSchema(_Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 64))
+    provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    access_id = fields.String(load_default=None)
+    access_secret_env = fields.String(load_default=None)
+    verify_remote_cert = fields.Boolean(load_default=True)
+    description = fields.String(load_default="")
+
+    @validates_schema
+    def _secret_with_id(self, data: dict[str, Any], **_: Any) -> None:
+        if bool(data.get("access_id")) != bool(data.get("access_secret_env")):
+            raise ValidationError("set both access_id and access_secret_env, or neither", "access_secret_env")
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> EndpointSpec:
+        return EndpointSpec(**data)
+
+
+class SourceSchema(_Strict):
+    project = fields.String(required=True, validate=validate.Length(min=1))
+    repositories = fields.String(load_default="**")
+    tags = fields.String(load_default="**")
+    labels = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+
+
+class DestinationSchema(_Strict):
+    namespace = fields.String(load_default="", validate=_namespace)
+    flatten = _Word(flatten_to_count, load_default=-1)
+
+
+class RuleSchema(_Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    endpoint = fields.String(required=True)
+    description = fields.String(load_default="")
+    source = fields.Nested(SourceSchema, required=True)
+    destination = fields.Nested(DestinationSchema, load_default=lambda: DestinationSchema().load({}))
+    trigger = _Word(_trigger, load_default=("manual", None))
+    bandwidth = _Word(bandwidth_to_speed, load_default=-1)
+    override = fields.Boolean(load_default=True)
+    replicate_deletion = fields.Boolean(load_default=False)
+    copy_by_chunk = fields.Boolean(load_default=False)
+    single_active_replication = fields.Boolean(load_default=False)
+    enabled = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def _single_active(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("single_active_replication") and data.get("trigger", ("manual",))[0] == "event_based":
+            raise ValidationError("Harbor refuses single_active_replication with an event_based trigger",
+                                  "single_active_replication")
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> RuleSpec:
+        source, dest = data.pop("source"), data.pop("destination")
+        (trigger, cron), speed = data.pop("trigger"), data.pop("bandwidth")
+        return RuleSpec(**data, project=source["project"], repositories=source["repositories"],
+                        tags=source["tags"], labels=tuple(source["labels"]), namespace=dest["namespace"],
+                        flatten=dest["flatten"], trigger=trigger, cron=cron, speed=speed)
+
+
+class WebhookSchema(_Strict):
+    project = fields.String(required=True, validate=validate.Length(min=1))
+    name = fields.String(load_default=None, validate=validate.Length(min=1))
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    auth_header_env = fields.String(load_default=None)
+    format = fields.String(load_default="Default", validate=validate.OneOf(FORMATS))
+    events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), load_default=lambda: ["REPLICATION"],
+                         validate=validate.Length(min=1))
+    verify_remote_cert = fields.Boolean(load_default=True)
+    enabled = fields.Boolean(load_default=True)
+    description = fields.String(load_default="")
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> WebhookSpec:
+        # Webhook policy names are unique across Harbor, so the default carries the project.
+        name = data.pop("name") or f"swr-bridge-{data['project']}"
+        return WebhookSpec(**{**data, "events": tuple(data["events"])}, name=name)
+
+
+class BridgeFileSchema(_Strict):
+    harbor = fields.Nested(HarborSchema, load_default=None)
+    endpoints = fields.List(fields.Nested(EndpointSchema), load_default=list)
+    rules = fields.List(fields.Nested(RuleSchema), load_default=list)
+    webhooks = fields.List(fields.Nested(WebhookSchema), load_default=list)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _references(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, Any] = {}
+        for kind in ("endpoints", "rules", "webhooks"):
+            seen: set[str] = set()
+            for i, item in enumerate(data[kind]):
+                if item.name in seen:
+                    errors.setdefault(kind, {})[i] = {"name": [f"{item.name!r} is used twice"]}
+                seen.add(item.name)
+        names = {e.name for e in data["endpoints"]}
+        for i, rule in enumerate(data["rules"]):
+            if rule.endpoint not in names:
+                errors.setdefault("rules", {}).setdefault(i, {})["endpoint"] = [
+                    f"no endpoint named {rule.endpoint!r} in endpoints"]
+        if errors:
+            raise ValidationError(errors)
+
+
+def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
+    """marshmallow's nested messages as (key.path[i], reason) pairs, in order."""
+    if isinstance(messages, dict):
+        out = []
+        for key, sub in messages.items():
+            step = path if key == "_schema" else f"{path}[{key}]" if isinstance(key, int) else \
+                f"{path}.{key}" if path else str(key)
+            out += _flatten(sub, step)
+        return out
+    if isinstance(messages, list):
+        return [pair for item in messages for pair in _flatten(item, path)]
+    text = str(messages)
+    return [(path, _PLAINER.get(text, text))]
+
+
+def load_data(data: Any, source: str = "<bridge file>") -> BridgeFile:
+    """Validate already-parsed YAML."""
+    if not isinstance(data, dict):
+        raise BridgeFileError(source, [("", "the top level must be a mapping (harbor, endpoints, rules, webhooks)")])
+    try:
+        loaded = BridgeFileSchema().load(data)
+    except ValidationError as err:
+        raise BridgeFileError(source, _flatten(err.messages)) from None
+    return BridgeFile(source, loaded["harbor"], tuple(loaded["endpoints"]), tuple(loaded["rules"]),
+                      tuple(loaded["webhooks"]))
+
+
+def load_bridgefile(path: str | os.PathLike[str]) -> BridgeFile:
+    """Read and validate a bridge file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BridgeFileError(source, [("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BridgeFileError(source, [("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")]) from None
+    return load_data(data, source)

@@ -1,0 +1,213 @@
+"""Inventory commands: `endpoints list|show|ping`, `rules list|show|delete`, `executions list|show`, `webhooks list`."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+import click
+
+from harbor_client import desired, follow
+from harbor_client.clikit import EXIT_USAGE, CliError, connect, file_option, guarded, load
+from harbor_client.errors import BadRequest
+from harbor_client.models import Registry, RegistryPing, ReplicationPolicy, WebhookPolicy
+from harbor_client.printers import details, emit, emit_list, output_option, plain, table
+
+ENDPOINT_COLUMNS = ("id", "name", "provider", "url", "status", "access_id", "verify_remote_cert", "managed")
+RULE_COLUMNS = ("id", "name", "endpoint", "source", "destination", "trigger", "enabled", "managed")
+EXECUTION_COLUMNS = ("id", "rule", "status", "trigger", "start_time", "total", "succeed", "failed", "in_progress")
+TASK_COLUMNS = ("id", "status", "operation", "src_resource", "dst_resource", "start_time", "end_time")
+WEBHOOK_COLUMNS = ("project", "id", "name", "url", "format", "events", "enabled", "managed")
+
+
+def _endpoint_row(registry: Registry) -> dict[str, Any]:
+    return {"id": registry.id, "name": registry.name, **desired.endpoint_view(registry), "status": registry.status,
+            "creation_time": registry.creation_time, "update_time": registry.update_time}
+
+
+def _rule_row(policy: ReplicationPolicy) -> dict[str, Any]:
+    view = desired.rule_view(policy)
+    namespace = view["destination.namespace"] or "(same path)"
+    return {"id": policy.id, "name": policy.name, **view,
+            "source": f"{view['source.project']}/{view['source.repositories']}",
+            "destination": f"{namespace}, flatten {view['destination.flatten']}"}
+
+
+def _find(items: Any, name: str, kind: str) -> Any:
+    found = next((i for i in items if i.name == name), None)
+    if found is None:
+        raise CliError(f"Harbor has no {kind} named {name!r}", EXIT_USAGE)
+    return found
+
+
+def _sure(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not click.get_text_stream("stdin").isatty():
+        raise CliError("pass --yes when stdin is not a terminal", EXIT_USAGE)
+    click.confirm(question, abort=True, err=True)
+
+
+@click.group()
+def endpoints() -> None:
+    """Harbor's registry endpoints."""
+
+
+@endpoints.command("list")
+@file_option(required=False)
+@output_option
+@guarded
+def endpoints_list(path: str | None, fmt: str) -> None:
+    with connect(load(path)) as client:
+        rows = [_endpoint_row(r) for r in client.registries.list()]
+    emit_list(rows, fmt, ENDPOINT_COLUMNS)
+
+
+@endpoints.command("show")
+@click.argument("name")
+@file_option(required=False)
+@output_option
+@guarded
+def endpoints_show(name: str, path: str | None, fmt: str) -> None:
+    with connect(load(path)) as client:
+        emit(_endpoint_row(_find(client.registries.list(), name, "endpoint")), fmt)
+
+
+@endpoints.command("ping")
+@click.argument("name")
+@file_option(required=False)
+@output_option
+@guarded
+def endpoints_ping(name: str, path: str | None, fmt: str) -> None:
+    """Ask Harbor to health-check the endpoint; exit 1 when unhealthy."""
+    with connect(load(path)) as client:
+        registry = _find(client.registries.list(), name, "endpoint")
+        try:
+            client.registries.ping(RegistryPing(id=registry.id))
+            result = {"name": name, "healthy": True, "message": "healthy"}
+        except BadRequest as exc:
+            result = {"name": name, "healthy": False, "message": "; ".join(exc.messages) or str(exc)}
+    emit(result, fmt, lambda: f"endpoint {name}: {result['message']}")
+    if not result["healthy"]:
+        raise click.exceptions.Exit(1)
+
+
+@click.group()
+def rules() -> None:
+    """Harbor's replication rules (policies)."""
+
+
+@rules.command("list")
+@file_option(required=False)
+@output_option
+@guarded
+def rules_list(path: str | None, fmt: str) -> None:
+    with connect(load(path)) as client:
+        rows = [_rule_row(p) for p in client.replication_policies.list()]
+    emit_list(rows, fmt, RULE_COLUMNS)
+
+
+@rules.command("show")
+@click.argument("name")
+@file_option(required=False)
+@output_option
+@guarded
+def rules_show(name: str, path: str | None, fmt: str) -> None:
+    with connect(load(path)) as client:
+        emit(_rule_row(_find(client.replication_policies.list(), name, "rule")), fmt)
+
+
+@rules.command("delete")
+@click.argument("name")
+@file_option(required=False)
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@guarded
+def rules_delete(name: str, path: str | None, yes: bool) -> None:
+    """Delete a rule; Harbor refuses while one of its executions runs (exit 1)."""
+    with connect(load(path)) as client:
+        policy = _find(client.replication_policies.list(), name, "rule")
+        _sure(yes, f"Delete rule {name} (id {policy.id}) from Harbor?")
+        client.replication_policies.delete(policy.id)
+    click.echo(f"deleted rule {name}")
+
+
+@click.group()
+def executions() -> None:
+    """Replication executions and their tasks."""
+
+
+@executions.command("list")
+@click.option("--rule", help="only this rule's executions")
+@click.option("--status", type=click.Choice(["InProgress", "Succeed", "Failed", "Stopped"]))
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@file_option(required=False)
+@output_option
+@guarded
+def executions_list(rule: str | None, status: str | None, limit: int, path: str | None, fmt: str) -> None:
+    """The newest executions first."""
+    with connect(load(path)) as client:
+        names = {p.id: p.name for p in client.replication_policies.list()}
+        policy_id = next((i for i, n in names.items() if n == rule), None) if rule else None
+        if rule and policy_id is None:
+            raise CliError(f"Harbor has no rule named {rule!r}", EXIT_USAGE)
+        pages = client.executions.list(policy_id=policy_id, status=status, sort="-start_time", page_size=limit)
+        rows = [{**plain(e), "rule": names.get(e.policy_id)} for e in islice(pages, limit)]
+    emit_list(rows, fmt, EXECUTION_COLUMNS)
+
+
+@executions.command("show")
+@click.argument("execution_id", type=int)
+@click.option("--tasks", "with_tasks", is_flag=True, help="list the tasks")
+@click.option("--logs", is_flag=True, help="add each task's log tail (implies --tasks)")
+@click.option("--log-lines", type=click.IntRange(min=1), default=20, show_default=True)
+@file_option(required=False)
+@output_option
+@guarded
+def executions_show(execution_id: int, with_tasks: bool, logs: bool, log_lines: int, path: str | None,
+                    fmt: str) -> None:
+    with connect(load(path)) as client:
+        execution = plain(client.executions.get(execution_id))
+        tasks = list(client.executions.tasks(execution_id)) if with_tasks or logs else []
+        rows = [{**plain(t), **({"log": follow.log_tail(client, execution_id, t, log_lines)} if logs else {})}
+                for t in tasks]
+    emit({"execution": execution, "tasks": rows} if rows else execution, fmt,
+         lambda: _execution_text(execution, rows, with_tasks or logs))
+
+
+def _execution_text(execution: dict[str, Any], rows: list[dict[str, Any]], with_tasks: bool) -> str:
+    parts = [details(execution)]
+    if with_tasks:
+        parts.append(table(rows, TASK_COLUMNS))
+    for row in rows:
+        if "log" in row:
+            parts.append(f"task {row['id']} log:\n" + "\n".join(f"  | {line}" for line in row["log"].splitlines()))
+    return "\n\n".join(parts)
+
+
+@click.group()
+def webhooks() -> None:
+    """Project webhook policies."""
+
+
+@webhooks.command("list")
+@click.option("--project", "projects", multiple=True, help="a project (repeatable); default: the file's projects")
+@file_option(required=False)
+@output_option
+@guarded
+def webhooks_list(projects: tuple[str, ...], path: str | None, fmt: str) -> None:
+    bridge = load(path)
+    wanted = set(projects) or ({w.project for w in bridge.webhooks} | {r.project for r in bridge.rules} if bridge
+                               else set())
+    if not wanted:
+        raise CliError("name a --project, or give a bridge file whose projects to list", EXIT_USAGE)
+    with connect(bridge) as client:
+        rows = [_webhook_row(project, p) for project in sorted(wanted)
+                for p in client.webhook_policies.list(project)]
+    emit_list(rows, fmt, WEBHOOK_COLUMNS)
+
+
+def _webhook_row(project: str, policy: WebhookPolicy) -> dict[str, Any]:
+    return {"project": project, "id": policy.id, "name": policy.name, **desired.webhook_view(policy)}
+
+
+GROUPS = (endpoints, rules, executions, webhooks)
