@@ -28,10 +28,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def registry_config(*, port: int, storage: Path, realm: str, service: str, issuer: str,
-                    rootcertbundle: Path) -> dict:
-    """The distribution 2.8 config: token auth against the sandbox, filesystem storage, deletes on."""
-    return {
+def registry_config(*, port: int, storage: Path, realm: str | None = None, service: str = "",
+                    issuer: str = "", rootcertbundle: Path | None = None) -> dict:
+    """The distribution 2.8 config: token auth against the sandbox (or none without a realm),
+    filesystem storage, deletes on."""
+    config = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": True}},
         "storage": {
@@ -42,9 +43,11 @@ def registry_config(*, port: int, storage: Path, realm: str, service: str, issue
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16),
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
-        "auth": {"token": {"realm": realm, "service": service, "issuer": issuer,
-                           "rootcertbundle": str(rootcertbundle)}},
     }
+    if realm:
+        config["auth"] = {"token": {"realm": realm, "service": service, "issuer": issuer,
+                                    "rootcertbundle": str(rootcertbundle)}}
+    return config
 
 
 class RegistryProcess:
