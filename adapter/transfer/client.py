@@ -1,0 +1,163 @@
+"""One Registry V2 host: challenge discovery, bearer tokens per scope, one replay on 401, error mapping.
+
+Credentials are passed per call, because the endpoint serves many principals through one client:
+`(username, password)` or None (anonymous), or whatever a subclass turns into that with `creds_of()`. The registry's /v2/ answer decides how they are used:
+a Bearer challenge sends them to the token realm, a Basic challenge sends them with every request,
+and a 200 means no authentication at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from adapter.transfer.auth import TokenCache, parse_challenge
+
+Creds = tuple[str, str] | None
+
+
+class TransferError(Exception):
+    """A registry call that got no usable answer; `code` is an OCI-style code, `status` an HTTP status."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status or 502
+
+
+class RegistryClient:
+    """A registry host for many callers; `name` words the errors ("SWR registry timed out").
+
+    With `allowed_hosts`, every URL (the token realm included) must be on one of those hosts (no SSRF).
+    With `bearer_only`, a registry that does not offer a Bearer challenge is an error.
+    """
+
+    error_class: type[Exception] = TransferError
+
+    def __init__(self, base_url: str, session: requests.Session, *, name: str = "registry",
+                 timeout: float = 30.0, verify=True, allowed_hosts=None, bearer_only: bool = False):
+        self.base = base_url.rstrip("/")
+        self.name, self.session, self.timeout, self.verify = name, session, timeout, verify
+        self.allowed_hosts = None if allowed_hosts is None else set(allowed_hosts) | {urlsplit(self.base).netloc}
+        self.bearer_only = bearer_only
+        self.scheme: str | None = None  # "bearer", "basic" or "none" once discovered
+        self._challenge: tuple[str, str] | None = None
+        self.tokens = TokenCache()
+
+    @property
+    def token_hits(self) -> int:
+        return self.tokens.hits
+
+    # --- hooks (the endpoint counts these in its metrics) --------------------------------------
+    def on_token(self, hit: bool) -> None:
+        """Called on every token look-up."""
+
+    def on_error(self, kind: str) -> None:
+        """Called when a call fails: timeout, unreachable, protocol or http_5xx."""
+
+    def creds_of(self, who) -> Creds:
+        """The (username, password) of a caller; callers here are such pairs already."""
+        return who
+
+    def fail(self, code: str, message: str, status: int) -> Exception:
+        return self.error_class(code, message, status=status)
+
+    # --- urls -----------------------------------------------------------------------------------
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL on this registry; with allowed_hosts, refuses hosts not listed (no SSRF)."""
+        url = urljoin(self.base + "/", path_or_url)
+        if self.allowed_hosts is not None and urlsplit(url).netloc not in self.allowed_hosts:
+            raise self.fail("UPSTREAM_ERROR", "upstream pointed at a host that is not configured", 502)
+        return url
+
+    # --- auth -----------------------------------------------------------------------------------
+    def challenge(self) -> tuple[str, str]:
+        """(realm, service) of the registry's Bearer challenge; ("", "") for Basic or no auth."""
+        if self._challenge is None:
+            resp = self._send("GET", self.base + "/v2/", headers={}, stream=False)
+            scheme, params = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
+            if resp.status_code == 401 and scheme == "bearer" and "realm" in params:
+                self.url(params["realm"])  # the realm must be an allowed host too
+                self.scheme, self._challenge = "bearer", (params["realm"], params.get("service", ""))
+            elif self.bearer_only:
+                raise self.fail("UPSTREAM_ERROR", f"{self.name} registry did not offer a Bearer challenge", 502)
+            elif resp.status_code in (200, 401) and scheme in ("basic", ""):
+                self.scheme, self._challenge = ("basic" if resp.status_code == 401 else "none"), ("", "")
+            else:
+                raise self.fail("UPSTREAM_ERROR", f"{self.name} answered {resp.status_code} to GET /v2/", 502)
+        return self._challenge
+
+    def fetch_token(self, who, scopes: list[str]) -> requests.Response:
+        realm, service = self.challenge()
+        params = [("service", service)] + [("scope", s) for s in scopes]
+        return self._send("GET", realm, params=params, auth=self.creds_of(who), headers={}, stream=False)
+
+    def login(self, who) -> bool:
+        """True when the token service accepts the credentials (a token request without scope)."""
+        resp = self.fetch_token(who, [])
+        if resp.status_code in (401, 403):
+            return False
+        if resp.status_code != 200:
+            raise self.fail("UPSTREAM_ERROR", f"{self.name} token service answered {resp.status_code}", 502)
+        return True
+
+    def token(self, who, scopes: list[str], fresh: bool = False) -> str:
+        key = hashlib.sha256("\0".join([*(self.creds_of(who) or ("", "")), *scopes]).encode()).hexdigest()
+        cached = None if fresh else self.tokens.get(key)
+        self.on_token(cached is not None)
+        if cached is not None:
+            return cached
+        resp = self.fetch_token(who, scopes)
+        if resp.status_code in (401, 403):
+            raise self.fail("UNAUTHORIZED", f"{self.name} refused the credentials", 401)
+        if resp.status_code != 200:
+            raise self.fail("UPSTREAM_ERROR", f"{self.name} token service answered {resp.status_code}", 502)
+        data = resp.json()
+        token = data.get("token") or data.get("access_token") or ""
+        self.tokens.put(key, token, data.get("expires_in"))
+        return token
+
+    def authorization(self, who, scopes: list[str], fresh: bool = False) -> str | None:
+        """The Authorization header value for a call with these scopes (None: send none)."""
+        self.challenge()
+        if self.scheme == "bearer":
+            return f"Bearer {self.token(who, scopes, fresh)}"
+        creds = self.creds_of(who)
+        if self.scheme == "basic" and creds:
+            return requests.auth._basic_auth_str(*creds)
+        return None
+
+    # --- requests -------------------------------------------------------------------------------
+    def request(self, who, method: str, path_or_url: str, scopes: list[str], *,
+                headers=None, data=None, params=None, stream=True, replayable=True) -> requests.Response:
+        """Sends with the right Authorization; a 401 gets one replay with a fresh token."""
+        url = self.url(path_or_url)
+        hdrs = dict(headers or {})
+        auth = self.authorization(who, scopes)
+        if auth:
+            hdrs["Authorization"] = auth
+        resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)
+        if resp.status_code == 401 and replayable and self.scheme == "bearer":
+            resp.close()
+            hdrs["Authorization"] = self.authorization(who, scopes, fresh=True)
+            resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)
+        return resp
+
+    def _send(self, method, url, *, headers, data=None, params=None, stream=True, auth=None):
+        try:
+            resp = self.session.request(method, url, headers=headers, data=data, params=params, stream=stream,
+                                        auth=auth, timeout=(5, self.timeout), verify=self.verify,
+                                        allow_redirects=False)
+        except requests.Timeout:
+            self.on_error("timeout")
+            raise self.fail("UPSTREAM_TIMEOUT", f"{self.name} registry timed out", 504) from None
+        except requests.ConnectionError:
+            self.on_error("unreachable")
+            raise self.fail("UPSTREAM_UNREACHABLE", f"{self.name} registry is unreachable", 502) from None
+        except requests.RequestException as exc:
+            self.on_error("protocol")
+            raise self.fail("UPSTREAM_ERROR", f"request to {self.name} failed: {type(exc).__name__}", 502) from None
+        if resp.status_code >= 500:
+            self.on_error("http_5xx")
+        return resp
