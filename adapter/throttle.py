@@ -172,7 +172,11 @@ class SharedClock:
         self._pid = os.getpid()
 
     def reserve(self, slot: int, nbytes: int, rate: float) -> float:
-        """Books nbytes on `slot` at `rate`; returns the time at which the caller may proceed."""
+        """Books nbytes on `slot` at `rate`; returns the time at which the caller may proceed.
+
+        The booking starts where the last one ended, or now if the link has been free since then:
+        time nobody booked is not credited to anyone (the limit is a ceiling, never exceeded).
+        """
         if not 0 <= slot < self.slots:
             raise IndexError(f"budget slot {slot} outside 0..{self.slots - 1}")
         if self._pid != os.getpid():

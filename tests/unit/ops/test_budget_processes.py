@@ -20,9 +20,10 @@ def book(path: str, times: int, nbytes: int, rate: float) -> None:
         clock.reserve(0, nbytes, rate)
 
 
-def transfer(path: str, total: int, chunk: int, rate: str, results) -> None:
+def transfer(path: str, total: int, chunk: int, rate: str, barrier, results) -> None:
     budget = Budget(BandwidthSchema().load({"limit": rate}), SharedClock(path), on_wait=None)
     throttle = budget.meter("org")
+    barrier.wait(30)  # interpreters take a while to spawn: start together
     start = time.monotonic()
     for _ in range(total // chunk):
         throttle(chunk)
@@ -55,8 +56,8 @@ def test_processes_share_one_rate_and_share_it_fairly(tmp_path):
     """3 processes each send 3 MiB under one 6 MiB/s budget: 1.5 s together, not 0.5 s each."""
     path = str(tmp_path / "budget")
     SharedClock(path).close()
-    results = SPAWN.Queue()
-    procs = [SPAWN.Process(target=transfer, args=(path, 3 * MIB, 256 * 1024, "6MiB/s", results))
+    results, barrier = SPAWN.Queue(), SPAWN.Barrier(3)
+    procs = [SPAWN.Process(target=transfer, args=(path, 3 * MIB, 256 * 1024, "6MiB/s", barrier, results))
              for _ in range(3)]
     for p in procs:
         p.start()

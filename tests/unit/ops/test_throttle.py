@@ -214,8 +214,8 @@ def test_inside_a_window_its_limit_applies(fake):
     fake_time.now += 100
     outside, _ = budget(fake, utc=at(0, 19), limit="4MiB/s", windows=[window])
     t1 = fake_time.now
-    outside.meter(None)(4 * MIB)
-    assert fake_time.now - t1 == pytest.approx((4 * MIB - QUANTUM) / (4 * MIB))
+    outside.meter(None)(8 * MIB)
+    assert fake_time.now - t1 == pytest.approx((8 * MIB - QUANTUM) / (4 * MIB))
 
 
 def test_a_window_can_lift_the_limit(fake):
@@ -251,16 +251,18 @@ def test_fair_shares_between_threads_in_real_time(tmp_path):
     """Four threads pushing 1 MiB chunks through one 16 MiB/s budget for 1.5 s."""
     b = Budget(BandwidthSchema().load({"limit": "16MiB/s"}), SharedClock(str(tmp_path / "budget")))
     sent = [0] * 4
-    stop = time.monotonic() + 1.5
+    ready = threading.Barrier(4)
 
     def transfer(i):
         throttle = b.meter("org")
+        ready.wait()
         while time.monotonic() < stop:
             throttle(MIB)
             sent[i] += MIB
 
     threads = [threading.Thread(target=transfer, args=(i,)) for i in range(4)]
     start = time.monotonic()
+    stop = start + 1.5
     for t in threads:
         t.start()
     for t in threads:
