@@ -150,6 +150,16 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not start")
 
+    def cpu_seconds(self) -> float:
+        """User+system CPU of the master and its workers so far, from /proc (noise-proof cost per request)."""
+        pids = [self.proc.pid] + [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+                                  .read_text().split()]
+        total = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(30)
@@ -199,7 +209,9 @@ def measure(kind: str, args, tmp: Path, receiver_port: int) -> dict:
         server = Server("adapter.wsgi:app", env, args.workers, args.threads, run_dir / "server.log")
         table, db = "wh_events", run_dir / "events.db"
     try:
+        cpu = server.cpu_seconds()
         result = run_load(server.port, args.duration, args.warmup, args.connections)
+        result["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / max(result["sent"], 1)
     finally:
         server.stop()
     with sqlite3.connect(db) as conn:
@@ -234,7 +246,7 @@ def main() -> None:
                 r = measure(kind, args, tmp, receiver_port)
                 results[kind].append(r)
                 print(f"round {n + 1} {kind:8s} {r['rps']:7.0f} req/s  p50 {r['p50']:5.1f} ms  p99 {r['p99']:5.1f} ms"
-                      f"  2xx {r['ok']}  stored {r['stored']}  statuses {r['statuses']}")
+                      f"  server CPU {r['cpu_ms']:.2f} ms/req  2xx {r['ok']}  stored {r['stored']}")
     finally:
         sink.terminate()
     report(results)

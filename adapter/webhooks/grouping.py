@@ -17,13 +17,13 @@ BATCH = 100
 
 
 def _upserts(store: Store):
-    """The two statements every task event runs, built once so SQLAlchemy's compiled cache serves them."""
+    """The two statements the intake runs per batch, built once so SQLAlchemy's compiled cache serves them."""
     ex = store.insert(executions)
     ex = ex.on_conflict_do_update(index_elements=[executions.c.execution_id], set_={
         "last_event_at": ex.excluded.last_event_at,
         "last_occur_at": sa.func.max(executions.c.last_occur_at, ex.excluded.last_occur_at)
         if store.dialect == "sqlite" else sa.func.greatest(executions.c.last_occur_at, ex.excluded.last_occur_at),
-        "events": executions.c.events + 1,
+        "events": executions.c.events + ex.excluded.events,
         # An event after the summary went out reopens the execution; its next summary is an update.
         "revision": sa.case((executions.c.state == "final", executions.c.revision + 1), else_=executions.c.revision),
         "state": "open",
@@ -57,6 +57,49 @@ def task_context(event: Event, event_id: int) -> dict:
     }
 
 
+def _execution_rows(events: list[Event], now: float) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for event in events:
+        rep = event.replication
+        row = rows.get(rep.execution_id)
+        if row is not None:
+            row["events"] += 1
+            row["last_occur_at"] = max(row["last_occur_at"], event.occur_at)
+            continue
+        rows[rep.execution_id] = {
+            "execution_id": rep.execution_id, "policy": rep.description, "project": rep.project,
+            "trigger": rep.trigger, "operator": event.operator, "harbor_hostname": rep.harbor_hostname,
+            "mode": rep.mode, "remote_name": rep.remote.registry_name, "remote_endpoint": rep.remote.endpoint,
+            "remote_namespace": rep.remote_namespace, "started_at": rep.execution_timestamp,
+            "first_event_at": now, "last_event_at": now, "last_occur_at": event.occur_at, "events": 1,
+            "state": "open", "revision": 1}
+    return list(rows.values())
+
+
+def _task_row(event: Event) -> dict:
+    rep, art = event.replication, event.replication.artifact
+    return {"execution_id": rep.execution_id, "task_id": rep.task_id, "job_status": rep.job_status,
+            "status": rep.status, "rank": STATUS_RANK[rep.status], "occur_at": event.occur_at,
+            "repository": f"{rep.project}/{art.repository}" if art else None, "name_tag": art.name_tag if art else None,
+            "refs": json.dumps(list(art.references)) if art else None,
+            "failures": 1 if rep.job_status == "Error" else 0}
+
+
+def _task_rows(events: list[Event]) -> list[dict]:
+    rows: dict[tuple[int, int], dict] = {}
+    for event in events:
+        new = _task_row(event)
+        key = (new["execution_id"], new["task_id"])
+        old = rows.setdefault(key, new)
+        if old is new:
+            continue
+        # The same ordering as the upsert: later occur_at wins, a terminal status wins a tie.
+        latest, other = (new, old) if (new["occur_at"], new["rank"]) >= (old["occur_at"], old["rank"]) else (old, new)
+        rows[key] = {**latest, "failures": old["failures"] + new["failures"],
+                     **{c: latest[c] if latest[c] is not None else other[c] for c in ("repository", "name_tag", "refs")}}
+    return list(rows.values())
+
+
 class Grouper:
     def __init__(self, store: Store, router, outbox, *, quiet_period: float, source: ExecutionSource | None = None,
                  poll_interval: float = 15.0, max_wait: float = 1800.0, harbor_url: str | None = None):
@@ -65,23 +108,13 @@ class Grouper:
         self.poll_interval, self.max_wait, self.harbor_url = poll_interval, max_wait, harbor_url
         self._upsert_execution, self._upsert_task = _upserts(store)
 
-    def track(self, conn, event: Event, now: float) -> None:
-        """Folds one replication task event into its execution and task rows (inside the intake transaction)."""
-        rep = event.replication
-        art = rep.artifact
-        conn.execute(self._upsert_execution, {
-            "execution_id": rep.execution_id, "policy": rep.description, "project": rep.project,
-            "trigger": rep.trigger, "operator": event.operator, "harbor_hostname": rep.harbor_hostname,
-            "mode": rep.mode, "remote_name": rep.remote.registry_name, "remote_endpoint": rep.remote.endpoint,
-            "remote_namespace": rep.remote_namespace, "started_at": rep.execution_timestamp,
-            "first_event_at": now, "last_event_at": now, "last_occur_at": event.occur_at, "events": 1,
-            "state": "open", "revision": 1})
-        conn.execute(self._upsert_task, {
-            "execution_id": rep.execution_id, "task_id": rep.task_id, "job_status": rep.job_status,
-            "status": rep.status, "rank": STATUS_RANK[rep.status], "occur_at": event.occur_at,
-            "repository": f"{rep.project}/{art.repository}" if art else None, "name_tag": art.name_tag if art else None,
-            "refs": json.dumps(list(art.references)) if art else None,
-            "failures": 1 if rep.job_status == "Error" else 0})
+    def track(self, conn, events: list[Event], now: float) -> None:
+        """Folds replication task events into their execution and task rows (inside the intake transaction).
+
+        Rows are merged here first, so each statement touches an execution or a task once per batch.
+        """
+        conn.execute(self._upsert_execution, _execution_rows(events, now))
+        conn.execute(self._upsert_task, _task_rows(events))
 
     def summary(self, conn, row, view: ExecutionView | None = None) -> dict:
         """The execution's summary from its task rows, corrected by what Harbor said when it was asked."""

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from tests.doubles.harbor.fixtures import harbor_double, harbor_state  # noqa: F401 - for the Harbor path
 from tests.integration.webhooks.services import Alertmanager, Postgres
 from tests.unit.webhooks.helpers import SECRET_ENV
 

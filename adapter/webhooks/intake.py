@@ -1,0 +1,143 @@
+"""The intake transaction: events, their grouping and their immediate alerts, committed in groups per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+
+from adapter.webhooks.grouping import task_context
+from adapter.webhooks.model import Event
+from adapter.webhooks.store import events
+
+MAX_BATCH = 64
+
+
+def event_context(event: Event, event_id: int) -> dict:
+    rep = event.replication
+    return {"event_id": event_id, "event_type": event.event_type, "format": event.format,
+            "operator": event.operator, "occur_at": event.occur_at, "status": event.status or "",
+            "project": rep.project if rep else "", "policy": rep.description if rep else "",
+            "execution_id": rep.execution_id if rep else None, "payload": json.loads(event.body)}
+
+
+def _event_row(event: Event, now: float) -> dict:
+    rep = event.replication
+    return {"idem_key": event.key, "received_at": now, "format": event.format, "event_type": event.event_type,
+            "occur_at": event.occur_at, "operator": event.operator, "body": event.body,
+            "execution_id": rep.execution_id if rep else None, "task_id": rep.task_id if rep else None,
+            "job_status": rep.job_status if rep else None, "status": event.status,
+            "project": rep.project if rep else None}
+
+
+class Intake:
+    """Records events durably; `record` returns once the event's transaction has committed."""
+
+    def __init__(self, store, grouper, router, outbox):
+        self.store, self.grouper, self.router, self.outbox = store, grouper, router, outbox
+        self._insert = store.insert(events).on_conflict_do_nothing(
+            index_elements=[events.c.idem_key]).returning(events.c.idem_key, events.c.id)
+        self._per_task, self._per_event = router.wants("task"), router.wants("event")
+        self._group = GroupCommit(self.record_many)
+
+    def record(self, event: Event, now: float) -> int | None:
+        """The stored event's id, or None for a duplicate; shares a transaction with concurrent requests."""
+        return self._group.submit((event, now))
+
+    def record_many(self, items: list[tuple[Event, float]]) -> list[int | None]:
+        """One transaction for all: each event once, grouped into its execution, with its immediate alerts."""
+        firsts = {}
+        for event, now in items:
+            firsts.setdefault(event.key, (event, now))
+        with self.store.write() as conn:
+            ids = dict(conn.execute(self._insert, [_event_row(e, now) for e, now in firsts.values()]).all())
+            new = [(e, now, ids[key]) for key, (e, now) in firsts.items() if key in ids]
+            replications = [e for e, _, _ in new if e.replication is not None]
+            if replications:
+                self.grouper.track(conn, replications, max(now for _, now, _ in new))
+            for event, now, event_id in new:
+                found = self._immediate_alerts(event, event_id)
+                if found:
+                    self.outbox.enqueue(conn, found, now)
+        # A key twice in one batch is stored once: the later copy is a duplicate, like a later request.
+        results, answered = [], set()
+        for event, _ in items:
+            results.append(None if event.key in answered else ids.get(event.key))
+            answered.add(event.key)
+        return results
+
+    def _immediate_alerts(self, event: Event, event_id: int) -> list:
+        found = []
+        rep = event.replication
+        if self._per_task and rep is not None:
+            found += self.router.alerts("task", f"{rep.execution_id}:{rep.task_id}", task_context(event, event_id),
+                                        execution_id=rep.execution_id, event_id=event_id)
+        if self._per_event:
+            found += self.router.alerts("event", str(event_id), event_context(event, event_id), event_id=event_id,
+                                        execution_id=rep.execution_id if rep else None)
+        return found
+
+
+class _Slot:
+    __slots__ = ("item", "done", "result", "error")
+
+    def __init__(self, item):
+        self.item, self.done, self.result, self.error = item, threading.Event(), None, None
+
+
+class GroupCommit:
+    """Group commit: requests of one process that arrive together share one transaction and one lock hold.
+
+    Each caller still waits for the commit that holds its item, so a 2xx always follows a durable write.
+    """
+
+    def __init__(self, work, max_batch: int = MAX_BATCH):
+        self.work, self.max_batch = work, max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid = None
+
+    def submit(self, item):
+        self._ensure_thread()
+        slot = _Slot(item)
+        self._queue.put(slot)
+        slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def _ensure_thread(self) -> None:
+        # Started on first use, and again in a forked child, where the parent's thread does not exist.
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                threading.Thread(target=self._loop, name="webhooks-commit", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Slot]) -> None:
+        try:
+            results = self.work([slot.item for slot in batch])
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting request, which answers 503
+            if len(batch) > 1:
+                for slot in batch:  # one bad item must not fail its neighbours: retry each alone
+                    self._commit([slot])
+                return
+            batch[0].error = exc
+            batch[0].done.set()
+            return
+        for slot, result in zip(batch, results, strict=True):
+            slot.result = result
+            slot.done.set()
