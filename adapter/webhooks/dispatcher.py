@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 
 from adapter import metrics
 from adapter.webhooks.sinks import Outcome
@@ -30,7 +31,8 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.owner = self._new_owner()
-        os.register_at_fork(after_in_child=self._after_fork)
+        ref = weakref.ref(self)  # at-fork hooks live forever; they must not keep old dispatchers alive
+        os.register_at_fork(after_in_child=lambda: ref() and ref()._after_fork())
 
     @staticmethod
     def _new_owner() -> str:
@@ -61,7 +63,7 @@ class Dispatcher:
         sink = self.sinks.get(row["sink"])
         try:
             outcome = sink.deliver(alert_from_row(row)) if sink else Outcome(False, None, "sink not configured")
-        except Exception as exc:  # noqa: BLE001 - a broken sink must not stop the others
+        except Exception as exc:  # a broken sink must not stop the others
             log.exception("sink %s failed to build delivery %s", row["sink"], row["id"])
             outcome = Outcome(False, None, type(exc).__name__)
         if outcome.ok:
@@ -97,7 +99,7 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 counts = self.run_once()
-            except Exception:  # noqa: BLE001 - a store outage must not end the thread; the next pass retries
+            except Exception:  # a store outage must not end the thread; the next pass retries
                 log.exception("dispatcher pass failed")
                 counts = {}
             busy = counts.get("delivered", 0) + counts.get("retry", 0) + counts.get("dead", 0) >= self.batch_size

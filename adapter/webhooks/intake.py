@@ -130,7 +130,7 @@ class GroupCommit:
     def _commit(self, batch: list[_Slot]) -> None:
         try:
             results = self.work([slot.item for slot in batch])
-        except Exception as exc:  # noqa: BLE001 - handed to the waiting request, which answers 503
+        except Exception as exc:  # handed to the waiting request, which answers 503
             if len(batch) > 1:
                 for slot in batch:  # one bad item must not fail its neighbours: retry each alone
                     self._commit([slot])

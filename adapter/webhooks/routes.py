@@ -108,6 +108,6 @@ class Router:
 def _render(route: Route, context: dict) -> tuple[str, str]:
     try:
         return route.render(context)
-    except Exception as exc:  # noqa: BLE001 - any failure of an operator's template, not only TemplateError
+    except Exception as exc:  # any failure of an operator's template, not only TemplateError
         # A template that fails on this data must not lose the alert: send the error in its place.
         return f"{context.get('status', 'alert')} ({route.name})", f"template error: {exc}"

@@ -27,16 +27,18 @@ class Text(fields.String):
     """A string the stores accept: bounded, no NUL (PostgreSQL refuses it), no lone surrogates."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if len(text) > 4096:
+        if not isinstance(value, str):  # JSON gives str or not a string at all: no bytes to decode
+            raise self.make_error("invalid")
+        if len(value) > 4096:
             raise ValidationError("longer than 4096 characters")
-        if "\x00" in text:
+        if "\x00" in value:
             raise ValidationError("contains NUL")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError("not valid Unicode") from None
-        return text
+        if not value.isascii():  # the common case skips the encode below
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError("not valid Unicode") from None
+        return value
 
 
 class _Lenient(Schema):
