@@ -79,10 +79,29 @@ def dispatch(rest: str):
             if action == "pull" and _intends_push(g.registry_grant, name):
                 svc = service()
                 svc.orgs.ensure(g.registry_grant.principal, svc.map_name(name).split("/")[0])
-            return handler(name, **args)
+            try:
+                return handler(name, **args)
+            except RegistryError as exc:
+                if action == "pull" and exc.status in (401, 403) and _organization_missing(name):
+                    raise RegistryError("NAME_UNKNOWN", f"repository {name} is not known to SWR",
+                                        status=404) from None
+                raise
     if any(p.match(path) for _, p, _, _ in ROUTES):
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported here", status=405)
     raise RegistryError("NAME_UNKNOWN", "unknown registry route", status=404)
+
+
+def _organization_missing(name: str) -> bool:
+    """Harbor's existence checks (manifest and blob HEAD) carry a pull-only token, so they reach an
+    organization that its first write has not created yet; SWR denies reads there, and anything but
+    a 404 fails Harbor's task. Asked only after a denial."""
+    from adapter.swr.api import SwrError
+
+    svc = service()
+    try:
+        return svc.orgs.client(g.registry_grant.principal).get_organization(svc.map_name(name).split("/")[0]) is None
+    except SwrError:
+        return False
 
 
 def _intends_push(grant: Grant, name: str) -> bool:
