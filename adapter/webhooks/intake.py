@@ -41,6 +41,9 @@ class Intake:
         self._per_task, self._per_event = router.wants("task"), router.wants("event")
         self._group = GroupCommit(self.record_many)
 
+    def close(self) -> None:
+        self._group.close()
+
     def record(self, event: Event, now: float) -> int | None:
         """The stored event's id, or None for a duplicate; shares a transaction with concurrent requests."""
         return self._group.submit((event, now))
@@ -99,9 +102,10 @@ class GroupCommit:
         self._pid = None
 
     def submit(self, item):
-        self._ensure_thread()
         slot = _Slot(item)
-        self._queue.put(slot)
+        with self._lock:  # so that close() cannot slip in between starting the thread and queueing
+            self._ensure_thread()
+            self._queue.put(slot)
         slot.done.wait()
         if slot.error is not None:
             raise slot.error
@@ -109,22 +113,30 @@ class GroupCommit:
 
     def _ensure_thread(self) -> None:
         # Started on first use, and again in a forked child, where the parent's thread does not exist.
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                threading.Thread(target=self._loop, name="webhooks-commit", daemon=True).start()
-                self._pid = os.getpid()
+        if self._pid != os.getpid():
+            self._queue = queue.SimpleQueue()
+            threading.Thread(target=self._loop, args=(self._queue,), name="webhooks-commit", daemon=True).start()
+            self._pid = os.getpid()
 
-    def _loop(self) -> None:
+    def close(self) -> None:
+        """Ends the commit thread after what is queued; later submits start a new one."""
+        with self._lock:
+            if self._pid == os.getpid():
+                self._queue.put(None)
+                self._pid = None
+
+    def _loop(self, todo: queue.SimpleQueue) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
+            batch = [todo.get()]
+            while len(batch) < self.max_batch and batch[-1] is not None:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(todo.get_nowait())
                 except queue.Empty:
                     break
+            if batch[-1] is None:
+                if batch[:-1]:
+                    self._commit(batch[:-1])
+                return
             self._commit(batch)
 
     def _commit(self, batch: list[_Slot]) -> None:
