@@ -16,7 +16,9 @@ bp = Blueprint("registry", __name__)
 # (method set, pattern, handler, action) — the name is everything before the last fixed segment.
 ROUTES = [
     ({"POST"}, re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), blobs.start_upload, "push"),
-    ({"GET", "PATCH", "PUT", "DELETE"}, re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<token>[^/]+)$"),
+    # Upload status is a GET: Harbor (like distribution) asks only repository:R:pull for it.
+    ({"GET"}, re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<token>[^/]+)$"), blobs.upload, "pull"),
+    ({"PATCH", "PUT", "DELETE"}, re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<token>[^/]+)$"),
      blobs.upload, "push"),
     ({"GET", "HEAD"}, re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), blobs.get_blob, "pull"),
     ({"DELETE"}, re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), blobs.delete_blob, "delete"),
