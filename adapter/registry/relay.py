@@ -23,16 +23,32 @@ class BodyStream:
         self.hasher = hashlib.new(algorithm)
         self.count = 0
 
+    expected: int | None = None
+
     def __iter__(self) -> Iterator[bytes]:
+        # Each piece is held back until the next read. When the client goes away mid-body (Harbor's
+        # chunk PATCH cut off), the body ends short of Content-Length (or gunicorn's chunked reader
+        # raises): the upstream request is aborted and the short tail never reaches SWR, so its
+        # upload keeps the size that Harbor's upload-status GET then reports and resumes from.
+        pending = b""
         while True:
             buf = self._stream.read(CHUNK)
             if not buf:
-                return
+                break
+            if pending:
+                yield pending
             self.hasher.update(buf)
             self.count += len(buf)
             if self._throttle:
                 self._throttle(len(buf))
-            yield buf
+            pending = buf
+        if self.expected is not None and self.count != self.expected:
+            from adapter.registry.errors import RegistryError
+
+            raise RegistryError("BLOB_UPLOAD_INVALID", f"the request body ended after {self.count} of "
+                                f"{self.expected} bytes (client disconnected)")
+        if pending:
+            yield pending
 
     @property
     def digest(self) -> str:
@@ -44,7 +60,7 @@ class SizedBodyStream(BodyStream):
 
     def __init__(self, stream, length: int, **kw):
         super().__init__(stream, **kw)
-        self._length = length
+        self._length = self.expected = length
 
     def __len__(self) -> int:
         return self._length
