@@ -13,6 +13,8 @@ from adapter.webhooks.bridge import token_matches
 from adapter.webhooks.config import STATUSES
 
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
+# Ids the stores can hold; anything larger is a 404 from the router, not an overflow in the driver.
+ID = "int(min=1, max=9223372036854775807)"
 
 
 def error(status: int, code: str, message: str, **extra):
@@ -80,7 +82,7 @@ def list_executions():
         return jsonify(items=queries.list_executions(conn, args), limit=args["limit"], offset=args["offset"])
 
 
-@bp.get("/executions/<int:execution_id>")
+@bp.get(f"/executions/<{ID}:execution_id>")
 def get_execution(execution_id: int):
     with _bridge().store.read() as conn:
         return _one(queries.get_execution(conn, execution_id, _bridge().grouper), "execution", execution_id)
@@ -93,7 +95,7 @@ def list_events():
         return jsonify(items=queries.list_events(conn, args), limit=args["limit"], offset=args["offset"])
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get(f"/events/<{ID}:event_id>")
 def get_event(event_id: int):
     with _bridge().store.read() as conn:
         return _one(queries.get_event(conn, event_id), "event", event_id)
@@ -106,7 +108,7 @@ def list_deliveries():
         return jsonify(items=queries.list_deliveries(conn, args), limit=args["limit"], offset=args["offset"])
 
 
-@bp.post("/deliveries/<int:delivery_id>/replay")
+@bp.post(f"/deliveries/<{ID}:delivery_id>/replay")
 def replay_delivery(delivery_id: int):
     outcome = _bridge().outbox.replay(delivery_id, time.time())
     if outcome == "missing":

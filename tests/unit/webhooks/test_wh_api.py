@@ -64,3 +64,11 @@ def test_dead_deliveries_are_listed_and_replayed(make_app):
     assert again.status_code == 409 and again.json["error"]["code"] == "CONFLICT"
     assert client.post("/api/v1/deliveries/4242/replay", headers=headers).status_code == 404
     assert api_get(client, "/deliveries?state=dead").json["items"] == []
+
+
+def test_ids_beyond_int64_are_404_not_500(client):
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    huge = 2**70
+    for resp in (api_get(client, f"/events/{huge}"), api_get(client, f"/executions/{huge}"),
+                 client.post(f"/api/v1/deliveries/{huge}/replay", headers=headers)):
+        assert resp.status_code == 404 and resp.json["error"]["code"]

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.webhooks import payloads
-from tests.unit.webhooks.helpers import post
+from tests.unit.webhooks.helpers import API_TOKEN, post
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -78,3 +78,13 @@ def test_valid_payloads_with_extreme_values_are_accepted(client, execution_id, t
                            repo=text or "r")
     resp = check(client, json.dumps(doc))
     assert resp.status_code == 200, resp.json
+
+
+@FUZZ
+@given(endpoint=st.sampled_from(["/executions", "/events", "/deliveries"]),
+       query=st.dictionaries(st.sampled_from(["status", "state", "limit", "offset", "execution_id", "event_type",
+                                              "sink", "other"]),
+                             st.one_of(st.text(max_size=20), st.integers(-(2**70), 2**70).map(str)), max_size=4))
+def test_api_queries_never_get_a_5xx(client, endpoint, query):
+    resp = client.get(f"/api/v1{endpoint}", query_string=query, headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert resp.status_code in (200, 400), resp.get_data(as_text=True)
