@@ -23,6 +23,11 @@ _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*/\s*s\s*$", re.I)
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 QUANTUM = 256 * 1024  # bytes reserved at a time: small enough to interleave transfers fairly
 SLOTS = 64  # slot 0 is the instance's link; one more per organization with a limit of its own
+# Seconds of the link a late booking may still claim: when every transfer stalled at once (CPU, a
+# slow upstream write), they catch up on up to this much instead of losing it for good. Over any
+# interval W at most rate x (W + BURST) bytes go through. A transfer catches up with one booking and
+# then waits its turn again, so the one that wakes first cannot take the whole catch-up.
+BURST = 0.1
 MAX_ORGANIZATIONS = SLOTS - 1
 
 
@@ -171,11 +176,11 @@ class SharedClock:
         self._local = threading.Lock()  # flock does not exclude threads sharing the file description
         self._pid = os.getpid()
 
-    def reserve(self, slot: int, nbytes: int, rate: float) -> float:
+    def reserve(self, slot: int, nbytes: int, rate: float, burst: float = 0.0) -> float:
         """Books nbytes on `slot` at `rate`; returns the time at which the caller may proceed.
 
-        The booking starts where the last one ended, or now if the link has been free since then:
-        time nobody booked is not credited to anyone (the limit is a ceiling, never exceeded).
+        The booking starts where the last one ended; if the link has been free since, it starts
+        `burst` seconds ago at the earliest (a start in the past means: go now).
         """
         if not 0 <= slot < self.slots:
             raise IndexError(f"budget slot {slot} outside 0..{self.slots - 1}")
@@ -186,7 +191,7 @@ class SharedClock:
             try:
                 now = self.now()
                 (free_at,) = struct.unpack_from(self._FMT, self._map, slot * 8)
-                start = max(now, free_at)
+                start = max(now - burst, free_at)
                 struct.pack_into(self._FMT, self._map, slot * 8, start + nbytes / rate)
                 return start
             finally:
@@ -233,15 +238,15 @@ class Budget:
     def active(self) -> bool:
         return self.policy.limit is not None or bool(self.policy.windows) or bool(self.policy.per_organization)
 
-    def acquire(self, nbytes: int, organization: str | None = None) -> float:
+    def acquire(self, nbytes: int, organization: str | None = None, burst: float = BURST) -> float:
         """Reserves nbytes and sleeps until they may go; returns the seconds slept."""
         rate = self.policy.rate_at(self._utcnow())
         ready, limit = 0.0, "instance"
         if rate:
-            ready = self.clock.reserve(0, nbytes, rate)
+            ready = self.clock.reserve(0, nbytes, rate, burst)
         org_rate = self.policy.per_organization.get(organization) if organization else None
         if org_rate:
-            org_ready = self.clock.reserve(self._org_slots[organization], nbytes, org_rate)
+            org_ready = self.clock.reserve(self._org_slots[organization], nbytes, org_rate, burst)
             if org_ready > ready:
                 ready, limit = org_ready, "organization"
         delay = ready - self.clock.now()
@@ -257,9 +262,12 @@ class Budget:
         if not self.active:
             return None
 
+        burst = [BURST]  # this transfer's catch-up allowance: back after it has waited once
+
         def throttle(nbytes: int) -> None:
             while nbytes > 0:
                 step = min(nbytes, QUANTUM)
-                self.acquire(step, organization)
+                slept = self.acquire(step, organization, burst[0])
+                burst[0] = BURST if slept > 0 else 0.0
                 nbytes -= step
         return throttle

