@@ -82,7 +82,17 @@ def swr_token():
     svc = service()
     principal = _principal()
     scopes = [s for value in request.args.getlist("scope") for s in value.split(" ") if s]
-    return jsonify(svc.auth.issue(principal, scopes))
+    return jsonify(svc.auth.issue(principal, [_push_deletes(s) for s in scopes]))
+
+
+def _push_deletes(scope: str) -> str:
+    """Harbor's huawei-SWR DeleteManifest sends the token it fetched here for `repository:R:push,pull`,
+    so on SWR's token path a push grant also lets its holder delete manifests."""
+    kind, _, rest = scope.partition(":")
+    actions = rest.rpartition(":")[2].split(",")
+    if kind == "repository" and "push" in actions and "delete" not in actions and "*" not in actions:
+        return scope + ",delete"
+    return scope
 
 
 @bp.errorhandler(RegistryError)
