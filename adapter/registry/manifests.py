@@ -111,9 +111,27 @@ def delete_manifest(name: str, ref: str) -> Response:
     dest = svc.map_name(name)
     resp = svc.upstream.request(grant().principal, "DELETE", f"/v2/{dest}/manifests/{ref}",
                                 scopes(dest, "delete"), stream=False)
+    if resp.status_code in (400, 405) and DIGEST_RE.match(ref) is None:
+        # Harbor's huawei-SWR adapter deletes by tag; a registry that deletes only by digest
+        # (distribution answers 400 DIGEST_INVALID) gets the digest the tag points at.
+        resp.close()
+        resp = svc.upstream.request(grant().principal, "DELETE", f"/v2/{dest}/manifests/{_resolve(dest, ref)}",
+                                    scopes(dest, "delete"), stream=False)
     if resp.status_code != 202:
         raise _fail(resp)
     return Response(None, status=202)
+
+
+def _resolve(dest: str, tag: str) -> str:
+    resp = service().upstream.request(grant().principal, "HEAD", f"/v2/{dest}/manifests/{tag}",
+                                      scopes(dest, "delete"), headers={"Accept": ", ".join(MANIFEST_TYPES)},
+                                      stream=False)
+    digest = resp.headers.get("Docker-Content-Digest", "")
+    if resp.status_code != 200 or not DIGEST_RE.match(digest):
+        raise _fail(resp) if resp.status_code != 200 else RegistryError(
+            "UPSTREAM_ERROR", f"SWR gave no digest for {tag}", status=502)
+    resp.close()
+    return digest
 
 
 def _rewrite_link(link: str, upstream_path: str, client_path: str) -> str:
