@@ -32,13 +32,23 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 class TokenCache:
-    """Bearer tokens by key until 30 s before they expire; thread-safe and bounded."""
+    """Bearer tokens by key until 30 s before they expire; thread-safe and bounded.
+
+    `fetching(key)` is a lock per key, so that threads needing the same token fetch it once.
+    """
 
     def __init__(self, limit: int = 10000, clock=time.time):
         self.limit, self.clock = limit, clock
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._fetching: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.hits = 0
+
+    def fetching(self, key: str) -> threading.Lock:
+        with self._lock:
+            if len(self._fetching) > self.limit:
+                self._fetching = {k: v for k, v in self._fetching.items() if v.locked()}
+            return self._fetching.setdefault(key, threading.Lock())
 
     def get(self, key: str) -> str | None:
         with self._lock:

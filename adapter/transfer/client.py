@@ -9,6 +9,7 @@ and a 200 means no authentication at all.
 from __future__ import annotations
 
 import hashlib
+import threading
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -43,6 +44,7 @@ class RegistryClient:
         self.bearer_only = bearer_only
         self.scheme: str | None = None  # "bearer", "basic" or "none" once discovered
         self._challenge: tuple[str, str] | None = None
+        self._challenge_lock = threading.Lock()
         self.tokens = TokenCache()
 
     @property
@@ -75,18 +77,23 @@ class RegistryClient:
     def challenge(self) -> tuple[str, str]:
         """(realm, service) of the registry's Bearer challenge; ("", "") for Basic or no auth."""
         if self._challenge is None:
-            resp = self._send("GET", self.base + "/v2/", headers={}, stream=False)
-            scheme, params = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
-            if resp.status_code == 401 and scheme == "bearer" and "realm" in params:
-                self.url(params["realm"])  # the realm must be an allowed host too
-                self.scheme, self._challenge = "bearer", (params["realm"], params.get("service", ""))
-            elif self.bearer_only:
-                raise self.fail("UPSTREAM_ERROR", f"{self.name} registry did not offer a Bearer challenge", 502)
-            elif resp.status_code in (200, 401) and scheme in ("basic", ""):
-                self.scheme, self._challenge = ("basic" if resp.status_code == 401 else "none"), ("", "")
-            else:
-                raise self.fail("UPSTREAM_ERROR", f"{self.name} answered {resp.status_code} to GET /v2/", 502)
+            with self._challenge_lock:
+                if self._challenge is None:
+                    self._discover()
         return self._challenge
+
+    def _discover(self) -> None:
+        resp = self._send("GET", self.base + "/v2/", headers={}, stream=False)
+        scheme, params = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
+        if resp.status_code == 401 and scheme == "bearer" and "realm" in params:
+            self.url(params["realm"])  # the realm must be an allowed host too
+            self.scheme, self._challenge = "bearer", (params["realm"], params.get("service", ""))
+        elif self.bearer_only:
+            raise self.fail("UPSTREAM_ERROR", f"{self.name} registry did not offer a Bearer challenge", 502)
+        elif resp.status_code in (200, 401) and scheme in ("basic", ""):
+            self.scheme, self._challenge = ("basic" if resp.status_code == 401 else "none"), ("", "")
+        else:
+            raise self.fail("UPSTREAM_ERROR", f"{self.name} answered {resp.status_code} to GET /v2/", 502)
 
     def fetch_token(self, who, scopes: list[str]) -> requests.Response:
         realm, service = self.challenge()
@@ -103,11 +110,22 @@ class RegistryClient:
         return True
 
     def token(self, who, scopes: list[str], fresh: bool = False) -> str:
+        """A bearer token for these scopes, cached; concurrent callers of one key fetch it once."""
         key = hashlib.sha256("\0".join([*(self.creds_of(who) or ("", "")), *scopes]).encode()).hexdigest()
-        cached = None if fresh else self.tokens.get(key)
-        self.on_token(cached is not None)
-        if cached is not None:
-            return cached
+        if fresh:
+            self.on_token(False)
+            return self._fetch(who, scopes, key)
+        cached = self.tokens.get(key)
+        if cached is None:
+            with self.tokens.fetching(key):
+                cached = self.tokens.get(key)  # another thread may have fetched it meanwhile
+                if cached is None:
+                    self.on_token(False)
+                    return self._fetch(who, scopes, key)
+        self.on_token(True)
+        return cached
+
+    def _fetch(self, who, scopes: list[str], key: str) -> str:
         resp = self.fetch_token(who, scopes)
         if resp.status_code in (401, 403):
             raise self.fail("UNAUTHORIZED", f"{self.name} refused the credentials", 401)

@@ -1,0 +1,12 @@
+"""Migration into SWR without Harbor: `swr-bridge sync` (image-syncer's files and flags) and `copy`.
+
+    files.py       --auth / --images in JSON or YAML (plus AK/SK accounts for SWR hosts)
+    references.py  host/repo[:tags|:/regex/|@digest], oci:DIR, --registry/--namespace fill-ins
+    plan.py        rules checked and mapped (endpoint mapping, SWR naming), source tags listed -> jobs
+    remote.py      a registry through adapter.transfer's RegistryClient; SWR organizations
+    layout.py      OCI layout directories as sources
+    manifests.py   media types, blobs, index children, --arch/--os filters
+    engine.py      the bounded pools, skips, mounts, uploads, retries and the final pass
+    progress.py    the TTY status line or plain lines, the summary and the JSON report
+    cli.py         the click commands (register(main) adds `sync` and `copy`)
+"""

@@ -1,0 +1,179 @@
+"""`swr-bridge sync` (image-syncer's files and flags) and `swr-bridge copy SRC DST`, on one engine.
+
+Exit codes: 0 everything copied or up to date, 1 something failed, 2 bad input (nothing was copied).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+
+import click
+
+from adapter.sync.errors import InputError
+
+
+class BadInput(click.ClickException):
+    """Bad files, flags or references: exit 2 with the message, never a traceback."""
+
+    exit_code = 2
+
+
+def _rate(ctx, param, value):
+    if value is None:
+        return None
+    from adapter.throttle import parse_rate
+
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _split(ctx, param, values) -> tuple[str, ...]:
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+def common_options(command):
+    """The flags sync and copy share."""
+    options = [
+        click.option("--proc", type=click.IntRange(1, 64), default=5, show_default=True,
+                     help="blobs transferred at once (and images checked at once)"),
+        click.option("--retries", type=click.IntRange(0, 20), default=2, show_default=True,
+                     help="retries per blob or manifest (with backoff), before the final pass"),
+        click.option("--arch", "arches", multiple=True, callback=_split,
+                     help="keep only these architectures (arch or arch:variant) of a multi-arch index"),
+        click.option("--os", "oses", multiple=True, callback=_split,
+                     help="keep only these operating systems (os or os:version) of a multi-arch index"),
+        click.option("--dry-run", is_flag=True, help="show what would be copied, and where; change nothing"),
+        click.option("--bandwidth", callback=_rate, help="bandwidth budget for all transfers, e.g. 50MiB/s"),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="the endpoint's config file: its mapping (flatten) rules and bandwidth apply"),
+        click.option("--log", "log_path", type=click.Path(dir_okay=False), help="also write every line here"),
+        click.option("--timeout", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+                     help="seconds to wait for a registry's answer"),
+        click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="the final summary as text or as a JSON report"),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def _endpoint_config(path):
+    """(mapping rules, bandwidth policy) from the endpoint's config file, or none of either."""
+    if path is None:
+        from adapter.throttle import BandwidthPolicy
+
+        return [], BandwidthPolicy()
+    from adapter.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise BadInput(f"--config {exc}") from None
+    return config["mapping"], config["bandwidth"]
+
+
+def _budget(policy, rate):
+    from adapter.throttle import Budget
+
+    if rate is not None:
+        policy = dataclasses.replace(policy, limit=rate, windows=())
+    budget = Budget(policy)
+    return budget if budget.active else None
+
+
+def _session(proc: int):
+    import requests
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=2 * proc + 4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
+    """Loads everything (bad input: exit 2), plans, copies, reports; exit 1 when anything failed."""
+    from adapter.sync.engine import Engine, Options
+    from adapter.sync.files import load_auth
+    from adapter.sync.plan import expand_all
+    from adapter.sync.progress import Reporter, render, summary
+    from adapter.sync.remote import Remotes
+
+    mapping, policy = _endpoint_config(opts["config_path"])
+    try:
+        remotes = Remotes(load_auth(auth_path), _session(opts["proc"]), opts["timeout"])
+        rules = make_rules(remotes, mapping)
+        log = open(opts["log_path"], "a") if opts["log_path"] else None
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"--log {opts['log_path']}: {exc.strerror}") from None
+    options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
+                      dry_run=opts["dry_run"])
+    reporter = Reporter(log=log)
+    engine = Engine(options, reporter, _budget(policy, opts["bandwidth"]))
+    started = time.monotonic()
+    try:
+        jobs, results = expand_all(rules, remotes, engine.retry, opts["proc"])
+        reporter.start(len(jobs))
+        results += engine.run(jobs)
+    finally:
+        reporter.close()
+        engine.close()
+        if log:
+            log.close()
+    report = summary(results, time.monotonic() - started, opts["dry_run"])
+    click.echo(json.dumps(report, indent=2) if opts["output"] == "json" else render(report))
+    if report["failed"]:
+        raise SystemExit(1)
+
+
+@click.command("sync")
+@click.option("--auth", "auth_path", type=click.Path(dir_okay=False),
+              help="credentials per registry (JSON or YAML, image-syncer's auth file, plus AK/SK for SWR)")
+@click.option("--images", "images_path", required=True, type=click.Path(dir_okay=False),
+              help="rules `source: destination(s)` (JSON or YAML, image-syncer's images file)")
+@click.option("--namespace", envvar="DEFAULT_NAMESPACE", help="organization for destinations that name none")
+@click.option("--registry", envvar="DEFAULT_REGISTRY", help="registry host for destinations that name none")
+@common_options
+def sync(auth_path, images_path, namespace, registry, **opts):
+    """Copy many images, as image-syncer's --auth/--images files describe them, into SWR."""
+    from adapter.sync.files import load_images
+    from adapter.sync.plan import make_rule
+
+    def make_rules(remotes, mapping):
+        return [make_rule(src, dests, where, remotes, registry=registry, namespace=namespace, mapping=mapping)
+                for src, dests, where in load_images(images_path)]
+
+    _run(make_rules, auth_path, opts)
+
+
+@click.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--all", "all_platforms", is_flag=True,
+              help="copy a multi-arch index whole (default: only this machine's platform, as docker pull)")
+@click.option("--auth", "auth_path", type=click.Path(dir_okay=False), help="credentials (sync's auth file format)")
+@common_options
+def copy(src, dst, all_platforms, auth_path, **opts):
+    """Copy one image: SRC and DST are host/repository:tag (or @digest); SRC may be oci:DIR:tag."""
+    from adapter.sync.plan import make_rule
+    from adapter.sync.references import is_host, parse
+
+    def make_rules(remotes, mapping):
+        source = parse(src, "SRC", allow_regex=False)
+        if "/" not in dst or not is_host(dst.split("/", 1)[0]):
+            raise InputError("DST", f"{dst!r} needs a registry host: host/organization/repository[:tag]")
+        parse(dst, "DST", allow_regex=False, allow_layout=False)
+        text = src if source.tags or source.digest else f"{src}:latest"
+        return [make_rule(text, [dst], "copy", remotes, mapping=mapping)]
+
+    _run(make_rules, auth_path, opts, single=not all_platforms)
+
+
+def register(group) -> None:
+    group.add_command(sync)
+    group.add_command(copy)

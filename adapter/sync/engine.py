@@ -1,0 +1,318 @@
+"""The copy engine: images in one pool, blobs in a bounded pool, retries with backoff, then a final pass.
+
+For each image: read the source manifest (and select platforms), make sure the SWR organization
+exists, and skip when the destination already has the same manifest digest. Otherwise every blob
+goes to the blob pool: skipped when the destination repository has it, mounted when this run has
+put it into another repository of the same registry, else streamed from the source. Manifests
+follow their blobs, index children before the index, all byte-exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import requests
+import urllib3
+
+from adapter.registry.relay import SizedBodyStream
+from adapter.sync import manifests
+from adapter.sync.errors import CopyError, describe
+from adapter.transfer.client import TransferError
+
+CONFIG_LIMIT = 4 * 1024 * 1024
+MANIFEST_MEMO = 512  # source manifests kept for the other destinations of the same image
+
+
+@dataclass
+class Options:
+    proc: int = 5
+    retries: int = 2
+    backoff: float = 0.5
+    oses: tuple[str, ...] = ()
+    arches: tuple[str, ...] = ()
+    single: bool = False  # out of an index take one image (copy without --all)
+    dry_run: bool = False
+
+
+@dataclass
+class Job:
+    source: object  # a Remote or a Layout
+    src_repo: str
+    src_ref: str
+    dest: object  # a Remote
+    dst_repo: str
+    dst_ref: str
+    src_name: str = ""
+
+    @property
+    def dst_name(self) -> str:
+        return f"{self.dest.host}/{self.dst_repo}{'@' if ':' in self.dst_ref else ':'}{self.dst_ref}"
+
+
+@dataclass
+class Result:
+    source: str
+    destination: str
+    status: str  # copied | skipped | failed | planned
+    reason: str = ""
+    digest: str = ""
+    bytes: int = 0
+    blobs: dict = field(default_factory=lambda: {"uploaded": 0, "mounted": 0, "existing": 0})
+    retryable: bool = False
+    job: Job | None = field(default=None, repr=False)
+
+
+def _failed(future: Future) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def _settle(future: Future, done: Future) -> None:
+    """Passes a pool task's outcome on to the future that callers hold."""
+    if done.cancelled():
+        future.cancel()
+    elif done.exception() is not None:
+        future.set_exception(done.exception())
+    else:
+        future.set_result(done.result())
+
+
+class _Exact:
+    """Reads exactly `size` bytes: a source that ends early or runs long fails instead of leaving
+    the destination waiting for the Content-Length it was promised."""
+
+    def __init__(self, reader, size: int, what: str):
+        self.reader, self.size, self.left, self.what = reader, size, size, what
+
+    def read(self, amount: int) -> bytes:
+        data = self.reader.read(min(amount, self.left + 1))
+        self.left -= len(data)
+        if self.left < 0 or (not data and self.left > 0):
+            raise CopyError(f"{self.what}: the source sent {self.size - self.left} bytes, not {self.size}",
+                            retryable=True)
+        return data
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, CopyError):
+        return exc.retryable
+    if isinstance(exc, TransferError):
+        return exc.status >= 500
+    return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
+
+
+class Engine:
+    def __init__(self, options: Options, reporter, budget=None, sleep=time.sleep):
+        self.opt, self.reporter, self.budget, self._sleep = options, reporter, budget, sleep
+        self._blob_pool = ThreadPoolExecutor(options.proc, thread_name_prefix="sync-blob")
+        self._image_pool = ThreadPoolExecutor(options.proc, thread_name_prefix="sync-image")
+        self._inflight: dict[tuple[str, str, str], Future] = {}  # (host, repo, digest) -> its transfer
+        self._leaders: dict[tuple[str, str], Future] = {}  # (host, digest) -> the first transfer of it
+        self._manifests: dict[tuple, Future] = {}
+        self._located: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository that has it
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._image_pool.shutdown(cancel_futures=True)
+        self._blob_pool.shutdown(cancel_futures=True)
+
+    def run(self, jobs: list[Job]) -> list[Result]:
+        """Every job once, then once more for those that failed in a way worth retrying."""
+        results = list(self._image_pool.map(self.copy, jobs))
+        again = [i for i, r in enumerate(results) if r.status == "failed" and r.retryable]
+        if again and not self.opt.dry_run:
+            self.reporter.final_pass(len(again))
+            for i, result in zip(again, self._image_pool.map(self.copy, [results[i].job for i in again]),
+                                 strict=True):
+                results[i] = result
+        return results
+
+    def copy(self, job: Job) -> Result:
+        self.reporter.started(job)
+        try:
+            result = self._copy(job)
+        except Exception as exc:  # one image's failure is reported, never raised
+            result = Result(job.src_name, job.dst_name, "failed", describe(exc), retryable=retryable(exc))
+        result.job = job
+        self.reporter.finished(result)
+        return result
+
+    # --- one image ------------------------------------------------------------------------------
+    def _copy(self, job: Job) -> Result:
+        top = self._select(job)
+        if top is None:
+            return Result(job.src_name, job.dst_name, "skipped", "no manifest fits the platform filters")
+        if self.opt.dry_run:
+            return self._plan(job, top)
+        self.retry(f"organization for {job.dst_name}",
+                    lambda: job.dest.ensure_organization(job.dst_repo.split("/")[0]))
+        current = self.retry(f"check {job.dst_name}", lambda: job.dest.digest(job.dst_repo, job.dst_ref))
+        if current == top.digest:
+            return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
+        result = Result(job.src_name, job.dst_name, "copied", digest=top.digest)
+        children = [c for c in (self._child(job, d) for d in top.children) if c is not None]
+        futures = [self._blob(job, blob, result) for m in (*children, top) for blob in m.blobs]
+        for future in futures:
+            future.result()
+        for child in children:
+            self._put(job, child, child.digest)
+        self._put(job, top, job.dst_ref)
+        return result
+
+    def _plan(self, job: Job, top: manifests.Manifest) -> Result:
+        """Dry run: what would be copied; a destination that cannot be read counts as missing."""
+        try:
+            current = job.dest.digest(job.dst_repo, job.dst_ref)
+        except CopyError:
+            current = None
+        if current == top.digest:
+            return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
+        return Result(job.src_name, job.dst_name, "planned", "would copy", top.digest)
+
+    def _manifest(self, job: Job, ref: str) -> manifests.Manifest:
+        """The source manifest, read once for all the destinations it goes to (a bounded memo)."""
+        key = (id(job.source), job.src_repo, ref)
+        with self._lock:
+            future = self._manifests.get(key)
+            owner = future is None or _failed(future)
+            if owner:
+                future = self._manifests[key] = Future()
+                if len(self._manifests) > MANIFEST_MEMO:
+                    self._manifests.pop(next(iter(self._manifests)))
+        if owner:
+            try:
+                future.set_result(self._read_manifest(job, ref))
+            except Exception as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def _read_manifest(self, job: Job, ref: str) -> manifests.Manifest:
+        what = f"{job.src_name} ({ref})" if ref != job.src_ref else job.src_name
+        body, content_type = self.retry(f"read {what}", lambda: job.source.manifest(job.src_repo, ref))
+        found = manifests.load(body, content_type, what)
+        if ":" in ref and found.digest != ref:
+            raise CopyError(f"{what}: the source sent a manifest with digest {found.digest}")
+        return found
+
+    def _select(self, job: Job) -> manifests.Manifest | None:
+        """The manifest to push, after --arch/--os (None: nothing fits); for copy, one platform of an index."""
+        top = self._manifest(job, job.src_ref)
+        filtered = bool(self.opt.oses or self.opt.arches)
+        if not top.is_index:
+            return top if not filtered or self._image_fits(job, top) else None
+        if filtered or self.opt.single:
+            oses, arches = (self.opt.oses, self.opt.arches) if filtered else manifests.host_platform_filter()
+            top = manifests.filter_index(top, oses, arches)
+        if top is not None and self.opt.single:
+            top = self._manifest(job, top.children[0]["digest"])
+        return top
+
+    def _image_fits(self, job: Job, image: manifests.Manifest) -> bool:
+        config = image.doc.get("config") or {}
+        if not config.get("digest") or config.get("size", 0) > CONFIG_LIMIT:
+            return True
+        reader = self.retry(f"read config of {job.src_name}",
+                             lambda: job.source.open_blob(job.src_repo, config["digest"]))
+        try:
+            doc = manifests.load_json(reader.read(CONFIG_LIMIT))
+        finally:
+            reader.close()
+        return manifests.platform_matches(doc, self.opt.oses, self.opt.arches)
+
+    def _child(self, job: Job, desc: dict) -> manifests.Manifest | None:
+        """An index member that the destination lacks (None when it has it already)."""
+        digest = desc["digest"]
+        if self.retry(f"check {job.dst_name} ({digest})", lambda: job.dest.digest(job.dst_repo, digest)) == digest:
+            return None
+        child = self._manifest(job, digest)
+        if child.is_index:
+            raise CopyError(f"{job.src_name}: nested indexes are not supported ({digest})")
+        return child
+
+    def _put(self, job: Job, manifest: manifests.Manifest, ref: str) -> None:
+        self.retry(f"put {job.dst_name}" + (f" ({ref})" if ref != job.dst_ref else ""),
+                    lambda: job.dest.put_manifest(job.dst_repo, ref, manifest.body, manifest.media_type))
+
+    # --- blobs ----------------------------------------------------------------------------------
+    def _blob(self, job: Job, desc: dict, result: Result) -> Future:
+        """The blob's transfer into the destination repository, started once however many images need it.
+
+        While this run moves the same blob into another repository of the registry, this transfer
+        waits for that one (without holding a pool thread) and then mounts from it.
+        """
+        host, digest = job.dest.host, desc["digest"]
+        key = (host, job.dst_repo, digest)
+        with self._lock:
+            future = self._inflight.get(key)
+            if future is not None and not _failed(future):
+                return future
+            future = self._inflight[key] = Future()
+            leader = self._leaders.get((host, digest))
+            if leader is None or _failed(leader):
+                leader = self._leaders[(host, digest)] = future
+        start = functools.partial(self._start, future, job, desc, result)
+        if leader is future:
+            start()
+        else:
+            leader.add_done_callback(lambda _: start())
+        return future
+
+    def _start(self, future: Future, job: Job, desc: dict, result: Result) -> None:
+        what = f"blob {desc['digest'][:19]} for {job.dst_name}"
+        task = self._blob_pool.submit(self.retry, what, lambda: self._move(job, desc, result))
+        task.add_done_callback(lambda done: _settle(future, done))
+
+    def _move(self, job: Job, desc: dict, result: Result) -> None:
+        digest, repo, dest = desc["digest"], job.dst_repo, job.dest
+        known = self._located.get((dest.host, digest))
+        if known == repo:
+            return self._count(result, dest, digest, repo, "existing")
+        if known:  # mount first: a 201 means it is there now, whether or not it was before
+            location = dest.start_upload(repo, digest, known)
+            if location is None:
+                return self._count(result, dest, digest, repo, "mounted")
+        elif dest.has_blob(repo, digest):
+            return self._count(result, dest, digest, repo, "existing")
+        else:
+            location = dest.start_upload(repo)
+        size = int(desc.get("size", 0))
+        reader = job.source.open_blob(job.src_repo, digest)
+        try:
+            body = SizedBodyStream(_Exact(reader, size, f"blob {digest[:19]} of {job.src_name}"), size,
+                                   algorithm=digest.split(":")[0], throttle=self._meter(repo))
+            dest.upload(repo, location, body, digest)
+        finally:
+            reader.close()
+        self._count(result, dest, digest, repo, "uploaded", body.count)
+
+    def _count(self, result: Result, dest, digest: str, repo: str, kind: str, size: int = 0) -> None:
+        with self._lock:
+            self._located[(dest.host, digest)] = repo
+            result.blobs[kind] += 1
+            result.bytes += size
+        self.reporter.blob(kind)
+
+    def _meter(self, repo: str):
+        throttle = self.budget.meter(repo.split("/")[0]) if self.budget else None
+
+        def tick(nbytes: int) -> None:
+            self.reporter.add_bytes(nbytes)
+            if throttle:
+                throttle(nbytes)
+        return tick
+
+    # --- retries --------------------------------------------------------------------------------
+    def retry(self, what: str, call):
+        """call(), tried again after 1, 2, 4... × backoff while its failure is worth retrying."""
+        for attempt in range(self.opt.retries + 1):
+            try:
+                return call()
+            except Exception as exc:
+                if attempt >= self.opt.retries or not retryable(exc):
+                    raise
+                self.reporter.retry(what, describe(exc), attempt + 1, self.opt.retries)
+                self._sleep(self.opt.backoff * 2 ** attempt)
+        raise AssertionError("unreachable")  # pragma: no cover

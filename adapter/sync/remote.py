@@ -1,0 +1,199 @@
+"""A registry as the sync sees it: the shared RegistryClient bound to the account from auth.json.
+
+Sources read tags, manifests and blobs; destinations also check, mount and upload blobs, put
+manifests, and create SWR organizations through the endpoint's Organizations.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+import urllib3
+
+from adapter.registry.errors import RegistryError, upstream_error
+from adapter.registry.relay import error_body
+from adapter.sync.errors import CopyError, describe
+from adapter.sync.files import Account, account_for
+from adapter.sync.manifests import ACCEPT
+from adapter.transfer.client import RegistryClient, TransferError
+
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+PUSH = "pull,push"  # every call on a destination asks for this one scope: one token per repository
+
+
+def base_url(host: str, insecure: bool) -> str:
+    if host == "docker.io":
+        return "https://registry-1.docker.io"
+    plain = insecure or host.split(":")[0] in LOOPBACK or host.startswith("[::1]")
+    return f"{'http' if plain else 'https'}://{host}"
+
+
+def _failure(resp: requests.Response, what: str) -> CopyError:
+    err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
+    retryable = resp.status_code >= 500 or resp.status_code == 429
+    return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable)
+
+
+class _Body:
+    """A streamed blob response, read like a file (raw bytes, no content decoding).
+
+    A broken source connection is a retryable CopyError that names the source, also when it breaks
+    while the bytes are being sent on to the destination.
+    """
+
+    def __init__(self, resp: requests.Response, what: str):
+        self.resp, self.what = resp, what
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self.resp.raw.read(size, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise CopyError(f"{self.what}: {describe(exc)}", retryable=True) from None
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+class Remote:
+    """One registry host with one account (None: anonymous)."""
+
+    def __init__(self, host: str, client: RegistryClient, account: Account | None, orgs=None):
+        self.host, self.client, self.account, self.orgs = host, client, account, orgs
+        self.creds = account.creds if account else None
+        self._org_lock = threading.Lock()  # one creation at a time; later calls hit the cache
+
+    @property
+    def is_swr(self) -> bool:
+        return bool(self.account and self.account.principal)
+
+    def call(self, method: str, repo: str, path: str, action: str, what: str, *, ok=(200,),
+             scopes=None, **kw) -> requests.Response:
+        """A call on `/v2/<repo>/<path>` (or an absolute upload URL); any other status than `ok` raises."""
+        url = path if "://" in path else f"/v2/{repo}/{path}"
+        try:
+            resp = self.client.request(self.creds, method, url, scopes or [f"repository:{repo}:{action}"], **kw)
+        except TransferError as exc:
+            raise CopyError(f"{what}: {describe(exc)}", retryable=exc.status >= 500) from None
+        if resp.status_code not in ok:
+            raise _failure(resp, what)
+        return resp
+
+    # --- reading --------------------------------------------------------------------------------
+    def tags(self, repo: str) -> list[str]:
+        found, path = [], "tags/list?n=1000"
+        while path:
+            resp = self.call("GET", repo, path, "pull", f"list tags of {self.host}/{repo}", stream=False)
+            found += resp.json().get("tags") or []
+            link = resp.headers.get("Link", "")
+            path = link[link.find("<") + 1:link.find(">")] if "rel=\"next\"" in link else ""
+            path = self.client.url(path) if path else ""
+        return found
+
+    def manifest(self, repo: str, ref: str) -> tuple[bytes, str]:
+        resp = self.call("GET", repo, f"manifests/{ref}", "pull", f"get manifest {self.host}/{repo}:{ref}",
+                         headers={"Accept": ACCEPT}, stream=False)
+        return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
+
+    def open_blob(self, repo: str, digest: str):
+        what = f"get blob {digest[:19]} from {self.host}/{repo}"
+        resp = self.call("GET", repo, f"blobs/{digest}", "pull", what, ok=(200, 307, 302, 303))
+        if resp.status_code != 200:  # storage redirect: follow without our credentials
+            location = resp.headers.get("Location", "")
+            resp.close()
+            try:
+                resp = self.client.session.get(self.client.url(location), stream=True, timeout=(5, self.client.timeout))
+            except requests.RequestException as exc:
+                raise CopyError(f"{what}: {describe(exc)}", retryable=True) from None
+            if resp.status_code != 200:
+                raise _failure(resp, what)
+        return _Body(resp, what)
+
+    # --- writing --------------------------------------------------------------------------------
+    def digest(self, repo: str, ref: str) -> str | None:
+        """The destination's manifest digest for `ref`, None when it has none."""
+        resp = self.call("HEAD", repo, f"manifests/{ref}", PUSH, f"check {self.host}/{repo}:{ref}",
+                         ok=(200, 404), headers={"Accept": ACCEPT}, stream=False)
+        return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
+
+    def has_blob(self, repo: str, digest: str) -> bool:
+        resp = self.call("HEAD", repo, f"blobs/{digest}", PUSH, f"check blob {digest[:19]} in {repo}",
+                         ok=(200, 404), stream=False)
+        return resp.status_code == 200
+
+    def start_upload(self, repo: str, mount: str | None = None, source: str | None = None) -> str | None:
+        """An upload URL; None when `mount` was mounted from `source` (201). Anything else falls back."""
+        if mount and source:
+            scopes = [f"repository:{repo}:pull,push", f"repository:{source}:pull"]
+            try:
+                resp = self.call("POST", repo, "blobs/uploads/", PUSH, "mount", ok=(201, 202),
+                                 scopes=scopes, params={"mount": mount, "from": source}, stream=False)
+            except CopyError:
+                resp = None
+            if resp is not None and resp.status_code == 201:
+                return None
+            if resp is not None and resp.headers.get("Location"):
+                return resp.headers["Location"]
+        resp = self.call("POST", repo, "blobs/uploads/", PUSH, f"start upload to {self.host}/{repo}",
+                         ok=(202,), stream=False)
+        if "Location" not in resp.headers:
+            raise CopyError(f"start upload to {self.host}/{repo}: 202 without Location", retryable=True)
+        return resp.headers["Location"]
+
+    def upload(self, repo: str, location: str, body, digest: str) -> None:
+        """Streams `body` (a SizedBodyStream) in one PUT that commits it under `digest`."""
+        what = f"upload {digest[:19]} to {self.host}/{repo}"
+        try:
+            self.call("PUT", repo, self.client.url(location), PUSH, what, ok=(201,), params={"digest": digest},
+                      data=body, headers={"Content-Type": "application/octet-stream"}, stream=False,
+                      replayable=False)
+        except CopyError:
+            if body.count == len(body) and body.digest != digest:
+                raise CopyError(f"{what}: the source sent {body.digest}", retryable=True) from None
+            raise
+
+    def put_manifest(self, repo: str, ref: str, body: bytes, media_type: str) -> None:
+        self.call("PUT", repo, f"manifests/{ref}", PUSH, f"put manifest {self.host}/{repo}:{ref}",
+                  ok=(201,), data=body, headers={"Content-Type": media_type}, stream=False)
+
+    def ensure_organization(self, org: str) -> None:
+        """Creates the SWR organization if needed (cached); a no-op for other registries."""
+        if not self.is_swr or self.orgs is None:
+            return
+        try:
+            with self._org_lock:
+                self.orgs.ensure(self.account.principal, org)
+        except RegistryError as exc:
+            raise CopyError(f"organization {org!r} on {self.host}: {exc.message}",
+                            retryable=exc.status >= 500) from None
+
+
+class Remotes:
+    """Remote objects by host and account, sharing one RegistryClient per host and one session."""
+
+    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0):
+        self.accounts, self.session, self.timeout = accounts, session, timeout
+        self._clients: dict[str, RegistryClient] = {}
+        self._remotes: dict[tuple[str, str], Remote] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str, repo: str) -> Remote:
+        account = account_for(self.accounts, f"{host}/{repo}")
+        key = (host, account.key if account else "")
+        with self._lock:
+            if key not in self._remotes:
+                self._remotes[key] = self._make(host, account)
+            return self._remotes[key]
+
+    def _make(self, host: str, account: Account | None) -> Remote:
+        base = base_url(host, bool(account and account.insecure))
+        client = self._clients.get(host)
+        if client is None:
+            client = self._clients[host] = RegistryClient(base, self.session, name=host, timeout=self.timeout)
+        orgs = None
+        if account and account.principal:
+            from adapter.registry.organizations import Organizations
+
+            orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
+        return Remote(host, client, account, orgs)
+
