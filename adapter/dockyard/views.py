@@ -38,11 +38,26 @@ def _namespace(org: dict | None) -> dict:
             "image_count": org.get("image_count", 0)}
 
 
+def _organization_for(ns: str) -> str:
+    """The SWR organization that Harbor's destination namespace lands in. Harbor's PrepareForPush
+    names the first component of the destination repository; the endpoint's mapping may send
+    `<ns>/...` elsewhere (`library/**` -> `dev-container`), and creating `ns` itself would be wrong."""
+    from adapter.swr.mapping import map_repository
+
+    try:
+        return map_repository(service().rules, f"{ns}/x").split("/")[0]
+    except ValueError:
+        return ns
+
+
 @bp.get("/dockyard/v2/namespaces/<ns>")
 def get_namespace(ns: str):
     principal = _principal()
-    org = service().orgs.client(principal).get_organization(ns)
-    return jsonify(_namespace(org))  # 200 {} when missing: a 404 would abort Harbor's execution
+    org = service().orgs.client(principal).get_organization(_organization_for(ns))
+    found = _namespace(org)
+    if found:
+        found["name"] = ns  # Harbor compares the name with the namespace it asked for
+    return jsonify(found)  # 200 {} when missing: a 404 would abort Harbor's execution
 
 
 @bp.post("/dockyard/v2/namespaces")
@@ -54,11 +69,12 @@ def create_namespace():
         return _swr_error(400, "SVCSTG.SWR.4000001", f"invalid body: {exc.messages}")
     from adapter.swr.naming import NamingError, check_organization
 
+    org = _organization_for(data["namespace"])
     try:
-        check_organization(data["namespace"])
+        check_organization(org)
     except NamingError as exc:
         return _swr_error(400, "SVCSTG.SWR.4001028", str(exc))
-    service().orgs.ensure(principal, data["namespace"])
+    service().orgs.ensure(principal, org)
     return Response(None, status=201)
 
 
