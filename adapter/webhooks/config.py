@@ -109,6 +109,8 @@ class SecretUrlSinkSchema(_SinkBase):
 class AlertmanagerSinkSchema(_SinkBase):
     url = HttpUrl(required=True)
     severity = fields.String(load_default="critical", validate=validate.Length(min=1, max=64))
+    # How long a success summary stays listed in Alertmanager before it expires by itself.
+    success_ttl = Duration(load_default=3600.0)
 
 
 SINK_SCHEMAS = {"http": HttpSinkSchema, "slack": SecretUrlSinkSchema, "teams": SecretUrlSinkSchema,

@@ -1,4 +1,5 @@
-"""The Alertmanager sink: POST /api/v2/alerts; a succeeded execution resolves its policy's alert (endsAt)."""
+"""The Alertmanager sink: POST /api/v2/alerts. A failed execution fires an alert; a succeeded one resolves
+that alert (same labels, endsAt now) and posts a success summary that expires after `success_ttl`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from adapter.webhooks.sinks import Sink, isotime
 
 ALERT_NAMES = {"execution": "HarborReplicationFailed", "task": "HarborReplicationTaskFailed",
                "event": "HarborEvent"}
+SUCCEEDED = "HarborReplicationSucceeded"
 
 
 def labels(alert: dict, severity: str) -> dict:
@@ -31,8 +33,12 @@ class AlertmanagerSink(Sink):
                             "execution_id": str(data.get("execution_id") or "")},
             "startsAt": isotime(alert["created_at"]),
         }
-        if alert["kind"] == "execution" and alert["status"] == "succeeded":
-            item["endsAt"] = isotime(alert["created_at"])
         if data.get("link"):
             item["generatorURL"] = data["link"]
-        return f"{self.url}/api/v2/alerts", json.dumps([item]).encode(), {}
+        items = [item]
+        if alert["kind"] == "execution" and alert["status"] == "succeeded":
+            item["endsAt"] = isotime(alert["created_at"])  # resolves the policy's failure alert
+            summary = dict(item, labels=dict(item["labels"], alertname=SUCCEEDED, severity="info"),
+                           endsAt=isotime(alert["created_at"] + self.conf["success_ttl"]))
+            items.append(summary)
+        return f"{self.url}/api/v2/alerts", json.dumps(items).encode(), {}

@@ -40,12 +40,15 @@ def test_alertmanager_receives_the_alert_and_lists_it(make_app, alertmanager):
     assert alert["status"]["state"] == "active"
     assert alert["annotations"]["summary"] == f"Replication failed: {policy}"
     assert "library/app2:v1,latest" in alert["annotations"]["description"]
-    # The next execution of the policy succeeds: the same labels with endsAt resolve the alert.
+    # The next execution of the policy succeeds: the same labels with endsAt resolve the failure,
+    # and Alertmanager holds just the success summary.
     for doc in payloads.execution_stream(72, 3, description=policy):
         assert post(client, doc).status_code == 200
     time.sleep(0.2)
     assert dispatch_once(app)["delivered"] == 1
-    assert alertmanager.alerts(filter=f'policy="{policy}"') == []
+    (summary,) = alertmanager.alerts(filter=f'policy="{policy}"')
+    assert summary["labels"]["alertname"] == "HarborReplicationSucceeded"
+    assert summary["annotations"]["execution_id"] == "72"
 
 
 def test_an_http_sink_failing_twice_gets_exactly_one_successful_signed_delivery(make_app):

@@ -14,7 +14,8 @@ SINKS = {
                  "timeout": 7.0},
     "ops-slack": {"type": "slack", "url_env": "SLACK_WEBHOOK_URL", "timeout": 10.0},
     "ops-teams": {"type": "teams", "url_env": "TEAMS_WORKFLOW_URL", "timeout": 10.0},
-    "am": {"type": "alertmanager", "url": "http://alertmanager:9093", "severity": "page", "timeout": 10.0},
+    "am": {"type": "alertmanager", "url": "http://alertmanager:9093", "severity": "page", "timeout": 10.0,
+           "success_ttl": 3600.0},
 }
 
 
@@ -108,8 +109,11 @@ def test_alertmanager_fires_failures_and_resolves_successes():
                                "severity": "page"}
     assert fired["startsAt"] == "2024-05-01T10:00:00Z" and "endsAt" not in fired
     _, (sent,) = deliver("am", alert(status="succeeded"))
-    (resolved,) = json.loads(sent["data"])
+    resolved, summary = json.loads(sent["data"])
     assert resolved["labels"] == fired["labels"] and resolved["endsAt"] == "2024-05-01T10:00:00Z"
+    # The success summary stays listed for success_ttl (default 1 h), then expires by itself.
+    assert summary["labels"] == dict(fired["labels"], alertname="HarborReplicationSucceeded", severity="info")
+    assert summary["startsAt"] == "2024-05-01T10:00:00Z" and summary["endsAt"] == "2024-05-01T11:00:00Z"
 
 
 def test_failures_report_status_and_retry_after_without_the_url():
