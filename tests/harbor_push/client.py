@@ -132,11 +132,14 @@ class RegistryClient:
     def ping(self) -> None:
         self._send("ping", "GET", f"{self.url}/v2/")
 
-    def catalog(self) -> list[str]:
-        return self._follow("catalog", f"{self.url}/v2/_catalog?n=1000", "repositories")
+    def catalog(self, page_size: int = 1000) -> list[str]:
+        """All repositories, `_catalog?n=1000` then every `Link: <...>; rel="next"`."""
+        return self._follow("catalog", f"{self.url}/v2/_catalog?n={page_size}", "repositories")
 
-    def list_tags(self, repository: str) -> list[str]:
-        return self._follow("tags-list", f"{self.url}/v2/{repository}/tags/list", "tags")
+    def list_tags(self, repository: str, page_size: int | None = None) -> list[str]:
+        """All tags: `tags/list` (Harbor sends no `n`) then every `Link` page."""
+        query = f"?n={page_size}" if page_size else ""
+        return self._follow("tags-list", f"{self.url}/v2/{repository}/tags/list{query}", "tags")
 
     def _follow(self, purpose: str, url: str, key: str) -> list[str]:
         found: list[str] = []

@@ -19,6 +19,7 @@ from urllib3.util import SKIP_HEADER
 
 HARBOR_USER_AGENT = "harbor-registry-client"  # src/common/const.go UserAgent
 GO_USER_AGENT = "Go-http-client/1.1"  # what Go sends when a request sets no User-Agent
+BODY_KEEP = 64 * 1024
 HW_CONTENT_TYPE = "application/json; charset=utf-8"  # the huawei adapter's custom calls, even on GET
 
 
@@ -43,6 +44,7 @@ class Exchange:
     headers: list[tuple[str, str]]
     status: int | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_body: bytes = b""  # the first BODY_KEEP bytes of a body that was read (not streamed)
     sent_bytes: int = 0
     error: str | None = None
     started: float = 0.0
@@ -218,7 +220,9 @@ class Transport:
             exchange.elapsed = time.monotonic() - began
         exchange.status = raw.status
         exchange.response_headers = list(raw.headers.items())
-        return Response(exchange, raw, stream)
+        response = Response(exchange, raw, stream)
+        exchange.response_body = response.body[:BODY_KEEP]
+        return response
 
 
 # --- Go net/url behaviour ------------------------------------------------------------------------
