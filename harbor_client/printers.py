@@ -24,7 +24,8 @@ def plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.name != "extra"}
     if isinstance(value, Mapping):
-        return {str(k): SENSITIVE if k in SECRET_KEYS and v else plain(v) for k, v in value.items()}
+        return {str(k): SENSITIVE if k in SECRET_KEYS and isinstance(v, str) and v else plain(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(v) for v in value]
     if isinstance(value, datetime):

@@ -11,6 +11,7 @@ from harbor_client.bridgefile import BridgeFile, EndpointSpec, RuleSpec, Webhook
 from harbor_client.client import HarborClient
 from harbor_client.errors import HarborError, NotFound
 from harbor_client.models import Registry, ReplicationPolicy, WebhookPolicy
+from harbor_client.repositories import list_project_names
 
 SECRET_FIELDS = frozenset({"access_secret", "auth_header"})
 WRITES = ("create", "update", "prune")
@@ -123,7 +124,8 @@ def make_plan(client: HarborClient, bridge: BridgeFile, *, prune: bool = False,
     """Compare the file with Harbor; `prune` adds the marked objects the file no longer has."""
     registries = {r.name: r for r in client.registries.list()}
     policies = {p.name: p for p in client.replication_policies.list()}
-    projects = {w.project for w in bridge.webhooks} | ({r.project for r in bridge.rules} if prune else set())
+    # Pruning looks at every project's webhooks: the file may no longer name the project of a dropped one.
+    projects = {w.project for w in bridge.webhooks} | (set(list_project_names(client)) if prune else set())
     hooks = _webhooks_by_project(client, projects)
     changes = [_endpoint(e, registries.get(e.name),
                          _secret(bridge, "endpoints", e.name, e.access_secret_env, "access_secret_env", environ))

@@ -1,4 +1,4 @@
-"""A project's repositories and their artifacts (tags, labels): what a rule's filters are matched against."""
+"""Projects, a project's repositories and their artifacts (tags, labels): what rules and prunes look at."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def _repository(item: dict[str, Any]) -> Repository:
 def _artifact(item: dict[str, Any]) -> Artifact:
     return Artifact(item.get("digest", ""), tuple(t["name"] for t in item.get("tags") or []),
                     tuple(label["name"] for label in item.get("labels") or []))
+
+
+# GET /projects
+def list_project_names(client: HarborClient) -> list[str]:
+    return list(client.pages("/projects", {"page_size": 100}, lambda item: item["name"]))
 
 
 # GET /projects/{project_name}/repositories

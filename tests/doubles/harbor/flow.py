@@ -7,8 +7,8 @@ repository. Time then drives every record, read lazily on each request (`refresh
 
 - tasks appear `setup` seconds after the start, each starts `stagger` after the previous one and
   runs `duration` seconds, ending with the outcome queued for its repository (`outcome()`);
-- a `flaky` repository's task first reads Failed for a while, then runs again and succeeds, and the
-  execution reads Failed meanwhile (harbor#14986: tasks still retrying);
+- a `flaky` repository's task runs `duration`, reads Failed for another `duration` (jobservice waits to
+  retry it) while the execution reads Failed too (harbor#14986), then runs again and succeeds;
 - the execution's status only turns final `lag` seconds after its last task (Harbor refreshes it
   every ~30 s, EXECUTION_STATUS_REFRESH_INTERVAL_SECONDS); counters are always current.
 
@@ -80,7 +80,8 @@ class ReplicatingHarborState(HarborState):
         at = self.clock()
         for execution_id, run in self._runs.items():
             execution = self.executions.get(execution_id)
-            if execution is None or execution["status"] in FINAL_STATUSES:
+            # A transient Failed is not the end; a stop (PUT) is.
+            if execution is None or run.get("final") or execution["status"] == "Stopped":
                 continue
             elapsed = at - run["start"]
             if elapsed >= self.setup and not run["tasks"] and not run["problem"]:
@@ -94,7 +95,7 @@ class ReplicatingHarborState(HarborState):
         task = self.add_task(execution_id, status="Pending", src_resource=f"{source} [{count} item(s) in total]",
                              dst_resource=f"{dest} [{count} item(s) in total]")
         task.update(_repository=source, _destination=dest, _begin=self.setup + index * self.stagger)
-        task["_end"] = task["_begin"] + self.duration * (2 if source in self.flaky else 1)
+        task["_end"] = task["_begin"] + self.duration * (3 if source in self.flaky else 1)
         task["_outcome"] = self.task_outcome(task)
         return task
 
@@ -102,7 +103,7 @@ class ReplicatingHarborState(HarborState):
         if task["status"] in FINAL_STATUSES and "_retrying" not in task:
             return
         begin, end = task["_begin"], task["_end"]
-        if task["_repository"] in self.flaky and begin + self.duration / 2 <= elapsed < begin + self.duration:
+        if task["_repository"] in self.flaky and begin + self.duration <= elapsed < begin + 2 * self.duration:
             task.update(status="Failed", end_time=now(), _retrying=True)  # an attempt failed; jobservice retries
         elif elapsed >= end:
             status, log = task.pop("_outcome")
@@ -119,6 +120,7 @@ class ReplicatingHarborState(HarborState):
             if elapsed >= self.setup + self.lag:
                 text = run["problem"] or "no resources need to be replicated"
                 execution.update(status="Failed" if run["problem"] else "Succeed", status_text=text, end_time=now())
+                run["final"] = True
             return
         if any(t.get("_retrying") for t in tasks):
             execution["status"] = "Failed"  # the transient verdict of harbor#14986
@@ -130,6 +132,7 @@ class ReplicatingHarborState(HarborState):
         statuses = {t["status"] for t in tasks}
         final = "Failed" if "Failed" in statuses else "Stopped" if "Stopped" in statuses else "Succeed"
         execution.update(status=final, end_time=now())
+        run["final"] = True
 
 
 def _artifact_matches(artifact: dict[str, Any], filters: dict[str, dict[str, Any]]) -> bool:

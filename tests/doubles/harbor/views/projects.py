@@ -1,4 +1,4 @@
-"""GET /projects/{project_name_or_id}, and the project lookup other project-scoped views use."""
+"""GET /projects and /projects/{project_name_or_id}, and the project lookup other project-scoped views use."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from tests.doubles.harbor.common import arg, harbor_error, route, state, wire
+from tests.doubles.harbor.common import arg, harbor_error, page_of, route, select, state, wire
 
 bp = Blueprint("projects", __name__)
 
@@ -19,3 +19,9 @@ def find_project(name_or_id: str) -> dict[str, Any] | None:
 def get_project(project_name_or_id: str):
     project = find_project(project_name_or_id)
     return jsonify(wire("Project", project)) if project else harbor_error(404, f"project {project_name_or_id} not found")
+
+
+@route(bp, "GET", "/projects")
+def list_projects(**_):
+    items = select(sorted(state().projects.values(), key=lambda p: p["project_id"]), {"name", "project_id"})
+    return page_of(items, "Project")
