@@ -180,15 +180,38 @@ def referrers(name: str, digest: str) -> Response:
     return stream_response(resp, headers=copy_headers(resp, ("Content-Type", "Content-Length", "OCI-Filters-Applied")))
 
 
+CATALOG_PAGE = 1000  # distribution's page size when the client sends no `n`
+
+
 def catalog() -> Response:
+    """The caller's own repositories, from the SWR API, sorted and paged by n/last with a `Link` to
+    the next page. Harbor's pull-mode FetchArtifacts reads `_catalog` and then `tags/list` for every
+    name, and one unreadable name fails the whole fetch: a registry-wide catalog (what
+    docker-registry answers) would list other accounts' repositories, and SWR has none to relay."""
     svc = service()
-    params = {k: request.args[k] for k in ("n", "last") if k in request.args}
-    resp = svc.upstream.request(grant().principal, "GET", "/v2/_catalog", ["registry:catalog:*"], params=params)
-    if resp.status_code != 200:
-        raise _fail(resp)
-    link = resp.headers.get("Link")
-    data = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}")
-    out = jsonify({"repositories": [svc.unmap_name(r) for r in data.get("repositories") or []]})
-    if link:
-        out.headers["Link"] = link
+    names = sorted({svc.unmap_name(full) for full in _own_repositories()})
+    last, n = request.args.get("last"), request.args.get("n", type=int)
+    if last:
+        names = [r for r in names if r > last]
+    size = n if n is not None and n >= 0 else CATALOG_PAGE
+    page = names[:size]
+    out = jsonify({"repositories": page})
+    if len(names) > size and page:
+        out.headers["Link"] = f'</v2/_catalog?last={quote(page[-1])}&n={size}>; rel="next"'
     return out
+
+
+def _own_repositories() -> list[str]:
+    from adapter.swr import api
+
+    try:
+        entries = service().orgs.client(grant().principal).list_repositories()
+    except api.SwrAuthError as exc:
+        raise RegistryError("DENIED", f"SWR refused to list repositories: {exc.message}", status=403) from None
+    except api.SwrUnreachable as exc:
+        code = "UPSTREAM_TIMEOUT" if exc.kind == "timeout" else "UPSTREAM_UNREACHABLE"
+        raise RegistryError(code, "SWR management API is unreachable") from None
+    except api.SwrError as exc:
+        raise RegistryError("UPSTREAM_ERROR", f"SWR could not list repositories: {exc}", status=502) from None
+    return [f"{e['namespace']}/{e['name']}" for e in entries
+            if isinstance(e, dict) and e.get("namespace") and e.get("name")]
