@@ -1,9 +1,4 @@
-"""What a bridge file asks of Harbor: request bodies, and comparable views of wanted and current objects.
-
-A view is a flat dict keyed like the bridge file (`destination.flatten`, `trigger`, ...), so a plan can
-name what changes in the file's own words. Harbor's defaults and omissions are folded in first:
-an absent `speed` is unlimited, an absent replace count is "all", an empty tag filter matches all.
-"""
+"""What a bridge file asks of Harbor: request bodies, and comparable views of wanted and current objects."""
 
 from __future__ import annotations
 
@@ -25,6 +20,9 @@ from harbor_client.models import (
 )
 from harbor_client.units import count_to_flatten, speed_to_bandwidth
 
+# A view is a flat dict keyed like the bridge file (`destination.flatten`, `trigger`, ...), so a plan can
+# name what changes in the file's own words. Harbor's defaults and omissions are folded in first:
+# an absent `speed` is unlimited, an absent replace count is "all", an empty tag filter matches all.
 MATCH_ALL = "**"
 
 

@@ -1,10 +1,4 @@
-"""Following a replication execution to a verdict, with a progress bar on a TTY and plain lines elsewhere.
-
-An execution counts as final only when its status and every task's status are final: Harbor refreshes
-an execution's status up to ~30 s after its tasks (and may show Failed while a task is between
-retries, harbor#14986), so the status alone is not trusted. A failed verdict must also hold,
-unchanged, for `settle` seconds, since jobservice retries a failed task up to 3 times.
-"""
+"""Following a replication execution to a verdict, with a progress bar on a TTY and plain lines elsewhere."""
 
 from __future__ import annotations
 
@@ -67,7 +61,13 @@ def snapshot(client: HarborClient, execution_id: int) -> Snapshot:
 def follow(client: HarborClient, execution_id: int, *, timeout: float | None = None, interval: float = 5.0,
            settle: float = 60.0, report: Callable[[Snapshot, float], None] | None = None,
            clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Snapshot:
-    """Poll until the execution is final (a failure only once it held `settle` s); FollowTimeout after `timeout`."""
+    """Poll until the execution is final (a failure only once it held `settle` s); FollowTimeout after `timeout`.
+
+    An execution counts as final only when its status and every task's status are final: Harbor refreshes
+    an execution's status up to ~30 s after its tasks (and may show Failed while a task is between
+    retries, harbor#14986), so the status alone is not trusted. A failed verdict must also hold,
+    unchanged, for `settle` seconds, since jobservice retries a failed task up to 3 times.
+    """
     start, held_key, held_since = clock(), None, 0.0
     while True:
         snap = snapshot(client, execution_id)

@@ -1,10 +1,4 @@
-"""The swr-bridge marker in a description: "managed by swr-bridge", plus the access_secret fingerprint.
-
-Harbor never returns a registry's secret (GET shows "*****"), so a changed secret cannot be seen by
-comparing. apply therefore stores a salted, slow hash of the secret it sent in the registry's
-description, e.g. `relay to SWR [swr-bridge secret=pbkdf2-sha256$100000$<salt>$<hash>]`, and plan
-recomputes it with the stored salt. The marker also tells `--prune` which objects swr-bridge owns.
-"""
+"""The swr-bridge marker in descriptions: "managed by swr-bridge", plus the access_secret fingerprint."""
 
 from __future__ import annotations
 
@@ -13,6 +7,10 @@ import hmac
 import re
 import secrets
 
+# Harbor never returns a registry's secret (GET shows "*****"), so a changed secret cannot be seen by
+# comparing. apply therefore stores a salted, slow hash of the secret it sent in the registry's
+# description, e.g. `relay to SWR [swr-bridge secret=pbkdf2-sha256$100000$<salt>$<hash>]`, and plan
+# recomputes it with the stored salt. The marker also tells `--prune` which objects swr-bridge owns.
 ITERATIONS = 100_000
 SCHEME = "pbkdf2-sha256"
 _MARK_RE = re.compile(r"\s*\[swr-bridge(?: secret=(" + SCHEME + r"\$\d+\$[0-9a-f]+\$[0-9a-f]+))?\]\s*$")

@@ -1,13 +1,4 @@
-"""`replicate --retry-failed`: re-run only the repositories whose tasks failed in a rule's last execution.
-
-Harbor can neither re-run a task nor start a policy on a subset (harbor#16331). So the retry runs a
-temporary copy of the rule, `<rule>-retry-<execution id>`: the same endpoint, namespace, flattening,
-tag and label filters and options, but a name filter listing only the failed repositories
-(`library/{app,team/api}`, doublestar alternatives as Harbor matches them), a manual trigger and no
-deletion replication. The copy is deleted once its execution is final; Harbor refuses to delete a
-policy with a running execution, so after a timeout it is left (and reused by the next retry).
-Its description carries the swr-bridge marker, so `apply --prune` removes a leftover as well.
-"""
+"""`replicate --retry-failed`: re-run only the repositories whose tasks failed in a rule's last execution."""
 
 from __future__ import annotations
 
@@ -72,7 +63,16 @@ def retry_policy(policy: ReplicationPolicy, name: str, repositories: list[str], 
 
 
 def start_retry(client: HarborClient, policy: ReplicationPolicy) -> RetryRun | None:
-    """Create (or refresh) the temporary policy and start it; None when the last execution had no failures."""
+    """Create (or refresh) the temporary policy and start it; None when the last execution had no failures.
+
+    Harbor can neither re-run a task nor start a policy on a subset (harbor#16331). So the retry runs a
+    temporary copy of the rule, `<rule>-retry-<execution id>`: the same endpoint, namespace, flattening,
+    tag and label filters and options, but a name filter listing only the failed repositories
+    (`library/{app,team/api}`, doublestar alternatives as Harbor matches them), a manual trigger and no
+    deletion replication. The copy is deleted once its execution is final; Harbor refuses to delete a
+    policy with a running execution, so after a timeout it is left (and reused by the next retry).
+    Its description carries the swr-bridge marker, so `apply --prune` removes a leftover as well.
+    """
     source = last_execution(client, policy.id)
     repositories = failed_repositories(client, source.id) if source else []
     if not repositories:

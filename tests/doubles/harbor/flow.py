@@ -1,21 +1,4 @@
-"""A HarborState whose executions run: Harbor's flow (filters, flattening, one task per repository) on a clock.
-
-`ReplicatingHarborState` answers `POST /replication/executions` the way Harbor's flow goroutine does:
-it selects the seeded repositories (`add_repository`) that the policy's name, tag and label filters
-match, names each destination with Harbor's namespace replacement, and creates one task per
-repository. Time then drives every record, read lazily on each request (`refresh`):
-
-- tasks appear `setup` seconds after the start, each starts `stagger` after the previous one and
-  runs `duration` seconds, ending with the outcome queued for its repository (`outcome()`);
-- a `flaky` repository's task runs `duration`, reads Failed for another `duration` (jobservice waits to
-  retry it) while the execution reads Failed too (harbor#14986), then runs again and succeeds;
-- the execution's status only turns final `lag` seconds after its last task (Harbor refreshes it
-  every ~30 s, EXECUTION_STATUS_REFRESH_INTERVAL_SECONDS); counters are always current.
-
-`task_outcome(task)` is the override point for a jobservice that really pushes.
-Filters use adapter.swr's doublestar port and namespace replacement, themselves checked against
-Harbor's test cases.
-"""
+"""A HarborState whose executions run: Harbor's flow (filters, flattening, one task per repository) on a clock."""
 
 from __future__ import annotations
 
@@ -30,6 +13,23 @@ from tests.doubles.harbor.state import FINAL_STATUSES, HarborState, now
 
 
 class ReplicatingHarborState(HarborState):
+    """Answers `POST /replication/executions` the way Harbor's flow goroutine does:
+    it selects the seeded repositories (`add_repository`) that the policy's name, tag and label filters
+    match, names each destination with Harbor's namespace replacement, and creates one task per
+    repository. Time then drives every record, read lazily on each request (`refresh`):
+
+    - tasks appear `setup` seconds after the start, each starts `stagger` after the previous one and
+      runs `duration` seconds, ending with the outcome queued for its repository (`outcome()`);
+    - a `flaky` repository's task runs `duration`, reads Failed for another `duration` (jobservice waits to
+      retry it) while the execution reads Failed too (harbor#14986), then runs again and succeeds;
+    - the execution's status only turns final `lag` seconds after its last task (Harbor refreshes it
+      every ~30 s, EXECUTION_STATUS_REFRESH_INTERVAL_SECONDS); counters are always current.
+
+    `task_outcome(task)` is the override point for a jobservice that really pushes.
+    Filters use adapter.swr's doublestar port and namespace replacement, themselves checked against
+    Harbor's test cases.
+    """
+
     def __init__(self, *args: Any, lag: float = 0.3, setup: float = 0.05, stagger: float = 0.05,
                  duration: float = 0.1, clock: Callable[[], float] = time.monotonic, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import yaml
 
 from harbor_client import marker
@@ -154,6 +155,20 @@ def test_apply_without_yes_needs_a_terminal(bridge, harbor_double):
     result = run("apply", "-f", bridge)
     assert result.exit_code == 2 and "--yes" in result.output
     assert harbor_double.writes() == 0
+
+
+def test_apply_on_a_terminal_shows_the_plan_and_asks(bridge, harbor_double, monkeypatch):
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(click, "get_text_stream", lambda name, *a, **k: Terminal())
+    declined = run("apply", "-f", bridge, input="n\n")
+    assert declined.exit_code == 1 and "Apply 3 change(s) to Harbor?" in declined.output
+    assert "+ rule library-to-swr (create)" in declined.stderr
+    assert harbor_double.writes() == 0
+    accepted = run("apply", "-f", bridge, input="y\n")
+    assert accepted.exit_code == 0 and harbor_double.writes() == 3
 
 
 def test_a_harbor_too_old_for_a_field_is_a_config_error(document, write, harbor_double, harbor_state):
