@@ -231,9 +231,12 @@ def test_image_with_three_layers(endpoint, tenant, direct, three_layers, mode, b
     direct.assert_image(repo, "v1", image)
 
 
-def test_prepare_for_push_answers_missing_namespace_with_empty_object_then_creates_it(endpoint, tenant, sandbox):
+@pytest.mark.parametrize("secret", ["sk", "login_key"])
+def test_prepare_for_push_answers_missing_namespace_with_empty_object_then_creates_it(endpoint, tenant, sandbox,
+                                                                                       secret):
+    """With the SK the endpoint asks the signed SWR API, with the login key SWR's /dockyard calls."""
     org = unique()
-    with make_pusher(endpoint, tenant, HUAWEI_SWR) as pusher:
+    with make_pusher(endpoint, tenant, HUAWEI_SWR, secret=getattr(tenant, secret)) as pusher:
         created = pusher.prepare_for_push([f"{org}/app", f"{org}/other/deep"])
         again = pusher.prepare_for_push([f"{org}/app"])
         rec = pusher.recorder
