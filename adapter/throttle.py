@@ -21,7 +21,11 @@ _UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 
           "kbit": 125, "kibit": 128, "mbit": 125_000, "mibit": 131_072, "gbit": 125_000_000}
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*/\s*s\s*$", re.I)
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-QUANTUM = 256 * 1024  # bytes reserved at a time: small enough to interleave transfers fairly
+# Bytes booked at a time: the relay's chunk. Transfers take turns a chunk at a time, and while one
+# sends its chunk upstream and reads the next, the others' bookings keep the link busy (with
+# smaller bookings every transfer reached the end of its chunk at about the same moment, and the
+# link sat idle while they all did their I/O).
+QUANTUM = 1024 * 1024
 SLOTS = 64  # slot 0 is the instance's link; one more per organization with a limit of its own
 # Seconds of the link a late booking may still claim: when every transfer stalled at once (CPU, a
 # slow upstream write), they catch up on up to this much instead of losing it for good. Over any

@@ -111,14 +111,14 @@ def test_counting_adds_the_bytes_then_throttles():
 
 
 def test_throttle_waits_are_recorded_by_the_default_hook(tmp_path):
-    from adapter.throttle import BURST, BandwidthSchema, Budget, SharedClock
+    from adapter.throttle import BURST, QUANTUM, BandwidthSchema, Budget, SharedClock
 
     before = value("swr_bridge_throttle_wait_seconds_total", limit="instance")
     budget = Budget(BandwidthSchema().load({"limit": "8MiB/s"}), SharedClock(str(tmp_path / "b")))
     budget.meter("org")(4 * 1024 * 1024)
     waited = value("swr_bridge_throttle_wait_seconds_total", limit="instance") - before
     # Each sleep is the booked start minus now, so the time spent booking comes off the total.
-    longest = (4 * 1024 * 1024 - 256 * 1024) / (8 * 1024 * 1024)  # no catch-up at all
+    longest = (4 * 1024 * 1024 - QUANTUM) / (8 * 1024 * 1024)  # no catch-up at all
     assert longest - BURST - 0.05 < waited <= longest
 
 

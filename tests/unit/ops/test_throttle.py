@@ -184,11 +184,11 @@ def test_an_idle_link_keeps_no_more_than_the_burst(fake):
 
 
 def test_a_stall_is_caught_up_once_and_never_beyond_the_burst(fake):
-    b, _ = budget(fake, limit="16MiB/s")
+    b, _ = budget(fake, limit="64MiB/s")
     fake_time = fake[0]
-    quantum = QUANTUM / (16 * MIB)  # seconds of link per quantum
+    quantum = QUANTUM / (64 * MIB)  # seconds of link per booking
     throttle = b.meter(None)
-    throttle(4 * MIB)  # backlogged: the link is booked up to about now
+    throttle(16 * MIB)  # backlogged: the link is booked up to about now
     fake_time.now += 0.05  # every transfer stalls for 50 ms
     t0 = fake_time.now
     throttle(2 * QUANTUM)
@@ -197,8 +197,8 @@ def test_a_stall_is_caught_up_once_and_never_beyond_the_burst(fake):
     assert fake_time.now - t0 == pytest.approx(2 * quantum)  # then the transfer waits its turn again
     fake_time.now += 60  # a long stall: at most BURST of it comes back
     t1 = fake_time.now
-    throttle(4 * MIB)
-    assert fake_time.now - t1 >= (4 * MIB - QUANTUM) / (16 * MIB) - BURST
+    throttle(32 * MIB)
+    assert fake_time.now - t1 >= (32 * MIB - QUANTUM) / (64 * MIB) - BURST
 
 
 def test_an_organization_limit_holds_below_the_instance_limit(fake):
@@ -246,12 +246,12 @@ def test_a_window_can_lift_the_limit(fake):
 
 def test_fair_shares_between_backlogged_transfers(fake):
     """A discrete-event run of 4 transfers on the fake clock: each wakes at its granted start and
-    books its next quantum; over 10 s of virtual time each gets a quarter of the link."""
+    books its next quantum; over 60 s of virtual time each gets a quarter of the link."""
     fake_time, clock = fake
     rate = 32 * MIB
     queue = [(fake_time.now, i) for i in range(4)]
     granted = [0] * 4
-    horizon = fake_time.now + 10
+    horizon = fake_time.now + 60
     while queue:
         when, i = heapq.heappop(queue)
         if when >= horizon:
@@ -261,7 +261,7 @@ def test_fair_shares_between_backlogged_transfers(fake):
         granted[i] += QUANTUM
         heapq.heappush(queue, (start, i))
     total = sum(granted)
-    assert total == pytest.approx(10 * rate, rel=0.01)
+    assert total == pytest.approx(60 * rate, rel=0.01)
     for share in granted:
         assert share == pytest.approx(total / 4, rel=0.01)
 
