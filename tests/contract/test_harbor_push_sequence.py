@@ -526,3 +526,20 @@ def test_source_can_be_a_live_registry(endpoint, tenant, sandbox, direct, tmp_pa
                for e in transport.recorder.select(("source-blob-pull", "source-blob-pull-chunk")))
     transport.close()
     direct.assert_image(dest_repo, "v1", image)
+
+
+def test_harbor_v2_15_2_sends_its_chunks_chunked(endpoint, tenant, direct, tmp_path):
+    """v2.15.2 sets a Content-Length header string that Go ignores, so its chunk PATCH/PUTs go out with
+    Transfer-Encoding: chunked; its probe is <scheme>://<host>/v2/."""
+    image = images.build_image(tmp_path / "img", "v1", layers=1, layer_size=2 * MIB + MIB // 2)
+    repo = f"{unique()}/old"
+    with make_pusher(endpoint, tenant, DOCKER_REGISTRY, copy_by_chunk=True, chunk_size=SMALL_CHUNK,
+                     harbor_version="v2.15.2") as pusher:
+        assert pusher.chunk_transfer == CHUNKED
+        result = pusher.copy(open_layout(image.layout), repo, ["v1"])
+        rec = pusher.recorder
+    assert result.ok, f"{result}\n{summary(rec)}"
+    assert steps(rec) == image_steps(DOCKER_REGISTRY, image, SMALL_CHUNK), summary(rec)
+    check_chunks(rec, image, SMALL_CHUNK, CHUNKED)
+    assert rec.select("probe")[0].url == f"{endpoint.url}/v2/"
+    direct.assert_image(repo, "v1", image)

@@ -230,10 +230,9 @@ class RegistryAuthorizer:
     credentials and picks bearer, basic or none from the 401 challenge; afterwards it adds credentials
     only to requests aimed at that registry (isTarget)."""
 
-    def __init__(self, username: str, password: str, transport: Transport, *, probe_prefix: bool = True,
-                 probe_user_agent: bool = True):
+    def __init__(self, username: str, password: str, transport: Transport, *, probe_prefix: bool = True):
         self.username, self.password, self.transport = username, password, transport
-        self.probe_prefix, self.probe_user_agent = probe_prefix, probe_user_agent
+        self.probe_prefix = probe_prefix  # v2.15.2 probes <scheme>://<host>/v2/ whatever the path
         self.scheme: str | None = None  # "bearer" | "basic" | "none" once probed
         self.bearer: BearerAuthorizer | None = None
         self.probe_url: str | None = None
@@ -247,8 +246,7 @@ class RegistryAuthorizer:
             index = parts.path.find("/v2/")
             prefix = parts.path[:index] if index > 0 and self.probe_prefix else ""
             probe = f"{parts.scheme}://{parts.netloc}{prefix}/v2/"
-            headers = [("User-Agent", HARBOR_USER_AGENT)] if self.probe_user_agent else []
-            resp = self.transport.send("GET", probe, headers, purpose="probe")
+            resp = self.transport.send("GET", probe, [("User-Agent", HARBOR_USER_AGENT)], purpose="probe")
             self.probe_url = probe
             challenges = response_challenges(resp.status, resp.header_list("WWW-Authenticate"))
             schemes = {c.scheme: c for c in challenges}

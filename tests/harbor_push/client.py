@@ -98,11 +98,10 @@ class RegistryClient:
     (so its auth probe and token cache live as long as the instance)."""
 
     def __init__(self, url: str, username: str, password: str, transport: Transport, *,
-                 purpose_prefix: str = "", probe_prefix: bool = True, probe_user_agent: bool = True):
+                 purpose_prefix: str = "", probe_prefix: bool = True):
         self.url = url.rstrip("/")
         self.transport = transport
-        self.authorizer = RegistryAuthorizer(username, password, transport, probe_prefix=probe_prefix,
-                                             probe_user_agent=probe_user_agent)
+        self.authorizer = RegistryAuthorizer(username, password, transport, probe_prefix=probe_prefix)
         self.prefix = purpose_prefix
 
     # --- plumbing -------------------------------------------------------------------------------

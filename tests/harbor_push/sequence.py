@@ -24,6 +24,7 @@ HUAWEI_SWR = "huawei-SWR"
 MODES = (DOCKER_REGISTRY, HUAWEI_SWR)
 CONTENT_LENGTH = "content-length"  # Harbor main: chunk requests carry req.ContentLength
 CHUNKED = "chunked"  # v2.15.2: the Content-Length header string is ignored, so Go sends chunked
+MAIN, V2_15_2 = "main", "v2.15.2"  # v2.15.2 also probes <host>/v2/ without the URL's path prefix
 FAILURES = (RegistryError, TransportError, AuthError, ChunkPushError, SourceError, ValueError, InjectedAbort)
 
 
@@ -121,9 +122,7 @@ class _Task:
 
     def __init__(self, pusher: "HarborPusher"):
         self.p = pusher
-        self.native = RegistryClient(pusher.url, pusher.access_key, pusher.access_secret, pusher.transport,
-                                     probe_prefix=pusher.harbor_version != "v2.15.2",
-                                     probe_user_agent=pusher.harbor_version != "v2.15.2")
+        self.native = pusher.registry_client()
         self.huawei = pusher.huawei_client() if pusher.mode == HUAWEI_SWR else None
 
     # --- adapter calls that differ between the providers -----------------------------------------
@@ -252,7 +251,8 @@ class HarborPusher:
     """Replays Harbor's jobservice against a replication target.
 
     `HarborPusher(url, access_key, access_secret, mode="docker-registry"|"huawei-SWR",
-    copy_by_chunk=False, chunk_size=10 MiB, chunk_transfer="content-length"|"chunked")`;
+    copy_by_chunk=False, chunk_size=10 MiB, chunk_transfer="content-length"|"chunked",
+    harbor_version="main"|"v2.15.2")` (chunk_transfer defaults to what that version sends);
     `copy(source, dest_repo, references, override=...)` runs one task (PrepareForPush first in
     huawei-SWR mode) and returns a CopyResult; `delete(...)` runs a deletion task;
     `fetch_artifacts(...)` lists the target as a pull-mode source. Every request is in `recorder`.
@@ -260,13 +260,17 @@ class HarborPusher:
 
     def __init__(self, url: str, access_key: str, access_secret: str, *, mode: str = DOCKER_REGISTRY,
                  copy_by_chunk: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 chunk_transfer: str = CONTENT_LENGTH, blob_retries: int = 5, chunk_retries: int = 5,
+                 chunk_transfer: str | None = None, blob_retries: int = 5, chunk_retries: int = 5,
                  backoff: float = 2.0, sleep: Callable[[float], None] = time.sleep,
                  recorder: Recorder | None = None, verify: bool = True, ca_certs: str | None = None,
-                 timeout: float = 1800.0, harbor_version: str = "main",
+                 timeout: float = 1800.0, harbor_version: str = MAIN,
                  faults: Sequence[ChunkAbort] = ()):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if harbor_version not in (MAIN, V2_15_2):
+            raise ValueError(f"harbor_version must be {MAIN!r} or {V2_15_2!r}")
+        if chunk_transfer is None:
+            chunk_transfer = CHUNKED if harbor_version == V2_15_2 else CONTENT_LENGTH
         if chunk_transfer not in (CONTENT_LENGTH, CHUNKED):
             raise ValueError("chunk_transfer must be 'content-length' or 'chunked'")
         if chunk_size <= 0:
@@ -296,7 +300,8 @@ class HarborPusher:
 
     def registry_client(self) -> RegistryClient:
         """A fresh native client (its own probe and token cache), as a new adapter instance has."""
-        return RegistryClient(self.url, self.access_key, self.access_secret, self.transport)
+        return RegistryClient(self.url, self.access_key, self.access_secret, self.transport,
+                              probe_prefix=self.harbor_version != V2_15_2)
 
     # --- PrepareForPush -----------------------------------------------------------------------------
     def prepare_for_push(self, repositories: Iterable[str]) -> list[str]:
