@@ -1,0 +1,151 @@
+"""A jobservice for the Harbor double: push-based executions that really push through the target.
+
+The local registry stands in for Harbor's own (a real docker-registry). On POST /replication/executions
+it lists the source repositories and tags the policy's filters match, computes each destination with
+Harbor's flattening, creates one task per repository and replays Harbor's push sequence through the
+registered endpoint (tests.harbor_push), moving task and execution statuses as Harbor does (the
+execution's status lags its tasks) and sending REPLICATION webhooks on every task status change.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from adapter.swr.glob import glob_match
+from adapter.swr.mapping import replace_namespace
+from tests.doubles.harbor import notifier
+from tests.doubles.harbor.state import HarborState, now
+from tests.harbor_push import HarborPusher, RegistryClient
+from tests.harbor_push.sources import RegistrySource
+from tests.harbor_push.wire import Transport
+
+
+def _filter(policy: dict, kind: str) -> dict | None:
+    return next((f for f in policy.get("filters") or [] if f.get("type") == kind), None)
+
+
+def _tag_selected(tag: str, tag_filter: dict | None) -> bool:
+    if not tag_filter or not tag_filter.get("value"):
+        return True
+    matched = glob_match(tag_filter["value"], tag)
+    return matched if tag_filter.get("decoration", "matches") == "matches" else not matched
+
+
+class ThrottledSource(RegistrySource):
+    """Harbor's `speed`: each blob read stream is limited to speed Kibit/s (x128 bytes/s)."""
+
+    def __init__(self, client, speed_kibit: int):
+        super().__init__(client)
+        self.rate = speed_kibit * 128
+
+    def _limit(self, size_and_chunks):
+        size, chunks = size_and_chunks
+        if self.rate <= 0:
+            return size, chunks
+
+        def paced():
+            start, sent = time.monotonic(), 0
+            for chunk in chunks:
+                sent += len(chunk)
+                delay = start + sent / self.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                yield chunk
+        return size, paced()
+
+    def pull_blob(self, repository, digest):
+        return self._limit(super().pull_blob(repository, digest))
+
+    def pull_blob_chunk(self, repository, digest, start, end):
+        return self._limit(super().pull_blob_chunk(repository, digest, start, end))
+
+
+class JobserviceState(HarborState):
+    """HarborState whose executions run for real against `local_registry_url`."""
+
+    def __init__(self, local_registry_url: str, *, ext_endpoint: str = "http://harbor.test",
+                 status_lag: float = 0.5, workers: int = 4, chunk_size: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.local_registry_url, self.ext_endpoint = local_registry_url, ext_endpoint
+        self.status_lag, self.workers, self.chunk_size = status_lag, workers, chunk_size
+        self.runs: dict[int, dict] = {}  # execution id -> context, for tests to inspect
+        self.threads: list[threading.Thread] = []
+
+    def start_execution(self, policy: dict, trigger: str = "manual") -> dict:
+        execution = self.add_execution(policy["id"], trigger=trigger, status="InProgress")
+        ctx = {"policy": dict(policy), "execution": execution, "registry": dict(self.registries[policy["dest_registry_id"]]),
+               "ext_endpoint": self.ext_endpoint, "operator": "admin", "execution_started": int(time.time())}
+        self.runs[execution["id"]] = ctx
+        thread = threading.Thread(target=self._run, args=(ctx,), daemon=True, name=f"execution-{execution['id']}")
+        self.threads.append(thread)
+        thread.start()
+        return execution
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        for thread in list(self.threads):
+            thread.join(timeout)
+
+    # --- the flow -----------------------------------------------------------------------------------
+    def _run(self, ctx: dict) -> None:
+        try:
+            plan = self._plan(ctx["policy"])
+            if ctx["registry"]["type"] == "huawei-SWR":
+                with self._pusher(ctx) as pusher:
+                    pusher.prepare_for_push([dest for _, dest, _ in plan])
+        except Exception as exc:  # noqa: BLE001 - Harbor fails the execution, with no task and no webhook
+            self._finish(ctx, "Failed", f"failed to do the prepare work for pushing/uploading resources: {exc}")
+            return
+        with ThreadPoolExecutor(self.workers) as pool:
+            outcomes = list(pool.map(lambda item: self._task(ctx, *item), plan))
+        time.sleep(self.status_lag)  # Harbor refreshes the execution status some time after its tasks
+        self._finish(ctx, "Succeed" if all(outcomes) else "Failed", "")
+
+    def _plan(self, policy: dict) -> list[tuple[str, str, list[str]]]:
+        """(source repository, destination repository, tags) for every repository the filters keep."""
+        client = RegistryClient(self.local_registry_url, "", "", Transport())
+        name_filter, tag_filter = _filter(policy, "name"), _filter(policy, "tag")
+        plan = []
+        for repo in client.catalog():
+            if name_filter and name_filter.get("value") and not glob_match(name_filter["value"], repo):
+                continue
+            tags = [t for t in client.list_tags(repo) if _tag_selected(t, tag_filter)]
+            if tags:
+                dest = replace_namespace(repo, policy.get("dest_namespace") or "",
+                                         policy.get("dest_namespace_replace_count", -1))
+                plan.append((repo, dest, sorted(tags)))
+        return plan
+
+    def _pusher(self, ctx: dict) -> HarborPusher:
+        registry, policy = ctx["registry"], ctx["policy"]
+        credential = registry.get("credential") or {}
+        kwargs = {"chunk_size": self.chunk_size} if self.chunk_size else {}
+        return HarborPusher(registry["url"], credential.get("access_key", ""), credential.get("access_secret", ""),
+                            mode=registry["type"], copy_by_chunk=bool(policy.get("copy_by_chunk")),
+                            verify=not registry.get("insecure"), backoff=0.1, **kwargs)
+
+    def _task(self, ctx: dict, repo: str, dest: str, tags: list[str]) -> bool:
+        count = f" [{len(tags)} item(s) in total]"
+        with self.lock:
+            task = self.add_task(ctx["execution"]["id"], status="Running", end_time="0001-01-01T00:00:00.000Z",
+                                 src_resource=repo + count, dst_resource=dest + count, resource_type="artifact")
+        notifier.notify(self, ctx, task, "Running", tags)
+        source = ThrottledSource(RegistryClient(self.local_registry_url, "", "", Transport()),
+                                 int(ctx["policy"].get("speed") or 0))
+        with self._pusher(ctx) as pusher:
+            result = pusher.copy(source, dest, tags, override=bool(ctx["policy"].get("override")),
+                                 source_repo=repo, prepare=False)
+        log = "\n".join(f"copy {repo}:{o.reference} -> {dest}:{o.dest_reference}: {o.status}"
+                        + (f": {o.error}" if o.error else "") for o in result.outcomes)
+        if not result.ok:
+            log += "\ngot error during the whole transfer period, mark the job failure"
+        with self.lock:
+            task.update(status="Succeed" if result.ok else "Failed", end_time=now())
+            self.task_logs[task["id"]] = log + "\n"
+        notifier.notify(self, ctx, task, "Success" if result.ok else "Error", tags)
+        return result.ok
+
+    def _finish(self, ctx: dict, status: str, text: str) -> None:
+        with self.lock:
+            ctx["execution"].update(status=status, status_text=text, end_time=now())
