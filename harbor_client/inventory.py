@@ -58,6 +58,7 @@ def endpoints() -> None:
 @output_option
 @guarded
 def endpoints_list(path: str | None, fmt: str) -> None:
+    """Every registry endpoint, with whether swr-bridge manages it."""
     with connect(load(path)) as client:
         rows = [_endpoint_row(r) for r in client.registries.list()]
     emit_list(rows, fmt, ENDPOINT_COLUMNS)
@@ -69,6 +70,7 @@ def endpoints_list(path: str | None, fmt: str) -> None:
 @output_option
 @guarded
 def endpoints_show(name: str, path: str | None, fmt: str) -> None:
+    """One endpoint (its secret is never shown)."""
     with connect(load(path)) as client:
         emit(_endpoint_row(_find(client.registries.list(), name, "endpoint")), fmt)
 
@@ -102,6 +104,7 @@ def rules() -> None:
 @output_option
 @guarded
 def rules_list(path: str | None, fmt: str) -> None:
+    """Every replication rule: source, destination and flattening, trigger."""
     with connect(load(path)) as client:
         rows = [_rule_row(p) for p in client.replication_policies.list()]
     emit_list(rows, fmt, RULE_COLUMNS)
@@ -113,6 +116,7 @@ def rules_list(path: str | None, fmt: str) -> None:
 @output_option
 @guarded
 def rules_show(name: str, path: str | None, fmt: str) -> None:
+    """One rule, field by field in bridge-file terms."""
     with connect(load(path)) as client:
         emit(_rule_row(_find(client.replication_policies.list(), name, "rule")), fmt)
 
@@ -165,6 +169,7 @@ def executions_list(rule: str | None, status: str | None, limit: int, path: str 
 @guarded
 def executions_show(execution_id: int, with_tasks: bool, logs: bool, log_lines: int, path: str | None,
                     fmt: str) -> None:
+    """One execution; --tasks lists its tasks, --logs adds the tail of each task's job log."""
     with connect(load(path)) as client:
         execution = plain(client.executions.get(execution_id))
         tasks = list(client.executions.tasks(execution_id)) if with_tasks or logs else []
@@ -195,6 +200,7 @@ def webhooks() -> None:
 @output_option
 @guarded
 def webhooks_list(projects: tuple[str, ...], path: str | None, fmt: str) -> None:
+    """Webhook policies of the named projects (default: the projects in the bridge file)."""
     bridge = load(path)
     wanted = set(projects) or ({w.project for w in bridge.webhooks} | {r.project for r in bridge.rules} if bridge
                                else set())
