@@ -142,7 +142,11 @@ class RegistryClient:
 
     def _follow(self, purpose: str, url: str, key: str) -> list[str]:
         found: list[str] = []
+        seen: set[str] = set()
         while url:
+            if url in seen:  # Harbor would loop for ever; a test client stops
+                raise ValueError(f"Link header loops back to {url}")
+            seen.add(url)
             resp = self._send(purpose, "GET", url)
             doc = json.loads(resp.body)
             values = doc.get(key) if isinstance(doc, dict) else None

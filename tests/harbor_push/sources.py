@@ -53,14 +53,17 @@ class Manifest:
 
     def references(self) -> list[Descriptor]:
         """distribution's Manifest.References(): an index's children, else the config then the layers."""
-        doc = self.document
-        if self.is_index:
-            entries = doc.get("manifests") or []
-        elif self.media_type in (OCI_MANIFEST, DOCKER_MANIFEST):
-            entries = [doc["config"], *(doc.get("layers") or [])]
-        else:
+        if self.media_type not in INDEX_TYPES | {OCI_MANIFEST, DOCKER_MANIFEST}:
             raise SourceError(f"manifest type {self.media_type!r} is not supported by this client")
-        return [Descriptor(e.get("mediaType", ""), e["digest"], int(e.get("size") or 0)) for e in entries]
+        try:
+            doc = self.document
+            if self.is_index:
+                entries = doc.get("manifests") or []
+            else:
+                entries = [doc["config"], *(doc.get("layers") or [])]
+            return [Descriptor(e.get("mediaType", ""), e["digest"], int(e.get("size") or 0)) for e in entries]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SourceError(f"malformed {self.media_type} manifest: {exc!r}") from None
 
 
 def manifest_media_type(payload: bytes, declared: str | None = None) -> str:
