@@ -60,7 +60,7 @@ class Reporter:
         self._stop.set()
         if self._thread:
             self._thread.join()
-            self.stream.write("\r\x1b[K")
+            self.stream.write("\r\x1b[K" + self.status() + "\n")  # the last state stays on screen
             self.stream.flush()
 
     # --- events ---------------------------------------------------------------------------------

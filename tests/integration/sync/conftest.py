@@ -6,7 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import select
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -147,38 +149,38 @@ class ResetProxy:
                 if doomed and self.resets_left is not None:
                     self.resets_left -= 1
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, self.after if doomed else None),
+            threading.Thread(target=self._relay, args=(client, upstream, self.after if doomed else None),
                              daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
-        sent = 0
+    def _relay(self, client: socket.socket, upstream: socket.socket, limit: int | None) -> None:
+        """Both directions in one thread, so that closing the client socket sends its RST at once."""
+        sent, peer = 0, {client: upstream, upstream: client}
         try:
             while True:
-                data = src.recv(65536)
-                if not data:
+                readable, _, _ = select.select([client, upstream], [], [], 30)
+                if not readable:
                     break
-                if limit is not None and sent + len(data) > limit:
-                    dst.sendall(data[:max(limit - sent, 0)])
-                    self._reset(dst, src)
-                    return
-                dst.sendall(data)
-                sent += len(data)
-        except OSError:
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise EOFError
+                    if sock is upstream and limit is not None and sent + len(data) > limit:
+                        client.sendall(data[:limit - sent])
+                        self._reset(client)
+                        return
+                    peer[sock].sendall(data)
+                    sent += len(data) if sock is upstream else 0
+        except (OSError, EOFError):
             pass
-        for sock in (src, dst):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        src.close()  # each socket is the source of exactly one pump
+        finally:
+            upstream.close()
+        client.close()
 
-    def _reset(self, client: socket.socket, upstream: socket.socket) -> None:
+    def _reset(self, client: socket.socket) -> None:
         with self._lock:
             self.resets_done += 1
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()
-        upstream.close()
 
 
 @pytest.fixture

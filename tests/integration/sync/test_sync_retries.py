@@ -1,0 +1,68 @@
+"""Retries under connection resets: a TCP proxy between the sync and its source resets connections."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import images
+from tests.integration.sync.conftest import (
+    dest_digest,
+    push_image,
+    report_of,
+    run_sync,
+    sandbox_host,
+    unique,
+    write,
+)
+
+
+@pytest.fixture(scope="module")
+def resettable(plain_source, tmp_path_factory):
+    """Four images of 64 KiB layers in the plain source: {repo: digest}."""
+    found = {}
+    for i in range(4):
+        image = images.build_image(tmp_path_factory.mktemp("img"), "v1", layers=2, layer_size=64 * 1024)
+        push_image(image, f"{plain_source.host}/flaky/app{i}:v1")
+        found[f"flaky/app{i}"] = image.digest
+    return found
+
+
+def _rules(proxy_host: str, dest: str, repos) -> dict:
+    return {f"{proxy_host}/{repo}:v1": f"{dest}/{repo.rsplit('/', 1)[-1]}" for repo in repos}
+
+
+def test_resets_are_retried_and_every_image_arrives(sandbox, plain_source, resettable, reset_proxy, tmp_path):
+    proxy = reset_proxy(plain_source.port, resets=6, after=20 * 1024)
+    org = unique("flaky")
+    auth = {sandbox_host(sandbox): {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
+                                    "project": "eu-de", "api": sandbox.api_url}}
+    rules = _rules(proxy.host, f"{sandbox_host(sandbox)}/{org}", resettable)
+    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
+                      "--images", write(tmp_path / "images.json", rules), "--retries", "4", "--proc", "2",
+                      "-o", "json")
+    report = report_of(result)
+    assert result.returncode == 0 and report["copied"] == 4, result.stdout + result.stderr
+    assert proxy.resets_done >= 3  # the proxy did break connections ...
+    assert "retry" in result.stderr and "reset" in result.stderr.lower()  # ... and the sync said so
+    for repo, digest in resettable.items():
+        assert dest_digest(sandbox, f"{org}/{repo.rsplit('/', 1)[-1]}", "v1") == digest
+
+
+def test_a_source_that_always_resets_fails_with_reasons_and_exit_1(sandbox, plain_source, resettable,
+                                                                   reset_proxy, tmp_path):
+    proxy = reset_proxy(plain_source.port, resets=None, after=8 * 1024)
+    org = unique("broken")
+    auth = {sandbox_host(sandbox): {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
+                                    "project": "eu-de", "api": sandbox.api_url}}
+    rules = _rules(proxy.host, f"{sandbox_host(sandbox)}/{org}", list(resettable)[:2])
+    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
+                      "--images", write(tmp_path / "images.json", rules), "--retries", "1", "-o", "json")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    report = report_of(result)
+    assert report["failed"] == 2 and report["copied"] == 0
+    for image in report["images"]:
+        assert image["status"] == "failed"
+        assert proxy.host in image["reason"] and "reset" in image["reason"].lower(), image["reason"]
+    assert "final pass over 2 failed image(s)" in result.stderr
+    assert dest_digest(sandbox, f"{org}/app0", "v1") is None
