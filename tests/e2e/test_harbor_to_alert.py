@@ -56,3 +56,30 @@ def test_apply_replicate_and_alert(rule, provider, chunked, sandbox, harbor_regi
         assert alerts[0]["labels"]["alertname"] == "HarborReplicationSucceeded"
         assert alerts[0]["labels"]["project"] == "library"
         assert alerts[0]["annotations"]["execution_id"] == str(run["execution"]["id"])
+
+
+def test_quota_exhausted_fails_the_task_and_alerts_with_the_reason(harbor_registry, alertmanager, tmp_path):
+    from adapter.sandbox.runner import Sandbox
+
+    with Sandbox(tmp_path / "sbx", org_quota=1) as sandbox:
+        tenant = sandbox.tenants[0]
+        sandbox.create_organization(tenant, "already-here")  # the only organization the quota allows
+        rule = "e2e-quota"
+        with Harbor(harbor_registry.url) as harbor, \
+                endpoint_with_bridge(tmp_path, sandbox, alertmanager.url, harbor.url) as endpoint:
+            env = bridge_env(tenant)
+            path = bridge_file(tmp_path / "bridge.yaml", harbor_url=harbor.url, endpoint_url=endpoint.url,
+                               tenant=tenant, rule=rule, namespace="over-quota", repositories="web")
+            assert cli("apply", "-f", str(path), "--yes", env=env).returncode == 0
+            replicated = cli("replicate", rule, "-f", str(path), "--wait", "--timeout", "120", "--settle", "2",
+                             "--interval", "1", env=env)
+            assert replicated.returncode == 1, replicated.stdout + replicated.stderr
+            output = replicated.stdout + replicated.stderr
+            assert "library/web" in output and "over-quota" in output  # the failed task, with its reason
+
+            alerts = wait_for(lambda: alerts_for(alertmanager, rule), timeout=60)
+            assert len(alerts) == 1, json.dumps(alerts, indent=1)
+            alert = alerts[0]
+            assert alert["labels"]["alertname"] == "HarborReplicationFailed"
+            text = alert["annotations"]["description"]
+            assert "library/web" in text and "over-quota" in text, text
