@@ -155,26 +155,29 @@ class Server:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
-        cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
-               "--keep-alive", "75", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--chdir",
-               str(chdir), spec]
+        # Each worker drops a file once its app is loaded: a load started before that lands on the workers
+        # that happen to be up, and keep-alive connections stay there for the whole run.
+        self.ready_dir = Path(tempfile.mkdtemp(prefix="ready-", dir=log_path.parent))
+        hooks = self.ready_dir / "hooks.py"
+        hooks.write_text("def post_worker_init(worker):\n"
+                         f"    open('{self.ready_dir}/' + str(worker.pid), 'w').close()\n")
+        cmd = [sys.executable, "-m", "gunicorn", "-c", str(hooks), "-k", "gthread", "-w", str(workers), "--threads",
+               str(threads), "--keep-alive", "75", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning",
+               "--chdir", str(chdir), spec]
         # The app's own logs (JSON access lines) go to a file, as they would in production.
         self.log = open(log_path, "ab")  # closed in stop()
         self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, start_new_session=True, stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        self._wait()
+        self._wait(workers)
 
-    def _wait(self) -> None:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                time.sleep(1.0)  # let every worker finish booting
+    def _wait(self, workers: int) -> None:
+        for _ in range(1200):
+            if len(list(self.ready_dir.glob("[0-9]*"))) >= workers:
                 return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited with {self.proc.returncode}") from None
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        raise RuntimeError("gunicorn workers did not boot in 60s")
 
     def cpu_seconds(self) -> float:
         """User+system CPU of the master and its workers so far, from /proc (noise-proof cost per request)."""

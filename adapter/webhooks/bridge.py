@@ -62,6 +62,5 @@ class Bridge:
 
     def close(self) -> None:
         self.dispatcher.stop()
-        self.intake.close()
         self.session.close()
         self.store.close()

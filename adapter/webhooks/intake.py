@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import threading
 
 from adapter.webhooks.grouping import task_context
@@ -40,9 +38,6 @@ class Intake:
             index_elements=[events.c.idem_key]).returning(events.c.idem_key, events.c.id)
         self._per_task, self._per_event = router.wants("task"), router.wants("event")
         self._group = GroupCommit(self.record_many)
-
-    def close(self) -> None:
-        self._group.close()
 
     def record(self, event: Event, now: float) -> int | None:
         """The stored event's id, or None for a duplicate; shares a transaction with concurrent requests."""
@@ -83,61 +78,51 @@ class Intake:
 
 
 class _Slot:
-    __slots__ = ("item", "done", "result", "error")
+    __slots__ = ("item", "done", "lead", "result", "error")
 
     def __init__(self, item):
-        self.item, self.done, self.result, self.error = item, threading.Event(), None, None
+        self.item, self.done, self.lead, self.result, self.error = item, threading.Event(), False, None, None
 
 
 class GroupCommit:
     """Group commit: requests of one process that arrive together share one transaction and one lock hold.
 
-    Each caller still waits for the commit that holds its item, so a 2xx always follows a durable write.
+    Leader and followers, no thread of its own: the first request commits for everyone queued behind it,
+    then hands the lead to the oldest request still waiting. Each caller returns only after the commit that
+    held its item, so a 2xx always follows a durable write.
     """
 
     def __init__(self, work, max_batch: int = MAX_BATCH):
         self.work, self.max_batch = work, max_batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pid = None
+        self._mutex = threading.Lock()
+        self._waiting: list[_Slot] = []
+        self._leading = False
 
     def submit(self, item):
         slot = _Slot(item)
-        with self._lock:  # so that close() cannot slip in between starting the thread and queueing
-            self._ensure_thread()
-            self._queue.put(slot)
-        slot.done.wait()
+        with self._mutex:
+            self._waiting.append(slot)
+            follow, self._leading = self._leading, True
+        if follow:
+            slot.done.wait()
+        if not follow or slot.lead:
+            self._lead()
         if slot.error is not None:
             raise slot.error
         return slot.result
 
-    def _ensure_thread(self) -> None:
-        # Started on first use, and again in a forked child, where the parent's thread does not exist.
-        if self._pid != os.getpid():
-            self._queue = queue.SimpleQueue()
-            threading.Thread(target=self._loop, args=(self._queue,), name="webhooks-commit", daemon=True).start()
-            self._pid = os.getpid()
-
-    def close(self) -> None:
-        """Ends the commit thread after what is queued; later submits start a new one."""
-        with self._lock:
-            if self._pid == os.getpid():
-                self._queue.put(None)
-                self._pid = None
-
-    def _loop(self, todo: queue.SimpleQueue) -> None:
-        while True:
-            batch = [todo.get()]
-            while len(batch) < self.max_batch and batch[-1] is not None:
-                try:
-                    batch.append(todo.get_nowait())
-                except queue.Empty:
-                    break
-            if batch[-1] is None:
-                if batch[:-1]:
-                    self._commit(batch[:-1])
-                return
+    def _lead(self) -> None:
+        with self._mutex:  # the leader's own slot is always first in line
+            batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+        try:
             self._commit(batch)
+        finally:
+            with self._mutex:
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].done.set()
+                else:
+                    self._leading = False
 
     def _commit(self, batch: list[_Slot]) -> None:
         try:
@@ -147,9 +132,7 @@ class GroupCommit:
                 for slot in batch:  # one bad item must not fail its neighbours: retry each alone
                     self._commit([slot])
                 return
-            batch[0].error = exc
-            batch[0].done.set()
-            return
+            results, batch[0].error = [None], exc
         for slot, result in zip(batch, results, strict=True):
             slot.result = result
             slot.done.set()

@@ -40,6 +40,10 @@ def intake():
     except PayloadError as err:
         metrics.WEBHOOK_EVENTS.labels(outcome="invalid", status="").inc()
         return error(400, "INVALID_PAYLOAD", "the body is not a Harbor webhook payload", fields=err.messages)
+    return _record(bridge, event)
+
+
+def _record(bridge: Bridge, event):
     try:
         event_id = bridge.record(event, time.time())
     except SQLAlchemyError as exc:
