@@ -1,0 +1,143 @@
+"""Bad input to `sync` and `copy` exits 2 with a message that names the file, key or flag; no traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from adapter.cli import main
+from adapter.sandbox.registry import free_port
+
+AK, SK = "ABCDEFGHIJKLMNOPQRST", "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+SRC = "127.0.0.1:5999/team/app"
+DST = "127.0.0.1:5998/org/app"
+
+
+def run(*args, env=None):
+    result = CliRunner().invoke(main, [str(a) for a in args], env=env)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def sync_with(tmp_path, images, auth=None, *extra, images_name="images.json", auth_name="auth.json", env=None):
+    images_path = tmp_path / images_name
+    images_path.write_text(images if isinstance(images, str) else json.dumps(images))
+    args = ["sync", "--images", images_path]
+    if auth is not None:
+        auth_path = tmp_path / auth_name
+        auth_path.write_text(auth if isinstance(auth, str) else json.dumps(auth))
+        args += ["--auth", auth_path]
+    return run(*args, *extra, env=env)
+
+
+@pytest.mark.parametrize("images,expected", [
+    ('{"a": ', "images.json: not valid JSON at line 1"),
+    ("[1, 2]", "the top level must be a non-empty mapping"),
+    ({}, "the top level must be a non-empty mapping"),
+    ({SRC: 7}, "the destination must be a string or a non-empty list of strings"),
+    ({"127.0.0.1:5999/Team/App": DST}, "key '127.0.0.1:5999/Team/App': repository 'Team/App'"),
+    ({f"{SRC}:/[/": DST}, "tag regex /[/ is not a valid regular expression"),
+    ({f"{SRC}:v1,bad tag": DST}, "tag 'bad tag' is not a valid tag"),
+    ({f"{SRC}@sha256:abc": DST}, "digest 'sha256:abc' is not sha256:<64 hex>"),
+    ({f"{SRC}@sha256:{'a' * 64}": f"{DST}@sha256:{'b' * 64}"}, "a destination digest must be the source's digest"),
+    ({f"{SRC}:v1,v2": f"{DST}:one"}, "the destination names 1 tag(s) but the source selects 2"),
+    ({SRC: f"{DST}:/x/"}, "a destination cannot select tags with a regex"),
+    ({SRC: ""}, "names no registry host; write host/organization/repository or pass --registry"),
+    ({SRC: "oci:/tmp/x"}, "an OCI layout (oci:PATH) can only be a source"),
+    ({"oci:/nonexistent/layout": DST}, "/nonexistent/layout is not an OCI image layout"),
+])
+def test_bad_images_files(tmp_path, images, expected):
+    result = sync_with(tmp_path, images)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+
+
+def test_yaml_images_errors_name_the_line(tmp_path):
+    result = sync_with(tmp_path, "a: [b\nc: d\n", images_name="images.yaml")
+    assert result.exit_code == 2 and "images.yaml: not valid YAML at line" in result.output
+
+
+def test_default_registry_needs_a_namespace_for_a_bare_repository(tmp_path):
+    result = sync_with(tmp_path, {SRC: "app"}, None, "--registry", "127.0.0.1:5998")
+    assert result.exit_code == 2 and "names no organization; write organization/repository or pass --namespace" \
+        in result.output
+
+
+def test_swr_naming_rules_apply_to_swr_destinations(tmp_path):
+    auth = {"127.0.0.1:5998": {"access_key": AK, "secret_key": SK, "project": "eu-de"}}
+    result = sync_with(tmp_path, {SRC: "127.0.0.1:5998/1org/app"}, auth)
+    assert result.exit_code == 2 and "destination 127.0.0.1:5998/1org/app" in result.output
+    assert "organization.start" in result.output
+    # Not an SWR destination: only the OCI grammar applies, so the run starts (and fails: nothing listens).
+    closed = f"127.0.0.1:{free_port()}"
+    started = sync_with(tmp_path, {f"{closed}/team/app": f"{closed}/1org/app"}, auth, "--retries", "0")
+    assert started.exit_code == 1 and f"{closed} registry is unreachable" in started.output
+
+
+@pytest.mark.parametrize("auth,expected", [
+    ({"127.0.0.1:5999": {"username": "u", "pasword": "p"}}, "key '127.0.0.1:5999'.pasword: Unknown field."),
+    ({"127.0.0.1:5999": {"username": "u"}}, "username and password go together"),
+    ({"127.0.0.1:5999": "user:pw"}, 'each entry is "<host>[/<namespace>]": {username, password, insecure}'),
+    ({"127.0.0.1:5999": {"insecure": "maybe"}}, ".insecure: Not a valid boolean."),
+    ({"127.0.0.1:5998": {"access_key": AK}}, "secret_key is missing"),
+    ({"127.0.0.1:5998": {"access_key": AK, "secret_key": SK}}, "project is needed (e.g. eu-de)"),
+    ({"127.0.0.1:5998": {"access_key": "lower", "secret_key": SK, "project": "eu-de"}},
+     "AK part must be 16 to 64 upper-case letters or digits"),
+    ({"127.0.0.1:5998": {"access_key": AK, "secret_key": "short", "project": "eu-de"}}, "secret is too short"),
+    ({"127.0.0.1:5998": {"access_key": AK, "secret_key": SK, "username": "u", "password": "p"}},
+     "give username/password or access_key/secret_key, not both"),
+    ({"127.0.0.1:5999": {"username": "u", "password": "${SYNC_TEST_UNSET_VAR}"}},
+     "key '127.0.0.1:5999'.password: environment variable SYNC_TEST_UNSET_VAR is not set"),
+])
+def test_bad_auth_files(tmp_path, auth, expected):
+    result = sync_with(tmp_path, {SRC: DST}, auth)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert SK not in result.output
+
+
+def test_swr_host_names_its_project(tmp_path):
+    """An AK/SK entry for swr.<region>.otc.t-systems.com needs no project: the region is its default."""
+    auth = {"swr.eu-nl.otc.t-systems.com": {"access_key": AK, "secret_key": SK}}
+    result = sync_with(tmp_path, {SRC: "swr.eu-nl.otc.t-systems.com/Bad/app"}, auth)
+    assert result.exit_code == 2 and "repository 'Bad/app'" in result.output  # got past the auth file
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--bandwidth", "fast"], "Invalid value for '--bandwidth': bandwidth 'fast' is not like 50MiB/s"),
+    (["--proc", "0"], "Invalid value for '--proc'"),
+    (["--retries", "-1"], "Invalid value for '--retries'"),
+    (["-o", "xml"], "Invalid value for '-o' / '--output'"),
+    (["--log", "/nonexistent/dir/log"], "--log /nonexistent/dir/log: No such file or directory"),
+])
+def test_bad_flags(tmp_path, flags, expected):
+    result = sync_with(tmp_path, {SRC: DST}, None, *flags)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+
+
+def test_missing_images_flag_and_unreadable_files(tmp_path):
+    assert run("sync").exit_code == 2
+    result = run("sync", "--images", tmp_path / "nope.json")
+    assert result.exit_code == 2 and "nope.json: cannot read file: No such file or directory" in result.output
+
+
+def test_a_bad_endpoint_config_names_it(tmp_path):
+    config = tmp_path / "bridge.yaml"
+    config.write_text("mapping:\n  - match: 'a/**'\n    namespace: x\n    flatten: 9\n")
+    result = sync_with(tmp_path, {SRC: DST}, None, "--config", config)
+    assert result.exit_code == 2 and "--config" in result.output and "mapping.0.flatten" in result.output
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["127.0.0.1:5999/team/app:v1", "org/app"], "DST: 'org/app' needs a registry host"),
+    (["127.0.0.1:5999/team/app:/v.*/", DST], "SRC: a destination cannot select tags with a regex"),
+    (["127.0.0.1:5999/team/app:v1", "oci:/tmp/layout"], "DST: an OCI layout (oci:PATH) can only be a source"),
+])
+def test_bad_copy_references(args, expected):
+    result = run("copy", *args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output

@@ -1,0 +1,244 @@
+"""The engine's decisions on in-memory registries: retries and backoff, the final pass, skips, sharing
+a blob between images, mounting it into other repositories, and platform selection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from adapter.sync.engine import Engine, Job, Options
+from adapter.sync.errors import CopyError
+from adapter.sync.manifests import DOCKER_LIST, OCI_MANIFEST
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Memory:
+    """A registry in memory; `faults[op]` is a list of exceptions raised by the next calls of op."""
+
+    def __init__(self, host: str):
+        self.host = host
+        self.blobs: dict[str, bytes] = {}
+        self.links: set[tuple[str, str]] = set()  # (repo, digest) the repo can see
+        self.manifests: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.calls: list[tuple] = []
+        self.faults: dict[str, list[Exception]] = {}
+        self._lock = threading.Lock()
+
+    def _note(self, op: str, *args) -> None:
+        with self._lock:
+            self.calls.append((op, *args))
+            pending = self.faults.get(op)
+            if pending:
+                raise pending.pop(0)
+
+    # source side
+    def add_blob(self, repo: str, data: bytes) -> dict:
+        self.blobs[digest_of(data)] = data
+        self.links.add((repo, digest_of(data)))
+        return {"mediaType": "application/octet-stream", "digest": digest_of(data), "size": len(data)}
+
+    def add_manifest(self, repo: str, ref: str, doc: dict, media_type: str = OCI_MANIFEST) -> str:
+        body = json.dumps(doc).encode()
+        self.manifests[(repo, ref)] = self.manifests[(repo, digest_of(body))] = (body, media_type)
+        return digest_of(body)
+
+    def manifest(self, repo, ref):
+        self._note("manifest", repo, ref)
+        if (repo, ref) not in self.manifests:
+            raise CopyError(f"{repo}:{ref} unknown")
+        return self.manifests[(repo, ref)]
+
+    def open_blob(self, repo, digest):
+        self._note("open_blob", repo, digest)
+        import io
+
+        return io.BytesIO(self.blobs[digest])
+
+    # destination side
+    def ensure_organization(self, org):
+        self._note("ensure_organization", org)
+
+    def digest(self, repo, ref):
+        self._note("digest", repo, ref)
+        found = self.manifests.get((repo, ref))
+        return digest_of(found[0]) if found else None
+
+    def has_blob(self, repo, digest):
+        self._note("has_blob", repo, digest)
+        return (repo, digest) in self.links
+
+    def start_upload(self, repo, mount=None, source=None):
+        self._note("start_upload", repo, mount, source)
+        if mount and (source, mount) in self.links:
+            self.links.add((repo, mount))
+            return None
+        return f"/upload/{repo}"
+
+    def upload(self, repo, location, body, digest):
+        data = b"".join(body)
+        self._note("upload", repo, digest)
+        assert body.digest == digest
+        self.blobs[digest] = data
+        self.links.add((repo, digest))
+
+    def put_manifest(self, repo, ref, body, media_type):
+        self._note("put_manifest", repo, ref)
+        for blob in json.loads(body).get("layers", []):
+            assert (repo, blob["digest"]) in self.links, "manifest before its blobs"
+        self.manifests[(repo, ref)] = (body, media_type)
+
+    def count(self, op: str) -> int:
+        return sum(1 for call in self.calls if call[0] == op)
+
+
+class Events:
+    def __init__(self):
+        self.lines, self.finals = [], []
+
+    def started(self, job):
+        pass
+
+    def finished(self, result):
+        self.lines.append((result.status, result.destination))
+
+    def blob(self, kind):
+        pass
+
+    def add_bytes(self, n):
+        pass
+
+    def retry(self, what, reason, attempt, retries):
+        self.lines.append(("retry", what, reason, attempt))
+
+    def final_pass(self, count):
+        self.finals.append(count)
+
+
+def image(src: Memory, repo: str, tag: str, *layers: bytes, platform=("linux", "amd64")) -> str:
+    config = src.add_blob(repo, json.dumps({"os": platform[0], "architecture": platform[1]}).encode())
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+           "layers": [src.add_blob(repo, data) for data in layers]}
+    return src.add_manifest(repo, tag, doc)
+
+
+def engine(retries=2, sleeps=None, **kw):
+    events = Events()
+    sleeps = [] if sleeps is None else sleeps
+    return Engine(Options(proc=3, retries=retries, backoff=0.5, **kw), events, sleep=sleeps.append), events
+
+
+def job(src, dst, repo="team/app", tag="v1", dst_repo="org/app"):
+    return Job(src, repo, tag, dst, dst_repo, tag, f"{src.host}/{repo}:{tag}")
+
+
+def test_copies_then_skips_when_the_digest_matches():
+    src, dst = Memory("src"), Memory("dst")
+    digest = image(src, "team/app", "v1", b"layer-one", b"layer-two")
+    eng, _ = engine()
+    [first] = eng.run([job(src, dst)])
+    assert (first.status, first.digest, first.blobs["uploaded"]) == ("copied", digest, 3)
+    assert dst.digest("org/app", "v1") == digest
+    [second] = eng.run([job(src, dst)])
+    assert (second.status, second.reason) == ("skipped", "up to date")
+
+
+def test_retryable_failures_back_off_then_succeed():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"only-layer")
+    dst.faults["upload"] = [CopyError("reset", retryable=True), CopyError("reset again", retryable=True)]
+    sleeps = []
+    eng, events = engine(retries=2, sleeps=sleeps)
+    [result] = eng.run([job(src, dst)])
+    assert result.status == "copied"
+    assert sleeps == [0.5, 1.0]  # 1, 2 x backoff
+    assert [line[3] for line in events.lines if line[0] == "retry"] == [1, 2]
+
+
+def test_a_permanent_failure_is_not_retried_and_gets_no_final_pass():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"x")
+    dst.faults["put_manifest"] = [CopyError("400 MANIFEST_INVALID", retryable=False)]
+    eng, events = engine()
+    [result] = eng.run([job(src, dst)])
+    assert (result.status, result.reason, result.retryable) == ("failed", "400 MANIFEST_INVALID", False)
+    assert dst.count("put_manifest") == 1 and events.finals == []
+
+
+def test_the_final_pass_retries_what_still_failed():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"x")
+    image(src, "team/app", "v2", b"y", platform=("linux", "arm64"))  # no blob in common with v1
+    dst.faults["upload"] = [CopyError("reset", retryable=True)]
+    eng, events = engine(retries=0)
+    results = eng.run([job(src, dst, tag="v1"), job(src, dst, tag="v2")])
+    assert [r.status for r in results] == ["copied", "copied"]
+    assert events.finals == [1]
+    assert [line[0] for line in events.lines].count("failed") == 1  # reported, then copied in the final pass
+
+
+def test_a_blob_shared_by_images_is_moved_once_and_mounted_into_other_repositories():
+    src, dst = Memory("src"), Memory("dst")
+    base = b"shared-base-layer"
+    image(src, "team/a", "v1", base, b"a-only")
+    image(src, "team/b", "v1", base, b"b-only")
+    eng, _ = engine()
+    results = eng.run([job(src, dst, "team/a", dst_repo="org/a"), job(src, dst, "team/a", dst_repo="org/a"),
+                       job(src, dst, "team/b", dst_repo="org/b")])
+    assert [r.status for r in results][0] == "copied"
+    uploads = [c[2] for c in dst.calls if c[0] == "upload"]
+    assert uploads.count(digest_of(base)) == 1  # once into org/a, then mounted into org/b
+    assert ("start_upload", "org/b", digest_of(base), "org/a") in dst.calls
+    assert ("org/b", digest_of(base)) in dst.links
+
+
+def test_an_index_is_filtered_by_arch_and_its_children_go_first():
+    src, dst = Memory("src"), Memory("dst")
+    amd = image(src, "team/m", "amd", b"amd-layer")
+    arm = image(src, "team/m", "arm", b"arm-layer", platform=("linux", "arm64"))
+    index = {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": amd, "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
+        {"mediaType": OCI_MANIFEST, "digest": arm, "size": 1, "platform": {"os": "linux", "architecture": "arm64"}}]}
+    whole = src.add_manifest("team/m", "1.0", index, DOCKER_LIST)
+    eng, _ = engine(arches=("arm64",))
+    [result] = eng.run([job(src, dst, "team/m", "1.0", "org/m")])
+    assert result.status == "copied" and result.digest != whole
+    pushed = json.loads(dst.manifests[("org/m", "1.0")][0])
+    assert [m["digest"] for m in pushed["manifests"]] == [arm]
+    puts = [c[2] for c in dst.calls if c[0] == "put_manifest"]
+    assert puts == [arm, "1.0"] and ("org/m", amd) not in dst.manifests
+
+    single, _ = engine(single=True, arches=("amd64",))
+    [one] = single.run([job(src, dst, "team/m", "1.0", "org/one")])
+    assert one.digest == amd and dst.digest("org/one", "1.0") == amd
+
+
+def test_an_image_whose_config_does_not_fit_the_filters_is_skipped():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"x", platform=("windows", "amd64"))
+    eng, _ = engine(oses=("linux",))
+    [result] = eng.run([job(src, dst)])
+    assert (result.status, result.reason) == ("skipped", "no manifest fits the platform filters")
+    assert dst.count("put_manifest") == 0
+
+
+def test_dry_run_reads_but_never_writes():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"x")
+    eng, _ = engine(dry_run=True)
+    [result] = eng.run([job(src, dst)])
+    assert (result.status, result.reason) == ("planned", "would copy")
+    assert {c[0] for c in dst.calls} == {"digest"}
+
+
+def test_a_manifest_that_does_not_match_its_digest_fails():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"x")
+    wrong = "sha256:" + "0" * 64
+    src.manifests[("team/app", wrong)] = src.manifests[("team/app", "v1")]
+    eng, _ = engine()
+    [result] = eng.run([Job(src, "team/app", wrong, dst, "org/app", wrong, "src/team/app")])
+    assert result.status == "failed" and "the source sent a manifest with digest" in result.reason
