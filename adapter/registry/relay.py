@@ -22,8 +22,7 @@ class BodyStream:
         self._stream, self._throttle = stream, throttle
         self.hasher = hashlib.new(algorithm)
         self.count = 0
-
-    expected: int | None = None
+        self.expected: int | None = None  # the declared length, when there is one
 
     def __iter__(self) -> Iterator[bytes]:
         # Each piece is held back until the next read. When the client goes away mid-body (Harbor's
