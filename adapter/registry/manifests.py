@@ -151,22 +151,24 @@ def list_tags(name: str) -> Response:
     if link:
         link = _rewrite_link(link, f"/v2/{dest}/", f"/v2/{name}/")
     else:
-        tags, link = _paginate(tags, name, request.args.get("last"), request.args.get("n", type=int))
+        tags, link = _paginate(tags, f"/v2/{name}/tags/list", request.args.get("last"),
+                               request.args.get("n", type=int))
     out = jsonify({"name": name, "tags": tags})
     if link:
         out.headers["Link"] = link
     return out
 
 
-def _paginate(tags: list[str], name: str, last: str | None, n: int | None) -> tuple[list[str], str | None]:
-    """Applies n/last ourselves when the upstream ignored them (distribution 2.8 does)."""
-    tags = sorted(tags)
+def _paginate(items: list[str], path: str, last: str | None, n: int | None) -> tuple[list[str], str | None]:
+    """Sorts, applies n/last and links the next page of `path` (for tags when the upstream ignored
+    them, as distribution 2.8 does, and for the catalog)."""
+    items = sorted(items)
     if last:
-        tags = [t for t in tags if t > last]
-    if n is None or n < 0 or len(tags) <= n:
-        return tags, None
-    page = tags[:n]
-    return page, f'</v2/{name}/tags/list?last={quote(page[-1])}&n={n}>; rel="next"' if page else None
+        items = [t for t in items if t > last]
+    if n is None or n < 0 or len(items) <= n:
+        return items, None
+    page = items[:n]
+    return page, f'<{path}?last={quote(page[-1])}&n={n}>; rel="next"' if page else None
 
 
 def referrers(name: str, digest: str) -> Response:
@@ -189,15 +191,12 @@ def catalog() -> Response:
     name, and one unreadable name fails the whole fetch: a registry-wide catalog (what
     docker-registry answers) would list other accounts' repositories, and SWR has none to relay."""
     svc = service()
-    names = sorted({svc.unmap_name(full) for full in _own_repositories()})
-    last, n = request.args.get("last"), request.args.get("n", type=int)
-    if last:
-        names = [r for r in names if r > last]
-    size = n if n is not None and n >= 0 else CATALOG_PAGE
-    page = names[:size]
+    names = {svc.unmap_name(full) for full in _own_repositories()}
+    page, link = _paginate(list(names), "/v2/_catalog", request.args.get("last"),
+                           request.args.get("n", default=CATALOG_PAGE, type=int))
     out = jsonify({"repositories": page})
-    if len(names) > size and page:
-        out.headers["Link"] = f'</v2/_catalog?last={quote(page[-1])}&n={size}>; rel="next"'
+    if link:
+        out.headers["Link"] = link
     return out
 
 
