@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from tests.harbor_push.auth import AuthError, RegistryAuthorizer, basic_header, is_rfc3339
 from tests.harbor_push.sources import MANIFEST_ACCEPTS, Manifest, SourceError, manifest_media_type
@@ -390,7 +389,3 @@ def _check_hw_namespace(doc: dict) -> None:
 
 def check_hw_repository(doc: dict) -> None:
     _check_fields(doc, HW_REPOSITORY_FIELDS, "hwRepoQueryResult")
-
-
-def registry_host(url: str) -> str:
-    return urlsplit(url).netloc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
@@ -257,10 +257,3 @@ def with_query(endpoint: str, location: str, set_pairs: dict[str, str]) -> str:
     if parts.scheme and parts.netloc:
         return rebuilt
     return endpoint + rebuilt
-
-
-def header_sequence(*pairs: tuple[str, str] | None) -> list[tuple[str, str]]:
-    return [p for p in pairs if p is not None]
-
-
-Sleep = Callable[[float], None]
