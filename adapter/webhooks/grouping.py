@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from adapter.webhooks.harbor import ExecutionSource, ExecutionView, HarborUnavailable
 from adapter.webhooks.model import STATUS_RANK, Event
-from adapter.webhooks.store import Store, executions, tasks
+from adapter.webhooks.store import Prepared, Store, executions, tasks
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -39,7 +39,7 @@ def _upserts(store: Store):
         **{col: sa.func.coalesce(tk.excluded[col], tasks.c[col]) for col in ("repository", "name_tag", "refs")},
         "failures": tasks.c.failures + tk.excluded.failures,
     })
-    return ex, tk
+    return Prepared(store, ex), Prepared(store, tk)
 
 
 def task_context(event: Event, event_id: int) -> dict:
@@ -113,8 +113,8 @@ class Grouper:
 
         Rows are merged here first, so each statement touches an execution or a task once per batch.
         """
-        conn.execute(self._upsert_execution, _execution_rows(events, now))
-        conn.execute(self._upsert_task, _task_rows(events))
+        self._upsert_execution.execute(conn, _execution_rows(events, now))
+        self._upsert_task.execute(conn, _task_rows(events))
 
     def summary(self, conn, row, view: ExecutionView | None = None) -> dict:
         """The execution's summary from its task rows, corrected by what Harbor said when it was asked."""

@@ -7,7 +7,7 @@ import threading
 
 from adapter.webhooks.grouping import task_context
 from adapter.webhooks.model import Event
-from adapter.webhooks.store import events
+from adapter.webhooks.store import Prepared, events
 
 MAX_BATCH = 64
 
@@ -34,8 +34,8 @@ class Intake:
 
     def __init__(self, store, grouper, router, outbox):
         self.store, self.grouper, self.router, self.outbox = store, grouper, router, outbox
-        self._insert = store.insert(events).on_conflict_do_nothing(
-            index_elements=[events.c.idem_key]).returning(events.c.idem_key, events.c.id)
+        self._insert = Prepared(store, store.insert(events).on_conflict_do_nothing(
+            index_elements=[events.c.idem_key]).returning(events.c.id))
         self._per_task, self._per_event = router.wants("task"), router.wants("event")
         self._group = GroupCommit(self.record_many)
 
@@ -49,7 +49,11 @@ class Intake:
         for event, now in items:
             firsts.setdefault(event.key, (event, now))
         with self.store.write() as conn:
-            ids = dict(conn.execute(self._insert, [_event_row(e, now) for e, now in firsts.values()]).all())
+            ids = {}
+            for key, (event, now) in firsts.items():  # one by one: RETURNING does not come back from executemany
+                row = self._insert.execute(conn, [_event_row(event, now)]).fetchone()
+                if row is not None:
+                    ids[key] = row[0]
             new = [(e, now, ids[key]) for key, (e, now) in firsts.items() if key in ids]
             replications = [e for e, _, _ in new if e.replication is not None]
             if replications:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 log = logging.getLogger(__name__)
 metadata = sa.MetaData()
@@ -149,6 +150,35 @@ def _postgres_engine(url: str, password: str | None, pool_size: int) -> sa.Engin
     return sa.create_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+class Prepared:
+    """A Core statement compiled once per set of parameter names and run on the driver's own cursor.
+
+    Only for the statements every webhook runs: SQLAlchemy's per-execute bookkeeping measured about 70 µs
+    of a 90 µs upsert here. Tables, SQL and the transaction stay SQLAlchemy's; only the execute is direct.
+    """
+
+    def __init__(self, store: Store, statement):
+        self.dialect, self.statement = store.named_dialect, statement
+        self._compiled: dict[tuple, tuple[str, dict]] = {}
+
+    def _compile(self, names: tuple) -> tuple[str, dict]:
+        compiled = self.statement.compile(dialect=self.dialect, column_keys=list(names))
+        # Literals in the statement (CASE branches, constants) are binds too; their values are fixed here.
+        fixed = {k: v for k, v in compiled.params.items() if k not in names}
+        self._compiled[names] = found = (str(compiled), fixed)
+        return found
+
+    def execute(self, conn, rows: list[dict]):
+        """Runs the statement for each row; returns the cursor (RETURNING rows of a single row)."""
+        sql, fixed = self._compiled.get(tuple(rows[0])) or self._compile(tuple(rows[0]))
+        cursor = conn.connection.driver_connection.cursor()
+        if len(rows) == 1:
+            cursor.execute(sql, {**fixed, **rows[0]})
+        else:
+            cursor.executemany(sql, [{**fixed, **row} for row in rows])
+        return cursor
+
+
 class _WriterLock:
     """One SQLite writer at a time on this host, queued in the kernel.
 
@@ -195,13 +225,13 @@ class Store:
         self._writer = None
         if url.startswith("sqlite:"):
             self.engine = _sqlite_engine(url, pool_size)
-            self.insert = sqlite.insert
+            self.insert, self.named_dialect = sqlite.insert, sqlite.dialect(paramstyle="named")
             path = url[len("sqlite:///"):]
             if path and path != ":memory:":
                 self._writer = _WriterLock(path + "-writer.lock")
         else:
             self.engine = _postgres_engine(url, password, pool_size)
-            self.insert = postgresql.insert
+            self.insert, self.named_dialect = postgresql.insert, PGDialect_psycopg()
         self.dialect = self.engine.dialect.name
         ref = weakref.ref(self)
         # Pooled connections must not cross a fork (gunicorn's preload): children open their own.
