@@ -93,7 +93,9 @@ def stream_response(upstream: requests.Response, status: int | None = None, head
             yield chunk
 
     hdrs = copy_headers(upstream) if headers is None else headers
-    resp = Response(generate(), status=status or upstream.status_code, headers=hdrs, direct_passthrough=True)
+    # Not direct_passthrough: werkzeug then hands the generator to the server bare, and no close
+    # callback (this upstream.close, the access log line, the request metrics) would ever run.
+    resp = Response(generate(), status=status or upstream.status_code, headers=hdrs)
     resp.call_on_close(upstream.close)
     return resp
 

@@ -121,6 +121,8 @@ def test_pulls_are_throttled_and_counted(ep, sbx):
     auth = bearer(ep, tenant, "budget-b/pull")
     digest = upload(ep, auth, "budget-b/pull", data)
     before = metric(ep, "swr_bridge_relayed_bytes_total", organization="budget-b", direction="pull")
+    timed = {"route": "blobs.get_blob", "method": "GET", "status": "200"}
+    pulls_before = metric(ep, "swr_bridge_request_duration_seconds_count", **timed)
     start = time.monotonic()
     got = requests.get(f"{ep.url}/v2/budget-b/pull/blobs/{digest}", headers=auth, timeout=60)
     elapsed = time.monotonic() - start
@@ -128,3 +130,5 @@ def test_pulls_are_throttled_and_counted(ep, sbx):
     assert elapsed >= 0.9 * shortest(6 * MIB, 6 * MIB)
     after = metric(ep, "swr_bridge_relayed_bytes_total", organization="budget-b", direction="pull")
     assert after - before == 6 * MIB
+    # A streamed answer is timed when its last byte is out, which is at least the throttled time.
+    assert metric(ep, "swr_bridge_request_duration_seconds_count", **timed) == pulls_before + 1
