@@ -24,7 +24,7 @@ def postgres():
     """One PostgreSQL cluster for the session; a missing package fails the tests that need it."""
     try:
         server = Postgres().start()
-    except Exception as exc:  # noqa: BLE001 - any start failure is reported as a test failure, never a skip
+    except Exception as exc:  # any start failure is reported as a test failure, never a skip
         pytest.fail(f"PostgreSQL could not be started: {exc}", pytrace=False)
     yield server
     server.stop()
@@ -61,7 +61,7 @@ def store_conf(store_url):
 def alertmanager():
     try:
         server = Alertmanager().start()
-    except Exception as exc:  # noqa: BLE001 - see postgres
+    except Exception as exc:  # see postgres
         pytest.fail(f"Alertmanager could not be started: {exc}", pytrace=False)
     yield server
     server.stop()

@@ -127,3 +127,22 @@ def test_replay_on_both_backends(make_app):
     assert state == "dead"
     assert outbox.replay(delivery_id, time.time()) == "ok"
     assert outbox.replay(delivery_id, time.time()) == "busy"
+
+
+def test_one_batch_of_many_events_groups_like_single_ones(make_app):
+    from adapter.webhooks.schemas import load_event
+
+    app = make_app(routes=[{"per": "task", "sinks": ["ops-http"]}])
+    bridge = app.extensions["webhooks"]
+    stream = payloads.execution_stream(65, 4, failed={2}) + payloads.execution_stream(66, 2)
+    batch = [(load_event(payloads.body(doc)), time.time()) for doc in stream + stream[:1]]
+    ids = bridge.intake.record_many(batch)
+    assert len([i for i in ids if i is not None]) == len(stream) and ids[-1] is None
+    with bridge.store.read() as conn:
+        counts = dict(conn.execute(sa.select(executions.c.execution_id, executions.c.events)).all())
+        statuses = dict(conn.execute(sa.select(tasks.c.task_id, tasks.c.status)).all())
+        keys = conn.execute(sa.select(alerts.c.alert_key)).scalars().all()
+    assert counts == {65: 8, 66: 4}
+    assert statuses == {65001: "succeeded", 65002: "failed", 65003: "succeeded", 65004: "succeeded",
+                        66001: "succeeded", 66002: "succeeded"}
+    assert keys == ["task:65:65002:route1"]
