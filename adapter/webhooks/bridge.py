@@ -1,4 +1,4 @@
-"""The bridge's parts assembled from the `webhooks:` config, and the intake transaction that ties them together."""
+"""The bridge's parts, assembled once from the `webhooks:` config; the intake view and the API reach them here."""
 
 from __future__ import annotations
 
