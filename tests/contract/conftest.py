@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-from tests.integration.endpoint import Endpoint
+from tests.integration.endpoint import SWR_BRIDGE, Endpoint
 
 _names = itertools.count(1)
 DIRECT_ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
@@ -25,11 +25,13 @@ def unique(prefix: str = "hp") -> str:
 
 
 class ContractEndpoint(Endpoint):
-    """Endpoint whose start also tolerates a slow first /healthz answer on a loaded machine."""
+    """Endpoint whose start also tolerates a slow first /healthz answer on a loaded machine
+    (Endpoint.start gives up on the first read timeout)."""
 
     def start(self, timeout: float = 60.0) -> "ContractEndpoint":
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([*self._command()], stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen([SWR_BRIDGE, "serve", "--config", str(self.config_path)], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -41,11 +43,6 @@ class ContractEndpoint(Endpoint):
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"swr-bridge serve did not come up:\n{self.log_text()[-3000:]}")
-
-    def _command(self) -> list[str]:
-        from tests.integration.endpoint import SWR_BRIDGE
-
-        return [SWR_BRIDGE, "serve", "--config", str(self.config_path)]
 
 
 MAPPED_ORG = unique("hpmapped")
