@@ -63,9 +63,7 @@ def common_options(command):
 def _endpoint_config(path):
     """(mapping rules, bandwidth policy) from the endpoint's config file, or none of either."""
     if path is None:
-        from adapter.throttle import BandwidthPolicy
-
-        return [], BandwidthPolicy()
+        return [], None
     from adapter.config import ConfigError, load_config
 
     try:
@@ -76,8 +74,12 @@ def _endpoint_config(path):
 
 
 def _budget(policy, rate):
-    from adapter.throttle import Budget
+    """The shared budget for --bandwidth and the config's bandwidth section; None when unlimited."""
+    if rate is None and policy is None:
+        return None
+    from adapter.throttle import BandwidthPolicy, Budget
 
+    policy = policy or BandwidthPolicy()
     if rate is not None:
         policy = dataclasses.replace(policy, limit=rate, windows=())
     budget = Budget(policy)

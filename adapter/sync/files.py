@@ -14,9 +14,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields
-
 from adapter.registry.principal import Principal
 from adapter.swr.credentials import AccessID, CredentialError, api_host, registry_password
 from adapter.sync.errors import InputError
@@ -42,18 +39,23 @@ class Account:
         return (self.username, self.password) if self.username else None
 
 
-class _EntrySchema(Schema):
-    class Meta:
-        unknown = RAISE
+# The fields of an auth entry and their types ("url": an http(s) URL).
+FIELDS = {"username": str, "password": str, "insecure": bool, "access_key": str, "secret_key": str,
+          "project": str, "api": "url", "dockyard": "url"}
+_URL_RE = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 
-    username = fields.String()
-    password = fields.String()
-    insecure = fields.Boolean(load_default=False)
-    access_key = fields.String()
-    secret_key = fields.String()
-    project = fields.String()
-    api = fields.Url(require_tld=False)
-    dockyard = fields.Url(require_tld=False)
+
+def _checked(entry: dict, where: str) -> dict:
+    """The entry with `insecure` defaulted; an unknown field or a wrong type names its key."""
+    for key, value in entry.items():
+        kind = FIELDS.get(key)
+        if kind is None:
+            raise InputError(f"{where}.{key}", f"unknown field; the fields are {', '.join(FIELDS)}")
+        if kind == "url" and not (isinstance(value, str) and _URL_RE.match(value)):
+            raise InputError(f"{where}.{key}", f"{value!r} is not an http(s) URL")
+        if kind in (str, bool) and not isinstance(value, kind):
+            raise InputError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a string'}")
+    return {"insecure": False, **entry}
 
 
 def read_document(path: str | os.PathLike, what: str):
@@ -66,9 +68,12 @@ def read_document(path: str | os.PathLike, what: str):
     try:
         if source.endswith(".json"):
             return json.loads(text)
-        return yaml.safe_load(text)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    import yaml  # only YAML files pay for it
+
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -137,12 +142,7 @@ def load_auth(path) -> dict[str, Account]:
         if not isinstance(key, str) or not key.strip() or not isinstance(entry, dict):
             raise InputError(where, "each entry is \"<host>[/<namespace>]\": {username, password, insecure}")
         entry = {k: _expand(v, f"{where}.{k}") if isinstance(v, str) else v for k, v in entry.items()}
-        try:
-            data = _EntrySchema().load(entry)
-        except ValidationError as err:
-            name, reasons = next(iter(err.messages.items()))
-            raise InputError(f"{where}.{name}", reasons[0] if isinstance(reasons, list) else str(reasons)) from None
-        accounts[key.strip().rstrip("/").lower()] = _account(key, data, where)
+        accounts[key.strip().rstrip("/").lower()] = _account(key, _checked(entry, where), where)
     return accounts
 
 

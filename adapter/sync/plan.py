@@ -6,7 +6,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from adapter.swr.mapping import MappingRule, map_repository
 from adapter.swr.naming import NamingError, check_destination, check_tag
 from adapter.sync.engine import Job, Result, retryable
 from adapter.sync.errors import InputError, describe
@@ -23,10 +22,13 @@ class Rule:
     layout: Layout | None = None
 
 
-def _mapped(ref: Ref, mapping: list[MappingRule], swr: bool, where: str) -> Ref:
-    """The destination after the endpoint's mapping rules, checked against SWR's naming rules."""
+def _mapped(ref: Ref, mapping: list, swr: bool, where: str) -> Ref:
+    """The destination after the endpoint's mapping rules (MappingRule), checked against SWR's naming rules."""
     try:
-        ref = replace(ref, repository=map_repository(mapping, ref.repository))
+        if mapping:
+            from adapter.swr.mapping import map_repository
+
+            ref = replace(ref, repository=map_repository(mapping, ref.repository))
         if swr:
             check_destination(ref.repository)
             for tag in ref.tags:

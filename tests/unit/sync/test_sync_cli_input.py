@@ -78,11 +78,13 @@ def test_swr_naming_rules_apply_to_swr_destinations(tmp_path):
 
 
 @pytest.mark.parametrize("auth,expected", [
-    ({"127.0.0.1:5999": {"username": "u", "pasword": "p"}}, "key '127.0.0.1:5999'.pasword: Unknown field."),
+    ({"127.0.0.1:5999": {"username": "u", "pasword": "p"}}, "key '127.0.0.1:5999'.pasword: unknown field; the fields are username, password, insecure"),
     ({"127.0.0.1:5999": {"username": "u"}}, "username and password go together"),
     ({"127.0.0.1:5999": "user:pw"}, 'each entry is "<host>[/<namespace>]": {username, password, insecure}'),
-    ({"127.0.0.1:5999": {"insecure": "maybe"}}, ".insecure: Not a valid boolean."),
+    ({"127.0.0.1:5999": {"insecure": "maybe"}}, ".insecure: must be true or false"),
     ({"127.0.0.1:5998": {"access_key": AK}}, "secret_key is missing"),
+    ({"127.0.0.1:5998": {"access_key": AK, "secret_key": SK, "project": "eu-de", "api": "swr-api"}},
+     ".api: 'swr-api' is not an http(s) URL"),
     ({"127.0.0.1:5998": {"access_key": AK, "secret_key": SK}}, "project is needed (e.g. eu-de)"),
     ({"127.0.0.1:5998": {"access_key": "lower", "secret_key": SK, "project": "eu-de"}},
      "AK part must be 16 to 64 upper-case letters or digits"),
