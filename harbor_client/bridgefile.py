@@ -37,7 +37,8 @@ FORMATS = ("Default", "CloudEvents")
 EVENTS = ("PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "QUOTA_EXCEED", "QUOTA_WARNING", "SCANNING_FAILED",
           "SCANNING_STOPPED", "SCANNING_COMPLETED", "REPLICATION", "TAG_RETENTION")
 # distribution's reference.NameRegexp, which Harbor applies to dest_namespace (harbor.md §2.2).
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+# The spec writes the separator `[-]*`; `-+` is the same language without exponential backtracking.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 NAMESPACE_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 # A secret written into the file instead of named through an env variable.
 _INLINE_SECRETS = {"password": "password_env", "access_secret": "access_secret_env", "auth_header": "auth_header_env"}

@@ -16,7 +16,9 @@ ORGANIZATION_RE = re.compile(r"[a-z][a-z0-9]*(?:(?:[._]|__|-+)[a-z0-9]+)*")
 SEGMENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 # distribution/reference: path-component grammar, components joined by "/".
-OCI_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*")
+# The distribution spec writes the separator as `[-]*`; an empty separator only extends the alphanumeric
+# run, so `-+` accepts the same names without the nested quantifiers that backtrack exponentially in re.
+OCI_COMPONENT_RE = SEGMENT_RE
 _SEPARATOR_RUN_RE = re.compile(r"[._-]{2,}")
 
 

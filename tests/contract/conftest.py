@@ -6,14 +6,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import subprocess
-import time
 
 import pytest
 import requests
 
 from tests.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-from tests.integration.endpoint import SWR_BRIDGE, Endpoint
+from tests.integration.endpoint import Endpoint
 
 _names = itertools.count(1)
 DIRECT_ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
@@ -24,27 +22,6 @@ def unique(prefix: str = "hp") -> str:
     return f"{prefix}{os.getpid()}-{next(_names)}"
 
 
-class ContractEndpoint(Endpoint):
-    """Endpoint whose start also tolerates a slow first /healthz answer on a loaded machine
-    (Endpoint.start gives up on the first read timeout)."""
-
-    def start(self, timeout: float = 60.0) -> "ContractEndpoint":
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([SWR_BRIDGE, "serve", "--config", str(self.config_path)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"swr-bridge serve exited early:\n{self.log_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"swr-bridge serve did not come up:\n{self.log_text()[-3000:]}")
-
-
 MAPPED_ORG = unique("hpmapped")
 
 
@@ -53,7 +30,7 @@ def endpoint(sandbox, tmp_path_factory):
     """`swr-bridge serve` (2 workers) before the session sandbox; `mapped/**` lands flattened in
     MAPPED_ORG, every other name as is. Organizations are created by the endpoint."""
     mapping = [{"match": "mapped/**", "namespace": MAPPED_ORG, "flatten": "all"}]
-    with ContractEndpoint(tmp_path_factory.mktemp("endpoint"), sandbox, mapping=mapping, workers=2) as ep:
+    with Endpoint(tmp_path_factory.mktemp("endpoint"), sandbox, mapping=mapping, workers=2) as ep:
         yield ep
 
 

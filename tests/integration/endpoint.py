@@ -37,7 +37,7 @@ class Endpoint:
                         SWR_BRIDGE_WORKERS=str(workers), SWR_BRIDGE_GUNICORN_LOGLEVEL="info", **(env or {}))
         self.proc = None
 
-    def start(self, timeout: float = 20.0) -> "Endpoint":
+    def start(self, timeout: float = 60.0) -> "Endpoint":
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([SWR_BRIDGE, "serve", "--config", str(self.config_path)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
