@@ -194,3 +194,12 @@ def test_tag_rules_equal_the_regex(tag):
 def test_swr_rules_are_stricter_than_oci(name):
     if not naming.violations(f"org/{name}"):
         naming.check_oci_name(f"org/{name}")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("name", ["a" * 60 + "!", "ab-" * 40 + "!", "a_" * 50 + "A"])
+def test_long_invalid_names_are_refused_without_catastrophic_backtracking(name):
+    # The spec's `[-]*` separator backtracks exponentially in Python's re; this would never finish.
+    with pytest.raises(naming.NamingError):
+        naming.check_oci_name(name)
+    assert naming.violations("org/" + name)
