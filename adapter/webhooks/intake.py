@@ -36,7 +36,7 @@ class Intake:
         self.store, self.grouper, self.router, self.outbox = store, grouper, router, outbox
         self._insert = Prepared(store, store.insert(events).on_conflict_do_nothing(
             index_elements=[events.c.idem_key]).returning(events.c.id))
-        self._per_task, self._per_event = router.wants("task"), router.wants("event")
+        self._task_statuses, self._per_event = router.statuses("task"), router.wants("event")
         self._group = GroupCommit(self.record_many)
 
     def record(self, event: Event, now: float) -> int | None:
@@ -72,7 +72,7 @@ class Intake:
     def _immediate_alerts(self, event: Event, event_id: int) -> list:
         found = []
         rep = event.replication
-        if self._per_task and rep is not None:
+        if rep is not None and (self._task_statuses is None or rep.status in self._task_statuses):
             found += self.router.alerts("task", f"{rep.execution_id}:{rep.task_id}", task_context(event, event_id),
                                         execution_id=rep.execution_id, event_id=event_id)
         if self._per_event:

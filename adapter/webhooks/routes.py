@@ -94,6 +94,19 @@ class Router:
     def wants(self, per: str) -> bool:
         return any(r.per == per for r in self.routes)
 
+    def statuses(self, per: str) -> set[str] | None:
+        """The statuses `per` routes can match (empty: no such route), or None when one takes any status.
+
+        Lets the intake skip building an alert context for the many events no route can want.
+        """
+        found: set[str] = set()
+        for route in self.routes:
+            patterns = route.match.get("status") if route.per == per else ()
+            if route.per == per and (not patterns or any(c in p for p in patterns for c in "*?[")):
+                return None
+            found.update(patterns)
+        return found
+
     def alerts(self, per: str, key: str, context: dict, **ids) -> list[Alert]:
         """Alerts for `context` from every `per` route that matches it; `key` identifies the subject."""
         found = []

@@ -200,3 +200,15 @@ def test_when_harbor_stays_away_the_events_decide_after_max_wait(make_app):
     assert dispatch_once(app, now + 60)["finalized"] == 0
     assert dispatch_once(app, now + 601)["finalized"] == 1
     assert json.loads(rows(bridge, executions)[0].summary)["source"] == "events"
+
+
+def test_router_statuses_tell_which_events_can_raise_task_alerts():
+    from adapter.webhooks.routes import Router
+
+    def statuses(*routes):
+        return Router([{"sinks": ["s"], "match": {}, **r} for r in routes]).statuses("task")
+
+    assert statuses() == set() and statuses({"per": "execution"}) == set()
+    assert statuses({"per": "task"}) == {"failed"}  # per task defaults to failures
+    assert statuses({"per": "task", "match": {"status": ("stopped", "failed")}}) == {"stopped", "failed"}
+    assert statuses({"per": "task", "match": {"status": ("fail*",)}}) is None
