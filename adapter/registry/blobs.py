@@ -126,8 +126,12 @@ def _patch(name: str, state: dict) -> Response:
 
 
 def _offset(resp, fallback: int) -> int:
+    """Bytes the upstream holds. distribution answers `0-0` for an empty upload as for a one-byte one,
+    so `0-0` with nothing sent by us reads as empty."""
     match = RANGE_RE.match(resp.headers.get("Range", ""))
-    return int(match.group(2)) + 1 if match else fallback
+    if not match or (match.group(2) == "0" and fallback == 0):
+        return fallback
+    return int(match.group(2)) + 1
 
 
 def _finish(name: str, state: dict, digest: str | None) -> Response:
