@@ -193,3 +193,16 @@ def test_manifest_checks(make_app, tenant, org):
     assert got.data == body and got.headers["Docker-Content-Digest"] == digest
     tags = client.get(f"/v2/{name}/tags/list", headers=auth)
     assert tags.get_json() == {"name": name, "tags": ["v1"]}
+
+
+def test_status_of_an_empty_upload_keeps_offset_zero(make_app, tenant, org):
+    client = make_app().test_client()
+    name = f"{org}/app"
+    auth = bearer(client, tenant, name)
+    status = client.get(start_upload(client, auth, name), headers=auth)
+    assert status.status_code == 204 and status.headers["Range"] == "0-0"
+    # Still a monolithic upload: the relay itself verifies the digest before committing anything.
+    wrong = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    resp = client.put(status.headers["Location"] + f"?digest={wrong}", headers=auth, data=os.urandom(1000))
+    assert resp.status_code == 400
+    assert resp.get_json()["errors"][0]["message"].startswith("content digest sha256:")
