@@ -48,17 +48,6 @@ class Dispatcher:
             metrics.DELIVERIES.labels(sink=row["sink"], outcome=outcome).inc()
         return counts
 
-    def drain(self, now: float | None = None, rounds: int = 100) -> dict:
-        """Passes until nothing is left to do now (tests and the benchmark use it)."""
-        total = {"finalized": 0, "delivered": 0, "retry": 0, "dead": 0}
-        for _ in range(rounds):
-            counts = self.run_once(now)
-            for key, value in counts.items():
-                total[key] += value
-            if not any(counts.values()):
-                break
-        return total
-
     def _deliver(self, row: dict, now: float) -> str:
         sink = self.sinks.get(row["sink"])
         try:
