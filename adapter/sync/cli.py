@@ -87,9 +87,14 @@ def _budget(policy, rate):
 
 
 def _session(proc: int):
+    """The one session: pooled connections for every worker, and no per-request reading of the environment
+    (proxy variables, ~/.netrc, whose Basic auth would replace our tokens) unless proxies are configured."""
+    import urllib.request
+
     import requests
 
     session = requests.Session()
+    session.trust_env = bool(urllib.request.getproxies())
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=2 * proc + 4)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
