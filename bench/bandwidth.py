@@ -152,8 +152,12 @@ def overhead_part(tmp: Path, sbx, tenant, size_mib: int, runs: int) -> None:
             "unlimited": (f"127.0.0.1:{free.port}", f"{tenant.access_id}:{tenant.sk}"),
             "budget-on": (f"127.0.0.1:{capped.port}", f"{tenant.access_id}:{tenant.sk}"),
         }
-        for _ in range(runs):
-            for mode, (host, creds) in targets.items():
+        modes = list(targets)
+        for run in range(runs):
+            # Each run starts with another mode, so the page cache and disk writeback of earlier
+            # pushes do not always fall on the same one.
+            for mode in modes[run % 3:] + modes[:run % 3]:
+                host, creds = targets[mode]
                 n = next(counter)
                 images = fresh_images(tmp / "overhead", n, size_mib)
                 dests = [f"{host}/{ORG}/{mode}{n}-{i}:v{n}" for i in range(STREAMS)]
@@ -195,7 +199,7 @@ def main() -> None:
     parser.add_argument("--budget-mib", type=int, default=32, help="the budget in MiB/s")
     parser.add_argument("--size-mib", type=int, default=256, help="layer size of each throttled push")
     parser.add_argument("--overhead-size-mib", type=int, default=128, help="layer size in the overhead runs")
-    parser.add_argument("--runs", type=int, default=5, help="alternating runs in the overhead part")
+    parser.add_argument("--runs", type=int, default=6, help="runs in the overhead part (each mode first in turn)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-bw-") as tmp:
         tmp = Path(tmp)
