@@ -223,11 +223,11 @@ def receiver(port: int) -> None:
         def log_message(self, *args):
             return None
 
-    class Server(ThreadingHTTPServer):
+    class QuietServer(ThreadingHTTPServer):
         def handle_error(self, request, client_address):
             return None  # a sender closing its pooled connection at exit is not news
 
-    Server(("127.0.0.1", port), Handler).serve_forever()
+    QuietServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def measure(kind: str, args, tmp: Path, receiver_port: int) -> dict:
