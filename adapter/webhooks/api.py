@@ -49,10 +49,6 @@ def _bridge():
     return current_app.extensions["webhooks"]
 
 
-def _args(schema: type[Schema]) -> dict:
-    return schema().load(request.args.to_dict())
-
-
 @bp.before_request
 def _authenticate():
     if not token_matches(request.headers.get("Authorization", ""), _bridge().api_tokens):
@@ -71,41 +67,43 @@ def _store_down(err: SQLAlchemyError):
     return error(503, "STORE_UNAVAILABLE", "the webhook store is not available")
 
 
-def _one(found, what: str, ident: int):
+def _listing(schema: type[Schema], query):
+    """A page of `query`'s items, filtered by the query string that `schema` checks."""
+    args = schema().load(request.args.to_dict())
+    with _bridge().store.read() as conn:
+        return jsonify(items=query(conn, args), limit=args["limit"], offset=args["offset"])
+
+
+def _one(query, what: str, ident: int):
+    with _bridge().store.read() as conn:
+        found = query(conn, ident)
     return jsonify(found) if found is not None else error(404, "NOT_FOUND", f"no {what} {ident}")
 
 
 @bp.get("/executions")
 def list_executions():
-    args = _args(ExecutionArgs)
-    with _bridge().store.read() as conn:
-        return jsonify(items=queries.list_executions(conn, args), limit=args["limit"], offset=args["offset"])
+    return _listing(ExecutionArgs, queries.list_executions)
 
 
 @bp.get(f"/executions/<{ID}:execution_id>")
 def get_execution(execution_id: int):
-    with _bridge().store.read() as conn:
-        return _one(queries.get_execution(conn, execution_id, _bridge().grouper), "execution", execution_id)
+    return _one(lambda conn, ident: queries.get_execution(conn, ident, _bridge().grouper), "execution",
+                execution_id)
 
 
 @bp.get("/events")
 def list_events():
-    args = _args(EventArgs)
-    with _bridge().store.read() as conn:
-        return jsonify(items=queries.list_events(conn, args), limit=args["limit"], offset=args["offset"])
+    return _listing(EventArgs, queries.list_events)
 
 
 @bp.get(f"/events/<{ID}:event_id>")
 def get_event(event_id: int):
-    with _bridge().store.read() as conn:
-        return _one(queries.get_event(conn, event_id), "event", event_id)
+    return _one(queries.get_event, "event", event_id)
 
 
 @bp.get("/deliveries")
 def list_deliveries():
-    args = _args(DeliveryArgs)
-    with _bridge().store.read() as conn:
-        return jsonify(items=queries.list_deliveries(conn, args), limit=args["limit"], offset=args["offset"])
+    return _listing(DeliveryArgs, queries.list_deliveries)
 
 
 @bp.post(f"/deliveries/<{ID}:delivery_id>/replay")
