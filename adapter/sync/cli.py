@@ -40,7 +40,7 @@ def common_options(command):
     """The flags sync and copy share."""
     options = [
         click.option("--proc", type=click.IntRange(1, 64), default=5, show_default=True,
-                     help="blobs transferred at once (and images checked at once)"),
+                     help="blobs transferred at once (images are checked twice as many at once)"),
         click.option("--retries", type=click.IntRange(0, 20), default=2, show_default=True,
                      help="retries per blob or manifest (with backoff), before the final pass"),
         click.option("--arch", "arches", multiple=True, callback=_split,

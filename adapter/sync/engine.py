@@ -108,7 +108,8 @@ class Engine:
     def __init__(self, options: Options, reporter, budget=None, sleep=time.sleep):
         self.opt, self.reporter, self.budget, self._sleep = options, reporter, budget, sleep
         self._blob_pool = ThreadPoolExecutor(options.proc, thread_name_prefix="sync-blob")
-        self._image_pool = ThreadPoolExecutor(options.proc, thread_name_prefix="sync-image")
+        # Image jobs mostly wait (on their blobs, or on a manifest check), so there are more of them.
+        self._image_pool = ThreadPoolExecutor(2 * options.proc, thread_name_prefix="sync-image")
         self._inflight: dict[tuple[str, str, str], Future] = {}  # (host, repo, digest) -> its transfer
         self._leaders: dict[tuple[str, str], Future] = {}  # (host, digest) -> the first transfer of it
         self._manifests: dict[tuple, Future] = {}

@@ -1,0 +1,130 @@
+"""Sync benchmark: `swr-bridge sync` vs `skopeo sync` on the same many-to-many input, in the same run.
+
+Two plain docker-registry sources hold 40 images x 3 tags of small random layers; everything goes
+into the sandbox (token auth, like SWR), each source into two organizations. Each round syncs the
+whole input once with skopeo (one `skopeo sync` per source and organization, organizations made
+beforehand) and once with swr-bridge (one images file; organizations made by the sync), into fresh
+organizations, and then once more onto the same destinations: a no-op re-sync. The alternation
+pairs each measurement with its baseline, because these machines are noisy; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+from common import median  # noqa: I001  (bench/ is run as a script)
+
+from adapter.sandbox.runner import Sandbox
+from tests.images import build_image, push, skopeo
+from tests.registries import plain_registry
+
+SWR_BRIDGE = str(Path(sys.executable).with_name("swr-bridge"))
+TAGS = ("v1", "v2", "v3")
+
+
+def populate(tmp: Path, registry: str, first: int, count: int, layer_size: int) -> list[str]:
+    """Pushes `count` repositories of 3 tags (2 random layers each) into `registry`; returns the names."""
+    def one(i: int) -> str:
+        repo = f"team/app{i:02d}"
+        for tag in TAGS:
+            image = build_image(tmp / f"img{i}-{tag}", tag, layers=2, layer_size=layer_size)
+            result = push(image, f"{registry}/{repo}:{tag}")
+            if result.returncode != 0:
+                raise SystemExit(f"setup push failed: {result.stderr[-2000:]}")
+        return repo
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(first, first + count)))
+
+
+def run_skopeo(sources: dict[str, list[str]], targets: list[tuple[str, str]], dest: str, creds: str,
+               tmp: Path) -> float:
+    """One `skopeo sync` per (source registry, organization); the summed wall time."""
+    total = 0.0
+    for host, org in targets:
+        spec = {host: {"tls-verify": False, "images": {repo: [] for repo in sources[host]}}}
+        path = tmp / f"skopeo-{org}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        start = time.perf_counter()
+        result = skopeo("sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false",
+                        "--dest-creds", creds, "--preserve-digests", "--all", str(path), f"{dest}/{org}",
+                        timeout=3600)
+        total += time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"skopeo sync failed: {result.stderr[-2000:]}")
+    return total
+
+
+def run_ours(sources: dict[str, list[str]], targets: list[tuple[str, str]], dest: str, auth: Path, tmp: Path,
+             proc: int, expect_copied: int | None) -> float:
+    rules: dict[str, list[str]] = {}
+    for host, org in targets:
+        for repo in sources[host]:
+            rules.setdefault(f"{host}/{repo}", []).append(f"{dest}/{org}/{repo.rsplit('/', 1)[-1]}")
+    images = tmp / f"images-{targets[0][1]}.yaml"
+    images.write_text(yaml.safe_dump(rules))
+    start = time.perf_counter()
+    result = subprocess.run([SWR_BRIDGE, "sync", "--auth", str(auth), "--images", str(images), "--proc", str(proc),
+                             "-o", "json"], capture_output=True, text=True, timeout=3600)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"swr-bridge sync failed ({result.returncode}): {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    report = json.loads(result.stdout)
+    if expect_copied is not None and report["copied"] != expect_copied:
+        raise SystemExit(f"swr-bridge sync copied {report['copied']}, expected {expect_copied}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=40, help="repositories (3 tags each)")
+    parser.add_argument("--layer-size", type=int, default=16 * 1024, help="bytes of random data per layer")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--proc", type=int, default=8, help="swr-bridge sync --proc")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        tmp = Path(tmp)
+        with plain_registry(tmp / "src-a") as reg_a, plain_registry(tmp / "src-b") as reg_b, \
+                Sandbox(tmp / "sbx", org_quota=100) as sbx:
+            host_a, host_b = (r.url.removeprefix("http://") for r in (reg_a, reg_b))
+            half = args.images // 2
+            print(f"sync: pushing {args.images} images x {len(TAGS)} tags into two source registries ...",
+                  flush=True)
+            sources = {host_a: populate(tmp, host_a, 0, half, args.layer_size),
+                       host_b: populate(tmp, host_b, half, args.images - half, args.layer_size)}
+            tenant = sbx.tenants[0]
+            dest = sbx.registry_url.removeprefix("http://")
+            auth = tmp / "auth.json"
+            auth.write_text(json.dumps({dest: {"access_key": tenant.ak, "secret_key": tenant.sk,
+                                               "project": tenant.project, "api": sbx.api_url}}))
+            copies = 2 * args.images * len(TAGS)
+            theirs, ours, noops = [], [], []
+            for n in range(args.rounds):
+                targets = [(host_a, f"sk{n}-a1"), (host_a, f"sk{n}-a2"), (host_b, f"sk{n}-b1"), (host_b, f"sk{n}-b2")]
+                for _, org in targets:
+                    sbx.create_organization(tenant, org)
+                theirs.append(run_skopeo(sources, targets, dest, f"{tenant.access_id}:{tenant.login_key}", tmp))
+                targets = [(host_a, f"sb{n}-a1"), (host_a, f"sb{n}-a2"), (host_b, f"sb{n}-b1"), (host_b, f"sb{n}-b2")]
+                ours.append(run_ours(sources, targets, dest, auth, tmp, args.proc, copies))
+                noops.append(run_ours(sources, targets, dest, auth, tmp, args.proc, 0))
+                print(f"  round {n}: skopeo sync {theirs[-1]:.2f}s  swr-bridge sync {ours[-1]:.2f}s "
+                      f"({copies} image copies each), then a no-op re-sync {noops[-1]:.2f}s", flush=True)
+    s, o, z = median(theirs), median(ours), median(noops)
+    print(f"sync: skopeo sync median {s:.2f}s, swr-bridge sync median {o:.2f}s, "
+          f"swr-bridge is {s / o:.2f}x faster (target >= 2x); {os.cpu_count()} cores, --proc {args.proc}, "
+          f"{args.layer_size // 1024} KiB layers")
+    print(f"sync: no-op re-sync median {z:.2f}s = {100 * z / o:.1f}% of the first sync's median (target <= 10%); "
+          f"per round {', '.join(f'{100 * a / b:.1f}%' for a, b in zip(noops, ours, strict=True))}")
+
+
+if __name__ == "__main__":
+    main()
