@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -41,14 +42,19 @@ def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
     from adapter.registry.tokens import instance_key_from_env
 
     instance_key_from_env(config["instance_key_env"])  # decided before fork: every worker shares it
+    created = []  # temporary files of ours, removed when gunicorn exits
     if not os.environ.get("SWR_BRIDGE_BUDGET_FILE"):
         # One budget file for all workers of this instance, created before they fork.
         fd, path = tempfile.mkstemp(prefix="swr-bridge-budget-")
         os.close(fd)
         os.environ["SWR_BRIDGE_BUDGET_FILE"] = path
+        created.append(path)
     else:
         open(os.environ["SWR_BRIDGE_BUDGET_FILE"], "wb").close()  # slots booked by an earlier run are void
-    prepare_metrics_dir()
+    had_metrics_dir = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    metrics_dir = prepare_metrics_dir()
+    if not had_metrics_dir:
+        created.append(metrics_dir)
 
     class Application(BaseApplication):
         def load_config(self):
@@ -58,7 +64,14 @@ def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
         def load(self):
             return create_app(config)
 
-    Application().run()
+    try:
+        Application().run()
+    finally:
+        for path in created:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.unlink(path)
 
 
 @click.command()

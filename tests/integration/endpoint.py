@@ -34,7 +34,8 @@ class Endpoint:
         config.update(extra or {})
         self.config_path.write_text(yaml.safe_dump(config))
         self.env = dict(os.environ, SWR_BRIDGE_KEY=instance_key or "integration-instance-key-0123456789",
-                        SWR_BRIDGE_WORKERS=str(workers), SWR_BRIDGE_GUNICORN_LOGLEVEL="info", **(env or {}))
+                        SWR_BRIDGE_WORKERS=str(workers), SWR_BRIDGE_GUNICORN_LOGLEVEL="info")
+        self.env.update(env or {})  # the caller's values win, defaults included
         self.proc = None
 
     def start(self, timeout: float = 60.0) -> "Endpoint":
