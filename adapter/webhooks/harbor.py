@@ -11,6 +11,8 @@ from typing import Protocol
 API_STATUSES = {"InProgress": "running", "Succeed": "succeeded", "Failed": "failed", "Stopped": "stopped"}
 _ERROR_LINE = re.compile(r"\[(ERROR|FATAL)\]")
 _TIMESTAMP = re.compile(r"^\S+Z \[(ERROR|FATAL)\] (\[[^\]]*\])?:?\s*")
+# Harbor's closing line on every failed copy task; the cause is in an earlier ERROR line.
+_WRAP_UP = "got error during the whole transfer period"
 
 
 class HarborUnavailable(Exception):
@@ -52,6 +54,7 @@ def reason_from_log(log_text: str, tail_lines: int) -> tuple[str, list[str]]:
     lines = [line for line in log_text.splitlines() if line.strip()]
     tail = lines[-tail_lines:]
     errors = [line for line in lines if _ERROR_LINE.search(line)]
+    errors = [line for line in errors if _WRAP_UP not in line] or errors
     reason = _TIMESTAMP.sub("", errors[-1]) if errors else (tail[-1] if tail else "")
     return reason.strip()[:1000], tail
 

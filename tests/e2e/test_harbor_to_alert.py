@@ -75,11 +75,13 @@ def test_quota_exhausted_fails_the_task_and_alerts_with_the_reason(harbor_regist
                              "--interval", "1", env=env)
             assert replicated.returncode == 1, replicated.stdout + replicated.stderr
             output = replicated.stdout + replicated.stderr
-            assert "library/web" in output and "over-quota" in output  # the failed task, with its reason
+            assert "library/web" in output  # the failed task, with its reason
+            assert "cannot create organization 'over-quota'" in output
 
             alerts = wait_for(lambda: alerts_for(alertmanager, rule), timeout=60)
             assert len(alerts) == 1, json.dumps(alerts, indent=1)
             alert = alerts[0]
             assert alert["labels"]["alertname"] == "HarborReplicationFailed"
             text = alert["annotations"]["description"]
-            assert "library/web" in text and "over-quota" in text, text
+            reason = next(line for line in text.splitlines() if line.startswith("- library/web"))
+            assert "cannot create organization 'over-quota'" in reason, text

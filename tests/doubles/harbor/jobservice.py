@@ -33,6 +33,27 @@ def _tag_selected(tag: str, tag_filter: dict | None) -> bool:
     return matched if tag_filter.get("decoration", "matches") == "matches" else not matched
 
 
+def _log_line(level: str, where: str, text: str) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return f"{stamp} [{level}] [{where}]: {text}"
+
+
+def job_log(repo: str, dest: str, result) -> str:
+    """The task's job log, in the shape of Harbor's jobservice logger."""
+    transfer, job = "/controller/replication/transfer/image/transfer.go", "/jobservice/job/impl/replication/replication.go"
+    lines = []
+    for outcome in result.outcomes:
+        lines.append(_log_line("INFO", transfer, f"copying {repo}:[{outcome.reference}](source registry) to "
+                                                 f"{dest}:[{outcome.dest_reference}](destination registry)..."))
+        if outcome.error:
+            lines.append(_log_line("ERROR", transfer, outcome.error))
+        else:
+            lines.append(_log_line("INFO", transfer, f"copy {repo}:[{outcome.reference}] completed: {outcome.status}"))
+    if not result.ok:
+        lines.append(_log_line("ERROR", job, "got error during the whole transfer period, mark the job failure"))
+    return "\n".join(lines)
+
+
 class ThrottledSource(RegistrySource):
     """Harbor's `speed`: each blob read stream is limited to speed Kibit/s (x128 bytes/s)."""
 
@@ -136,10 +157,7 @@ class JobserviceState(HarborState):
         with self._pusher(ctx) as pusher:
             result = pusher.copy(source, dest, tags, override=bool(ctx["policy"].get("override")),
                                  source_repo=repo, prepare=False)
-        log = "\n".join(f"copy {repo}:{o.reference} -> {dest}:{o.dest_reference}: {o.status}"
-                        + (f": {o.error}" if o.error else "") for o in result.outcomes)
-        if not result.ok:
-            log += "\ngot error during the whole transfer period, mark the job failure"
+        log = job_log(repo, dest, result)
         with self.lock:
             task.update(status="Succeed" if result.ok else "Failed", end_time=now())
             self.task_logs[task["id"]] = log + "\n"
