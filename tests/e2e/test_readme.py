@@ -5,10 +5,12 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import requests
+import yaml
 
 from adapter.sandbox.registry import free_port
 from tests.images import build_image
@@ -70,3 +72,28 @@ def test_login_command_block_prints_what_the_readme_says(tmp_path):
     assert result.returncode == 0, result.stderr
     pattern = re.escape(expected[2:]).replace(re.escape("<64 hex>"), "[0-9a-f]{64}")
     assert re.fullmatch(pattern, result.stdout.strip()), (expected, result.stdout)
+
+
+def yaml_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [textwrap.dedent(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_every_yaml_block_in_the_readme_validates():
+    """Endpoint configs through the endpoint's schema, bridge files through bridge.yaml's schema."""
+    from adapter.config import load_data as load_endpoint_config
+    from harbor_client.bridgefile import load_data as load_bridge_file
+
+    checked = 0
+    for block in yaml_blocks():
+        doc = yaml.safe_load(block)
+        if not isinstance(doc, dict):
+            continue
+        if {"endpoints", "rules"} & set(doc):
+            load_bridge_file(doc)
+        elif {"listen", "swr", "webhooks", "mapping", "bandwidth"} & set(doc):
+            load_endpoint_config(doc, "README.md")
+        else:
+            continue
+        checked += 1
+    assert checked >= 3
