@@ -25,6 +25,7 @@ from adapter.transfer.client import TransferError
 
 CONFIG_LIMIT = 4 * 1024 * 1024
 MANIFEST_MEMO = 512  # source manifests kept for the other destinations of the same image
+TOKEN_BATCH = 16  # destination repositories per token request
 
 
 @dataclass
@@ -64,6 +65,13 @@ class Result:
     blobs: dict = field(default_factory=lambda: {"uploaded": 0, "mounted": 0, "existing": 0})
     retryable: bool = False
     job: Job | None = field(default=None, repr=False)
+
+
+def _quietly(call, *args) -> None:
+    try:
+        call(*args)
+    except Exception:  # noqa: BLE001 - the jobs repeat the call and report what goes wrong
+        pass
 
 
 def _failed(future: Future) -> bool:
@@ -122,6 +130,7 @@ class Engine:
 
     def run(self, jobs: list[Job]) -> list[Result]:
         """Every job once, then once more for those that failed in a way worth retrying."""
+        self._prepare(jobs)
         results = list(self._image_pool.map(self.copy, jobs))
         again = [i for i, r in enumerate(results) if r.status == "failed" and r.retryable]
         if again and not self.opt.dry_run:
@@ -130,6 +139,18 @@ class Engine:
                                  strict=True):
                 results[i] = result
         return results
+
+    def _prepare(self, jobs: list[Job]) -> None:
+        """Organizations first, then destination tokens TOKEN_BATCH repositories at a time (best effort:
+        a failure here is met again, and reported, by the jobs themselves)."""
+        dests = {id(job.dest): job.dest for job in jobs}
+        repos = {key: sorted({j.dst_repo for j in jobs if id(j.dest) == key}) for key in dests}
+        if not self.opt.dry_run:
+            orgs = {(key, repo.split("/")[0]) for key, names in repos.items() for repo in names}
+            list(self._image_pool.map(lambda o: _quietly(dests[o[0]].ensure_organization, o[1]), orgs))
+        batches = [(dests[key], names[i:i + TOKEN_BATCH]) for key, names in repos.items()
+                   for i in range(0, len(names), TOKEN_BATCH)]
+        list(self._image_pool.map(lambda b: _quietly(b[0].prefetch, b[1]), batches))
 
     def copy(self, job: Job) -> Result:
         self.reporter.started(job)

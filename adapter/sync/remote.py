@@ -156,6 +156,13 @@ class Remote:
         self.call("PUT", repo, f"manifests/{ref}", PUSH, f"put manifest {self.host}/{repo}:{ref}",
                   ok=(201,), data=body, headers={"Content-Type": media_type}, stream=False)
 
+    def prefetch(self, repos: list[str]) -> None:
+        """Destination tokens for many repositories in one request (best effort: calls fetch their own)."""
+        try:
+            self.client.prefetch(self.creds, [f"repository:{repo}:{PUSH}" for repo in repos])
+        except (TransferError, ValueError):
+            pass
+
     def ensure_organization(self, org: str) -> None:
         """Creates the SWR organization if needed (cached); a no-op for other registries."""
         if not self.is_swr or self.orgs is None:

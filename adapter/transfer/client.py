@@ -109,23 +109,34 @@ class RegistryClient:
             raise self.fail("UPSTREAM_ERROR", f"{self.name} token service answered {resp.status_code}", 502)
         return True
 
+    def _key(self, who, scopes: list[str]) -> str:
+        return hashlib.sha256("\0".join([*(self.creds_of(who) or ("", "")), *scopes]).encode()).hexdigest()
+
     def token(self, who, scopes: list[str], fresh: bool = False) -> str:
         """A bearer token for these scopes, cached; concurrent callers of one key fetch it once."""
-        key = hashlib.sha256("\0".join([*(self.creds_of(who) or ("", "")), *scopes]).encode()).hexdigest()
+        key = self._key(who, scopes)
         if fresh:
             self.on_token(False)
-            return self._fetch(who, scopes, key)
+            return self._fetch(who, scopes, [key])
         cached = self.tokens.get(key)
         if cached is None:
             with self.tokens.fetching(key):
                 cached = self.tokens.get(key)  # another thread may have fetched it meanwhile
                 if cached is None:
                     self.on_token(False)
-                    return self._fetch(who, scopes, key)
+                    return self._fetch(who, scopes, [key])
         self.on_token(True)
         return cached
 
-    def _fetch(self, who, scopes: list[str], key: str) -> str:
+    def prefetch(self, who, scopes: list[str]) -> None:
+        """One token for many scopes, cached for each of them: what later calls with one scope will use.
+
+        A token that turns out not to cover a scope costs that call its 401 replay, nothing more.
+        """
+        if scopes and self.challenge() and self.scheme == "bearer":
+            self._fetch(who, scopes, [self._key(who, [scope]) for scope in scopes])
+
+    def _fetch(self, who, scopes: list[str], keys: list[str]) -> str:
         resp = self.fetch_token(who, scopes)
         if resp.status_code in (401, 403):
             raise self.fail("UNAUTHORIZED", f"{self.name} refused the credentials", 401)
@@ -133,7 +144,8 @@ class RegistryClient:
             raise self.fail("UPSTREAM_ERROR", f"{self.name} token service answered {resp.status_code}", 502)
         data = resp.json()
         token = data.get("token") or data.get("access_token") or ""
-        self.tokens.put(key, token, data.get("expires_in"))
+        for key in keys:
+            self.tokens.put(key, token, data.get("expires_in"))
         return token
 
     def authorization(self, who, scopes: list[str], fresh: bool = False) -> str | None:

@@ -59,6 +59,9 @@ class Memory:
         return io.BytesIO(self.blobs[digest])
 
     # destination side
+    def prefetch(self, repos):
+        self._note("prefetch", tuple(repos))
+
     def ensure_organization(self, org):
         self._note("ensure_organization", org)
 
@@ -231,7 +234,7 @@ def test_dry_run_reads_but_never_writes():
     eng, _ = engine(dry_run=True)
     [result] = eng.run([job(src, dst)])
     assert (result.status, result.reason) == ("planned", "would copy")
-    assert {c[0] for c in dst.calls} == {"digest"}
+    assert {c[0] for c in dst.calls} == {"prefetch", "digest"}  # no organization, blob or manifest
 
 
 def test_a_manifest_that_does_not_match_its_digest_fails():
