@@ -128,3 +128,17 @@ def test_images_rules_keep_file_order_and_expand_lists(tmp_path, monkeypatch):
                                      "h.io/a/b"]
     assert rules[1][1] == ["quay.io/ruohe/kube-rbac-proxy1", "swr.eu-nl.otc.t-systems.com/x/y"]
     assert rules[2][1] == [""] and rules[2][2] == f"{tmp_path / 'images.yml'}: key 'h.io/a/b'"
+
+
+def test_the_readme_auth_file_example_loads(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Migrating without Harbor", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    for name, value in {"QUAY_TOKEN": "t0k3n", "OTC_AK": AK, "OTC_SK": SK}.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "auth.yaml").write_text(block)
+    accounts = load_auth(tmp_path / "auth.yaml")
+    assert accounts["quay.io"].creds == ("robot", "t0k3n")
+    assert accounts["swr.eu-de.otc.t-systems.com"].creds == (f"eu-de_myproject@{AK}", LOGIN_KEY)
