@@ -60,11 +60,11 @@ def test_bodies_over_one_mib_are_413(client, bridge):
 
 
 def test_a_body_of_exactly_one_mib_is_read(client):
-    doc = payloads.push_artifact()
-    raw = ('{"type": "PUSH_ARTIFACT", "occur_at": 1, "operator": "%s"}' % ("x" * 4000)).encode()
-    raw = raw[:-1] + b" " * (1024 * 1024 - len(raw)) + b"}"
-    assert len(raw) == 1024 * 1024 and doc
+    raw = b'{"type": "PUSH_ARTIFACT", "occur_at": 1, "operator": "admin"}'
+    raw = raw[:-1] + b" " * (1024 * 1024 - len(raw)) + b"}"  # padded with JSON whitespace to the limit
+    assert len(raw) == 1024 * 1024
     assert post(client, raw).status_code == 200
+    assert post(client, raw[:-1] + b" }").status_code == 413
 
 
 def test_malformed_is_400_with_the_field_errors(client):
