@@ -6,7 +6,8 @@
     remote.py      a registry through adapter.transfer's RegistryClient; SWR organizations
     layout.py      OCI layout directories as sources
     manifests.py   media types, blobs, index children, --arch/--os filters
-    engine.py      the bounded pools, skips, mounts, uploads, retries and the final pass
+    engine.py      images: platform selection, skips, manifests, retries and the final pass
+    blobs.py       the bounded blob pool: each blob once, mounts, streamed uploads, the budget
     progress.py    the TTY status line or plain lines, the summary and the JSON report
     cli.py         the click commands (register(main) adds `sync` and `copy`)
 """

@@ -101,12 +101,9 @@ def _session(proc: int):
     return session
 
 
-def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
-    """Loads everything (bad input: exit 2), plans, copies, reports; exit 1 when anything failed."""
-    from adapter.sync.engine import Engine, Options
+def _load(make_rules, auth_path, opts: dict):
+    """(remotes, rules, log file, budget) from the files and flags; bad input of any kind is exit 2."""
     from adapter.sync.files import load_auth
-    from adapter.sync.plan import expand_all
-    from adapter.sync.progress import Reporter, render, summary
     from adapter.sync.remote import Remotes
 
     mapping, policy = _endpoint_config(opts["config_path"])
@@ -118,10 +115,20 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
         raise BadInput(str(exc)) from None
     except OSError as exc:
         raise BadInput(f"--log {opts['log_path']}: {exc.strerror}") from None
+    return remotes, rules, log, _budget(policy, opts["bandwidth"])
+
+
+def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
+    """Loads everything, plans, copies, reports; exit 1 when anything failed."""
+    from adapter.sync.engine import Engine, Options
+    from adapter.sync.plan import expand_all
+    from adapter.sync.progress import Reporter, render, summary
+
+    remotes, rules, log, budget = _load(make_rules, auth_path, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
                       dry_run=opts["dry_run"])
     reporter = Reporter(log=log)
-    engine = Engine(options, reporter, _budget(policy, opts["bandwidth"]))
+    engine = Engine(options, reporter, budget)
     started = time.monotonic()
     try:
         jobs, results = expand_all(rules, remotes, engine.retry, opts["proc"])

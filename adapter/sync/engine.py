@@ -1,15 +1,13 @@
 """The copy engine: images in one pool, blobs in a bounded pool, retries with backoff, then a final pass.
 
 For each image: read the source manifest (and select platforms), make sure the SWR organization
-exists, and skip when the destination already has the same manifest digest. Otherwise every blob
-goes to the blob pool: skipped when the destination repository has it, mounted when this run has
-put it into another repository of the same registry, else streamed from the source. Manifests
-follow their blobs, index children before the index, all byte-exact.
+exists, and skip when the destination already has the same manifest digest. Otherwise its blobs go
+to the blob pool (blobs.py), and its manifests follow them, index children before the index, all
+byte-exact.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,8 +16,8 @@ from dataclasses import dataclass, field
 import requests
 import urllib3
 
-from adapter.registry.relay import SizedBodyStream
 from adapter.sync import manifests
+from adapter.sync.blobs import Blobs, failed
 from adapter.sync.errors import CopyError, describe
 from adapter.transfer.client import TransferError
 
@@ -74,36 +72,6 @@ def _quietly(call, *args) -> None:
         pass
 
 
-def _failed(future: Future) -> bool:
-    return future.done() and (future.cancelled() or future.exception() is not None)
-
-
-def _settle(future: Future, done: Future) -> None:
-    """Passes a pool task's outcome on to the future that callers hold."""
-    if done.cancelled():
-        future.cancel()
-    elif done.exception() is not None:
-        future.set_exception(done.exception())
-    else:
-        future.set_result(done.result())
-
-
-class _Exact:
-    """Reads exactly `size` bytes: a source that ends early or runs long fails instead of leaving
-    the destination waiting for the Content-Length it was promised."""
-
-    def __init__(self, reader, size: int, what: str):
-        self.reader, self.size, self.left, self.what = reader, size, size, what
-
-    def read(self, amount: int) -> bytes:
-        data = self.reader.read(min(amount, self.left + 1))
-        self.left -= len(data)
-        if self.left < 0 or (not data and self.left > 0):
-            raise CopyError(f"{self.what}: the source sent {self.size - self.left} bytes, not {self.size}",
-                            retryable=True)
-        return data
-
-
 def retryable(exc: BaseException) -> bool:
     if isinstance(exc, CopyError):
         return exc.retryable
@@ -115,18 +83,15 @@ def retryable(exc: BaseException) -> bool:
 class Engine:
     def __init__(self, options: Options, reporter, budget=None, sleep=time.sleep):
         self.opt, self.reporter, self.budget, self._sleep = options, reporter, budget, sleep
-        self._blob_pool = ThreadPoolExecutor(options.proc, thread_name_prefix="sync-blob")
+        self.blobs = Blobs(options.proc, self.retry, reporter, budget)
         # Image jobs mostly wait (on their blobs, or on a manifest check), so there are more of them.
         self._image_pool = ThreadPoolExecutor(2 * options.proc, thread_name_prefix="sync-image")
-        self._inflight: dict[tuple[str, str, str], Future] = {}  # (host, repo, digest) -> its transfer
-        self._leaders: dict[tuple[str, str], Future] = {}  # (host, digest) -> the first transfer of it
         self._manifests: dict[tuple, Future] = {}
-        self._located: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository that has it
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._image_pool.shutdown(cancel_futures=True)
-        self._blob_pool.shutdown(cancel_futures=True)
+        self.blobs.close()
 
     def run(self, jobs: list[Job]) -> list[Result]:
         """Every job once, then once more for those that failed in a way worth retrying."""
@@ -176,7 +141,7 @@ class Engine:
             return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
         result = Result(job.src_name, job.dst_name, "copied", digest=top.digest)
         children = [c for c in (self._child(job, d) for d in top.children) if c is not None]
-        futures = [self._blob(job, blob, result) for m in (*children, top) for blob in m.blobs]
+        futures = [self.blobs.transfer(job, blob, result) for m in (*children, top) for blob in m.blobs]
         for future in futures:
             future.result()
         for child in children:
@@ -199,7 +164,7 @@ class Engine:
         key = (id(job.source), job.src_repo, ref)
         with self._lock:
             future = self._manifests.get(key)
-            owner = future is None or _failed(future)
+            owner = future is None or failed(future)
             if owner:
                 future = self._manifests[key] = Future()
                 if len(self._manifests) > MANIFEST_MEMO:
@@ -257,74 +222,6 @@ class Engine:
     def _put(self, job: Job, manifest: manifests.Manifest, ref: str) -> None:
         self.retry(f"put {job.dst_name}" + (f" ({ref})" if ref != job.dst_ref else ""),
                     lambda: job.dest.put_manifest(job.dst_repo, ref, manifest.body, manifest.media_type))
-
-    # --- blobs ----------------------------------------------------------------------------------
-    def _blob(self, job: Job, desc: dict, result: Result) -> Future:
-        """The blob's transfer into the destination repository, started once however many images need it.
-
-        While this run moves the same blob into another repository of the registry, this transfer
-        waits for that one (without holding a pool thread) and then mounts from it.
-        """
-        host, digest = job.dest.host, desc["digest"]
-        key = (host, job.dst_repo, digest)
-        with self._lock:
-            future = self._inflight.get(key)
-            if future is not None and not _failed(future):
-                return future
-            future = self._inflight[key] = Future()
-            leader = self._leaders.get((host, digest))
-            if leader is None or _failed(leader):
-                leader = self._leaders[(host, digest)] = future
-        start = functools.partial(self._start, future, job, desc, result)
-        if leader is future:
-            start()
-        else:
-            leader.add_done_callback(lambda _: start())
-        return future
-
-    def _start(self, future: Future, job: Job, desc: dict, result: Result) -> None:
-        what = f"blob {desc['digest'][:19]} for {job.dst_name}"
-        task = self._blob_pool.submit(self.retry, what, lambda: self._move(job, desc, result))
-        task.add_done_callback(lambda done: _settle(future, done))
-
-    def _move(self, job: Job, desc: dict, result: Result) -> None:
-        digest, repo, dest = desc["digest"], job.dst_repo, job.dest
-        known = self._located.get((dest.host, digest))
-        if known == repo:
-            return self._count(result, dest, digest, repo, "existing")
-        if known:  # mount first: a 201 means it is there now, whether or not it was before
-            location = dest.start_upload(repo, digest, known)
-            if location is None:
-                return self._count(result, dest, digest, repo, "mounted")
-        elif dest.has_blob(repo, digest):
-            return self._count(result, dest, digest, repo, "existing")
-        else:
-            location = dest.start_upload(repo)
-        size = int(desc.get("size", 0))
-        reader = job.source.open_blob(job.src_repo, digest)
-        try:
-            body = SizedBodyStream(_Exact(reader, size, f"blob {digest[:19]} of {job.src_name}"), size,
-                                   algorithm=digest.split(":")[0], throttle=self._meter(repo))
-            dest.upload(repo, location, body, digest)
-        finally:
-            reader.close()
-        self._count(result, dest, digest, repo, "uploaded", body.count)
-
-    def _count(self, result: Result, dest, digest: str, repo: str, kind: str, size: int = 0) -> None:
-        with self._lock:
-            self._located[(dest.host, digest)] = repo
-            result.blobs[kind] += 1
-            result.bytes += size
-        self.reporter.blob(kind)
-
-    def _meter(self, repo: str):
-        throttle = self.budget.meter(repo.split("/")[0]) if self.budget else None
-
-        def tick(nbytes: int) -> None:
-            self.reporter.add_bytes(nbytes)
-            if throttle:
-                throttle(nbytes)
-        return tick
 
     # --- retries --------------------------------------------------------------------------------
     def retry(self, what: str, call):
