@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapter.registry.principal import Principal
-from adapter.swr.credentials import AccessID, CredentialError, api_host, registry_password
+from adapter.swr.credentials import AccessID, CredentialError, api_host, check_secret, registry_password
 from adapter.sync.errors import InputError
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -118,15 +118,21 @@ def _account(key: str, data: dict, where: str) -> Account:
         return _swr_account(key, data, where)
     if has_user and not (data.get("username") and "password" in data):
         raise InputError(where, "username and password go together")
-    principal = None
-    if has_user and "@" in data["username"]:
-        try:  # `<project>@<AK>` with the login key: an SWR account whose organizations can be made
-            AccessID.parse(data["username"])
-            principal = Principal(data["username"], data["password"])
-        except CredentialError:
-            principal = None
-    return Account(key, data.get("username"), data.get("password"), data["insecure"], principal,
+    principal = _swr_login(data) if has_user else None
+    password = principal.password if principal else data.get("password")
+    return Account(key, data.get("username"), password, data["insecure"], principal,
                    data.get("api"), data.get("dockyard"))
+
+
+def _swr_login(data: dict) -> Principal | None:
+    """`<project>@<AK>` with the login key (or the SK, as Harbor's Access Secret may be): an SWR account,
+    whose registry password is the login key and whose organizations can be made. None otherwise."""
+    try:
+        AccessID.parse(data["username"])
+        check_secret(data["password"])
+    except CredentialError:
+        return None
+    return Principal(data["username"], data["password"])
 
 
 def load_auth(path) -> dict[str, Account]:

@@ -105,6 +105,8 @@ def test_auth_aksk_entries_become_swr_logins(tmp_path):
         "swr.eu-de.otc.t-systems.com": {"access_key": AK, "secret_key": SK},
         "127.0.0.1:5000": {"access_key": AK, "secret_key": SK, "project": "eu-nl_team", "api": "http://127.0.0.1:5001"},
         "swr.eu-nl.otc.t-systems.com": {"username": f"eu-nl@{AK}", "password": LOGIN_KEY},
+        "swr.eu-nl.otc.t-systems.com/sk": {"username": f"eu-nl@{AK}", "password": SK},
+        "ghcr.io": {"username": "someone@example.com", "password": "pw"},
     }))
     accounts = load_auth(tmp_path / "auth.json")
     swr = accounts["swr.eu-de.otc.t-systems.com"]
@@ -114,6 +116,9 @@ def test_auth_aksk_entries_become_swr_logins(tmp_path):
     assert local.username == f"eu-nl_team@{AK}" and local.api == "http://127.0.0.1:5001"
     login = accounts["swr.eu-nl.otc.t-systems.com"]
     assert login.principal is not None and login.principal.sk is None  # organizations through /dockyard
+    with_sk = accounts["swr.eu-nl.otc.t-systems.com/sk"]  # an SK as the password: the login key is derived
+    assert with_sk.creds == (f"eu-nl@{AK}", LOGIN_KEY) and with_sk.principal.sk == SK
+    assert accounts["ghcr.io"].principal is None and accounts["ghcr.io"].creds == ("someone@example.com", "pw")
     assert SK not in repr(swr) and LOGIN_KEY not in repr(login)
 
 
