@@ -111,6 +111,9 @@ class AlertmanagerSinkSchema(_SinkBase):
     severity = fields.String(load_default="critical", validate=validate.Length(min=1, max=64))
     # How long a success summary stays listed in Alertmanager before it expires by itself.
     success_ttl = Duration(load_default=3600.0)
+    # A failure alert stays active this long unless a success resolves it first; without an endsAt,
+    # Alertmanager would drop it after its resolve_timeout (5 minutes by default).
+    failure_ttl = Duration(load_default=86400.0)
 
 
 SINK_SCHEMAS = {"http": HttpSinkSchema, "slack": SecretUrlSinkSchema, "teams": SecretUrlSinkSchema,

@@ -1,5 +1,6 @@
-"""The Alertmanager sink: POST /api/v2/alerts. A failed execution fires an alert; a succeeded one resolves
-that alert (same labels, endsAt now) and posts a success summary that expires after `success_ttl`."""
+"""The Alertmanager sink: POST /api/v2/alerts. A failed execution fires an alert that stays active for
+`failure_ttl`; a succeeded one resolves it (same labels, endsAt now) and posts a success summary that
+expires after `success_ttl`."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ class AlertmanagerSink(Sink):
         if data.get("link"):
             item["generatorURL"] = data["link"]
         items = [item]
-        if alert["kind"] == "execution" and alert["status"] == "succeeded":
+        if alert["status"] != "succeeded":
+            item["endsAt"] = isotime(alert["created_at"] + self.conf["failure_ttl"])
+        elif alert["kind"] == "execution":
             item["endsAt"] = isotime(alert["created_at"])  # resolves the policy's failure alert
             summary = dict(item, labels=dict(item["labels"], alertname=SUCCEEDED, severity="info"),
                            endsAt=isotime(alert["created_at"] + self.conf["success_ttl"]))

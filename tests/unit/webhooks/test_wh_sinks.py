@@ -15,7 +15,7 @@ SINKS = {
     "ops-slack": {"type": "slack", "url_env": "SLACK_WEBHOOK_URL", "timeout": 10.0},
     "ops-teams": {"type": "teams", "url_env": "TEAMS_WORKFLOW_URL", "timeout": 10.0},
     "am": {"type": "alertmanager", "url": "http://alertmanager:9093", "severity": "page", "timeout": 10.0,
-           "success_ttl": 3600.0},
+           "success_ttl": 3600.0, "failure_ttl": 86400.0},
 }
 
 
@@ -107,7 +107,8 @@ def test_alertmanager_fires_failures_and_resolves_successes():
     (fired,) = json.loads(sent["data"])
     assert fired["labels"] == {"alertname": "HarborReplicationFailed", "policy": "prod-sync", "project": "library",
                                "severity": "page"}
-    assert fired["startsAt"] == "2024-05-01T10:00:00Z" and "endsAt" not in fired
+    # Active for failure_ttl: without endsAt Alertmanager would drop it after its resolve_timeout.
+    assert fired["startsAt"] == "2024-05-01T10:00:00Z" and fired["endsAt"] == "2024-05-02T10:00:00Z"
     _, (sent,) = deliver("am", alert(status="succeeded"))
     resolved, summary = json.loads(sent["data"])
     assert resolved["labels"] == fired["labels"] and resolved["endsAt"] == "2024-05-01T10:00:00Z"
