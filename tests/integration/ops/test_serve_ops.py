@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -89,15 +88,15 @@ def test_metrics_are_merged_across_workers_and_survive_a_dead_worker(sbx, tmp_pa
 
 def test_serve_makes_a_metrics_directory_of_its_own(sbx, tmp_path):
     """Without PROMETHEUS_MULTIPROC_DIR, serve makes a fresh directory; each worker writes there."""
-    before = set(Path(tempfile.gettempdir()).glob("swr-bridge-metrics-*"))
-    with Endpoint(tmp_path, sbx, workers=2) as ep:
+    scratch = tmp_path / "tmp"  # serve's own TMPDIR, so other serve processes cannot interfere
+    scratch.mkdir()
+    with Endpoint(tmp_path, sbx, workers=2, env={"TMPDIR": str(scratch)}) as ep:
         for _ in range(4):
             requests.get(ep.url + "/healthz", timeout=5)
-        made = set(Path(tempfile.gettempdir()).glob("swr-bridge-metrics-*")) - before
-        # Other serve processes on this machine make theirs too: ours holds our workers' files.
+        (made,) = scratch.glob("swr-bridge-metrics-*")
         pids = workers_of(ep.proc.pid)
-        ours = [d for d in made if any(f.name.endswith(f"_{pid}.db") for pid in pids for f in d.glob("*.db"))]
-        assert len(ours) == 1
+        written = {f.name.rsplit("_", 1)[-1] for f in made.glob("*.db")}
+        assert written and written <= {f"{pid}.db" for pid in pids}  # only our workers write there
 
 
 def test_readyz_through_gunicorn(sbx, tmp_path):
