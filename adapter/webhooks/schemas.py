@@ -146,7 +146,99 @@ def _epoch(moment) -> int:
 _DEFAULT, _CLOUDEVENT = DefaultSchema(), CloudEventSchema()
 
 
+_MAX_ID = 2**63 - 1
+_RESOURCE_FIELDS = ("registry_type", "endpoint", "namespace", "registry_name", "provider")
+_REPLICATION_TEXT = ("harbor_hostname", "description", "artifact_type", "authentication_type", "trigger_type",
+                     "policy_creator")
+
+
+class _Refer(Exception):
+    """The fast path met something it does not vouch for: marshmallow decides, with its messages."""
+
+
+def _text(doc: dict, name: str) -> str:
+    """What `Text(load_default="")` loads, for plain ASCII strings only."""
+    value = doc.get(name, "")
+    if type(value) is not str or len(value) > 4096 or not value.isascii() or "\x00" in value:
+        raise _Refer
+    return value
+
+
+def _int(doc: dict, name: str, low: int, default: int | None = None) -> int:
+    """What a strict `Integer` with a Range(low, 2**63 - 1) loads; a missing one is `default` when allowed."""
+    value = doc.get(name, default)
+    if type(value) is not int or not low <= value <= _MAX_ID:
+        raise _Refer
+    return value
+
+
+def _dict(doc: dict, name: str) -> dict:
+    value = doc.get(name)
+    if type(value) is not dict:
+        raise _Refer
+    return value
+
+
+def _resource(doc: dict, name: str) -> Resource:
+    if name not in doc:
+        return Resource()
+    found = _dict(doc, name)
+    return Resource(*(_text(found, f) for f in _RESOURCE_FIELDS))
+
+
+def _artifacts(doc: dict, name: str) -> tuple[Artifact, ...]:
+    found = doc.get(name, [])
+    if type(found) is not list or len(found) > 100:
+        raise _Refer
+    loaded = []
+    for item in found:
+        if type(item) is not dict or "name_tag" not in item:
+            raise _Refer
+        refs = item.get("references", [])
+        if type(refs) is not list or len(refs) > 1000:
+            raise _Refer
+        loaded.append(Artifact(_text(item, "type"), _text(item, "status"), _text(item, "name_tag"),
+                               tuple(_text({"r": r}, "r") for r in refs), _text(item, "fail_reason")))
+    return tuple(loaded)
+
+
+def _fast_default(doc: dict, body: bytes) -> Event:
+    """DefaultSchema's result for the common REPLICATION payload, built without marshmallow (~10x cheaper).
+
+    Accepts only what DefaultSchema accepts and builds the same Event; anything unusual (other types, nulls,
+    non-ASCII text, a bool where a number goes, ...) raises _Refer so marshmallow gives its answer and
+    messages. tests/unit/webhooks/test_wh_fast_default.py holds the two to the same results.
+    """
+    kind = doc.get("type")
+    if kind != "REPLICATION":
+        raise _Refer
+    occur_at = _int(doc, "occur_at", 0)
+    operator = _text(doc, "operator")
+    rep = _dict(_dict(doc, "event_data"), "replication")
+    job_status = rep.get("job_status")
+    if type(job_status) is not str or job_status not in RAW_STATUSES:
+        raise _Refer
+    override_mode = rep.get("override_mode", False)
+    if type(override_mode) is not bool:
+        raise _Refer
+    texts = {name: _text(rep, name) for name in _REPLICATION_TEXT}
+    replication = Replication(
+        job_status=job_status, execution_id=_int(rep, "execution_id", 1), task_id=_int(rep, "task_id", 1),
+        override_mode=override_mode, execution_timestamp=_int(rep, "execution_timestamp", 0, 0),
+        src_resource=_resource(rep, "src_resource"), dest_resource=_resource(rep, "dest_resource"),
+        successful_artifact=_artifacts(rep, "successful_artifact"), failed_artifact=_artifacts(rep, "failed_artifact"),
+        **texts)
+    return Event("default", kind, occur_at, body, operator, replication)
+
+
 def _from_default(doc: dict, body: bytes) -> Event:
+    try:
+        return _fast_default(doc, body)
+    except _Refer:
+        return _marshmallow_default(doc, body)
+
+
+def _marshmallow_default(doc: dict, body: bytes) -> Event:
     data = _DEFAULT.load(doc)
     replication = data["event_data"].get("replication") if data["type"] == "REPLICATION" else None
     return Event("default", data["type"], data["occur_at"], body, data["operator"], replication)
