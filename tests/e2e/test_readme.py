@@ -31,9 +31,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, "swr-bridge run exited early"
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(url + "/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting under load
             pass
         time.sleep(0.2)
     raise AssertionError("swr-bridge run did not come up")
