@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-from adapter import metrics
-from adapter.registry.errors import RegistryError
 from adapter.registry.principal import Principal
 
 
@@ -43,6 +41,9 @@ class Organizations:
             self._known[key] = now + self.ttl
 
     def _create(self, principal: Principal, org: str) -> None:
+        # Imported here: the sync uses this module too, and needs neither Flask nor prometheus.
+        from adapter import metrics
+        from adapter.registry.errors import RegistryError
         from adapter.swr import api
 
         try:

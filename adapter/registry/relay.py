@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import requests
-from flask import Response
+
+if TYPE_CHECKING:  # Flask only when a response is built: the sync imports this module too
+    from flask import Response
 
 CHUNK = 1 << 20
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -86,6 +89,8 @@ def copy_headers(upstream: requests.Response, names=PASS_HEADERS) -> dict[str, s
 def stream_response(upstream: requests.Response, status: int | None = None, headers=None,
                     throttle: Callable[[int], None] | None = None) -> Response:
     """A Flask response that streams the upstream body untouched and closes the upstream when done."""
+    from flask import Response
+
     def generate():
         for chunk in upstream.raw.stream(CHUNK, decode_content=False):
             if throttle:

@@ -11,7 +11,6 @@ import threading
 import requests
 import urllib3
 
-from adapter.registry.errors import RegistryError, upstream_error
 from adapter.registry.relay import error_body
 from adapter.sync.errors import CopyError, describe
 from adapter.sync.files import Account, account_for
@@ -30,6 +29,8 @@ def base_url(host: str, insecure: bool) -> str:
 
 
 def _failure(resp: requests.Response, what: str) -> CopyError:
+    from adapter.registry.errors import upstream_error  # imports Flask: only when something failed
+
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
     retryable = resp.status_code >= 500 or resp.status_code == 429
     return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable)
@@ -170,7 +171,11 @@ class Remote:
         try:
             with self._org_lock:
                 self.orgs.ensure(self.account.principal, org)
-        except RegistryError as exc:
+        except Exception as exc:
+            from adapter.registry.errors import RegistryError  # imports Flask: only when something failed
+
+            if not isinstance(exc, RegistryError):
+                raise
             raise CopyError(f"organization {org!r} on {self.host}: {exc.message}",
                             retryable=exc.status >= 500) from None
 

@@ -1,0 +1,48 @@
+"""A sync run does not pay for the endpoint's web stack: Flask and prometheus stay unimported."""
+
+import subprocess
+import sys
+
+CODE = """
+import sys
+import adapter.sync.cli, adapter.sync.engine, adapter.sync.plan, adapter.sync.remote
+import adapter.registry.organizations, adapter.registry.relay
+heavy = sorted(m for m in ("flask", "werkzeug", "prometheus_client", "adapter.metrics") if m in sys.modules)
+print(",".join(heavy))
+"""
+
+
+def test_sync_modules_do_not_import_flask_or_prometheus():
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+class _Orgs:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def ensure(self, principal, org):
+        raise self.exc
+
+
+def _remote(exc):
+    from adapter.sync.files import Account
+    from adapter.sync.remote import Remote
+
+    return Remote("swr.example", None, Account("swr.example", "u", "p", principal=object()), _Orgs(exc))
+
+
+def test_organization_errors_still_become_copy_errors():
+    import pytest
+
+    from adapter.registry.errors import RegistryError
+    from adapter.sync.errors import CopyError
+
+    with pytest.raises(CopyError, match="organization 'team'.*quota") as info:
+        _remote(RegistryError("DENIED", "quota")).ensure_organization("team")
+    assert not info.value.retryable
+    with pytest.raises(CopyError) as info:
+        _remote(RegistryError("UPSTREAM_ERROR", "down", status=502)).ensure_organization("team")
+    assert info.value.retryable
+    with pytest.raises(KeyError):  # anything else is not turned into a CopyError
+        _remote(KeyError("x")).ensure_organization("team")
