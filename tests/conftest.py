@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 
 import pytest
 
@@ -20,13 +19,6 @@ SANDBOX_TENANTS = [
 # Generous, because every layer's tests share the session sandbox; quota tests start their own.
 SESSION_ORG_QUOTA = 1000
 _org_counter = itertools.count(1)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from adapter import create_app, health
 from adapter.config import load_data
-from tests.conftest import free_port
+from adapter.sandbox.registry import free_port
 from tests.unit.webhooks.helpers import SECRET_ENV, webhooks_config
 
 
