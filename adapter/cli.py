@@ -13,7 +13,7 @@ from adapter import __version__
 LAZY_COMMANDS = {
     "serve": "adapter.serve", "run": "adapter.run", "sandbox": "adapter.sandbox.cli",
     "sync": "adapter.sync.cli", "copy": "adapter.sync.cli",
-    "events": "adapter.webhooks.cli", "deliveries": "adapter.webhooks.cli",
+    "events": "adapter.webhooks.cli", "deliveries": "adapter.webhooks.cli", "summaries": "adapter.webhooks.cli",
     "plan": "harbor_client.cli", "apply": "harbor_client.cli", "replicate": "harbor_client.cli",
     "preview": "adapter.preview", "endpoints": "harbor_client.cli", "rules": "harbor_client.cli",
     "executions": "harbor_client.cli", "webhooks": "harbor_client.cli",

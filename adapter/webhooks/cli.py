@@ -1,4 +1,4 @@
-"""`swr-bridge events|executions|deliveries`: the webhook bridge's API over HTTP, with a bearer token from env."""
+"""`swr-bridge events|summaries|deliveries`: the webhook bridge's API over HTTP, with a bearer token from env."""
 
 from __future__ import annotations
 
@@ -98,9 +98,9 @@ def events_show(url, token_env, as_json, event_id):
     show(client(url, token_env).get(f"/events/{event_id}"), True)
 
 
-@click.group()
+@click.group("summaries")
 def executions():
-    """Replication executions the bridge grouped events into."""
+    """Execution summaries the bridge grouped Harbor's events into (`executions` is Harbor's own)."""
 
 
 @executions.command("list")
@@ -153,6 +153,4 @@ def deliveries_replay(url, token_env, as_json, delivery_id):
 def register(main) -> None:
     main.add_command(events)
     main.add_command(deliveries)
-    # harbor_client's CLI may own `executions` (Harbor's own); the bridge's view then stays under the API.
-    if "executions" not in main.commands:
-        main.add_command(executions)
+    main.add_command(executions)

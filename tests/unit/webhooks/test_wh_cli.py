@@ -1,4 +1,4 @@
-"""`swr-bridge events|deliveries` against a running bridge over HTTP."""
+"""`swr-bridge events|summaries|deliveries` against a running bridge over HTTP."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def test_deliveries_list_and_replay(served):
     assert code == 0 and out.strip() == f"delivery {dead['id']} to ops-http queued again"
     code, out = run("deliveries", "replay", str(dead["id"]), "--url", served)
     assert code == 1 and "409 CONFLICT" in out
+
+
+def test_summaries_list_and_show(served):
+    code, out = run("summaries", "list", "--url", served, "--json")
+    assert code == 0
+    (summary,) = json.loads(out)["items"]
+    assert summary["execution_id"] == 41 and summary["status"] == "failed"
+    code, out = run("summaries", "show", "41", "--url", served)
+    assert code == 0 and json.loads(out)["execution_id"] == 41
 
 
 def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
