@@ -41,26 +41,33 @@ class Organizations:
             self._known[key] = now + self.ttl
 
     def _create(self, principal: Principal, org: str) -> None:
-        # Imported here: the sync uses this module too, and needs neither Flask nor prometheus.
-        from adapter import metrics
-        from adapter.registry.errors import RegistryError
         from adapter.swr import api
 
         try:
             self.client(principal).ensure_organization(org)
-        except api.SwrNameInvalid as exc:
-            raise RegistryError("NAME_INVALID", f"SWR refused organization {org!r}: {exc.message}") from None
-        except api.SwrQuotaExceeded as exc:
-            raise RegistryError("DENIED", f"cannot create organization {org!r}: {exc.message}") from None
-        except api.SwrAuthError as exc:
-            raise RegistryError("DENIED", f"SWR refused to create organization {org!r}: {exc.message}") from None
-        except api.SwrUnreachable as exc:
-            metrics.UPSTREAM_ERRORS.labels(target="api", kind="timeout" if exc.kind == "timeout" else "unreachable").inc()
-            code = "UPSTREAM_TIMEOUT" if exc.kind == "timeout" else "UPSTREAM_UNREACHABLE"
-            raise RegistryError(code, "SWR management API is unreachable") from None
-        except api.SwrHTTPError as exc:
-            if exc.status >= 500:
-                metrics.UPSTREAM_ERRORS.labels(target="api", kind="http_5xx").inc()
-            status = 502 if exc.status >= 500 else 403
-            raise RegistryError("DENIED" if status == 403 else "UPSTREAM_ERROR",
-                                f"cannot create organization {org!r}: {exc.message}", status=status) from None
+        except (api.SwrUnreachable, api.SwrHTTPError) as exc:
+            raise _refusal(org, exc) from None
+
+
+def _refusal(org: str, exc: Exception) -> Exception:
+    """The RegistryError for SWR's refusal (counted in the metrics when SWR failed). Imported here, not at the
+    top: the sync uses this module too, and a sync that succeeds needs neither Flask nor prometheus."""
+    from adapter import metrics
+    from adapter.registry.errors import RegistryError
+    from adapter.swr import api
+
+    if isinstance(exc, api.SwrNameInvalid):
+        return RegistryError("NAME_INVALID", f"SWR refused organization {org!r}: {exc.message}")
+    if isinstance(exc, api.SwrQuotaExceeded):
+        return RegistryError("DENIED", f"cannot create organization {org!r}: {exc.message}")
+    if isinstance(exc, api.SwrAuthError):
+        return RegistryError("DENIED", f"SWR refused to create organization {org!r}: {exc.message}")
+    if isinstance(exc, api.SwrUnreachable):
+        metrics.UPSTREAM_ERRORS.labels(target="api", kind="timeout" if exc.kind == "timeout" else "unreachable").inc()
+        code = "UPSTREAM_TIMEOUT" if exc.kind == "timeout" else "UPSTREAM_UNREACHABLE"
+        return RegistryError(code, "SWR management API is unreachable")
+    if exc.status >= 500:
+        metrics.UPSTREAM_ERRORS.labels(target="api", kind="http_5xx").inc()
+    status = 502 if exc.status >= 500 else 403
+    return RegistryError("DENIED" if status == 403 else "UPSTREAM_ERROR",
+                         f"cannot create organization {org!r}: {exc.message}", status=status)
