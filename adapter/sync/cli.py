@@ -93,7 +93,9 @@ def _session(proc: int):
 
     import requests
 
-    session = requests.Session()
+    from adapter.sync.session import SyncSession
+
+    session = SyncSession()
     session.trust_env = bool(urllib.request.getproxies())
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=2 * proc + 4)
     session.mount("http://", adapter)

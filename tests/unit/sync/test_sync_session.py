@@ -1,0 +1,99 @@
+"""SyncSession's short path sends exactly what requests.Session would, and steps aside when it cannot."""
+
+import http.client
+import io
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+
+from adapter.sync.session import SyncSession
+
+
+class Capture(BaseAdapter):
+    def __init__(self, headers=None):
+        super().__init__()
+        self.sent, self.kwargs, self.headers = [], [], headers or {}
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        self.kwargs.append(kwargs)
+        resp = requests.Response()
+        resp.status_code, resp.request, resp.url = 200, request, request.url
+        resp.headers = requests.structures.CaseInsensitiveDict(self.headers)
+        resp.raw = io.BytesIO(b"{}")
+        message = http.client.HTTPMessage()
+        for name, value in self.headers.items():
+            message[name] = value
+        resp.raw._original_response = type("Original", (), {"msg": message})()  # where requests reads cookies
+        return resp
+
+    def close(self):
+        pass
+
+
+def sent_by(session_class, call, **attrs):
+    session = session_class()
+    session.trust_env = False
+    for name, value in attrs.items():
+        setattr(session, name, value)
+    adapter = Capture()
+    session.mount("http://", adapter)
+    resp = call(session)
+    [prep] = adapter.sent
+    body = prep.body if not hasattr(prep.body, "read") else "stream"
+    return (prep.method, prep.url, dict(prep.headers), body, adapter.kwargs[0]), resp
+
+
+CALLS = [
+    lambda s: s.request("HEAD", "http://reg.test/v2/a/b/manifests/v1", headers={"Accept": "x, y"},
+                        stream=False, timeout=(5, 30), verify=True, allow_redirects=False),
+    lambda s: s.request("PUT", "http://reg.test/v2/a/b/blobs/uploads/x?_state=1", params={"digest": "sha256:ab"},
+                        data=b"data", headers={"Content-Type": "application/octet-stream", "Authorization": "B t"},
+                        stream=False, timeout=(5, 30), verify=False, allow_redirects=False),
+    lambda s: s.request("GET", "http://reg.test/token", params=[("service", "s"), ("scope", "a"), ("scope", "b")],
+                        auth=("u", "p"), headers={}, stream=False, timeout=(5, 30), allow_redirects=False),
+    lambda s: s.request("POST", "http://reg.test/v2/a/b/blobs/uploads/", params={"mount": "sha256:x", "from": "c/d"},
+                        headers={"X": None}, stream=False, timeout=(5, 30), allow_redirects=False),
+    lambda s: s.request("GET", "http://reg.test/v2/a/b/blobs/sha256:x", stream=True, timeout=(5, 30),
+                        allow_redirects=False),
+    lambda s: s.request("PUT", "http://reg.test/up", data=io.BytesIO(b"12345"), stream=False, timeout=3,
+                        allow_redirects=False),
+]
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_the_short_path_sends_what_requests_sends(call):
+    ours, resp = sent_by(SyncSession, call)
+    theirs, _ = sent_by(requests.Session, call)
+    assert ours[:4] == theirs[:4]
+    assert {k: ours[4][k] for k in ("stream", "timeout", "verify", "cert")} == \
+           {k: theirs[4][k] for k in ("stream", "timeout", "verify", "cert")}
+    assert resp.status_code == 200 and resp.request.url == ours[1]
+
+
+def test_it_steps_aside_for_what_it_does_not_handle():
+    session = SyncSession()
+    session.trust_env = False
+    plain = dict(cookies=None, files=None, hooks=None, allow_redirects=False, proxies=None, cert=None, json=None)
+    assert session._plain(**plain)
+    assert not session._plain(**{**plain, "allow_redirects": True})
+    assert not session._plain(**{**plain, "json": {}})
+    assert not session._plain(**{**plain, "proxies": {"http": "http://proxy"}})
+    session.trust_env = True  # the environment's proxies and ~/.netrc: requests reads them
+    assert not session._plain(**plain)
+    session.trust_env = False
+    session.cookies.set("k", "v", domain="reg.test")
+    assert not session._plain(**plain)
+
+
+@pytest.mark.parametrize("session_class", [SyncSession, requests.Session])
+def test_cookies_a_registry_sets_are_kept_and_sent_back(session_class):
+    session = session_class()
+    session.trust_env = False
+    adapter = Capture({"Set-Cookie": "lb=one; Path=/"})
+    session.mount("http://", adapter)
+    session.request("GET", "http://reg.test/v2/", stream=False, allow_redirects=False)
+    session.request("GET", "http://reg.test/v2/", stream=False, allow_redirects=False)
+    assert "Cookie" not in adapter.sent[0].headers
+    assert adapter.sent[1].headers["Cookie"] == "lb=one"
