@@ -38,6 +38,8 @@ class Intake:
             index_elements=[events.c.idem_key]).returning(events.c.id))
         self._task_statuses, self._per_event = router.statuses("task"), router.wants("event")
         self._group = GroupCommit(self.record_many)
+        self._held = store.held()  # record_many runs one at a time: under the group commit's single leader
+        self._serial = threading.Lock()  # ... or called directly; this keeps it that way
 
     def record(self, event: Event, now: float) -> int | None:
         """The stored event's id, or None for a duplicate; shares a transaction with concurrent requests."""
@@ -48,7 +50,7 @@ class Intake:
         firsts = {}
         for event, now in items:
             firsts.setdefault(event.key, (event, now))
-        with self.store.write() as conn:
+        with self._serial, self.store.write(self._held) as conn:
             ids = {}
             for key, (event, now) in firsts.items():  # one by one: RETURNING does not come back from executemany
                 row = self._insert.execute(conn, [_event_row(event, now)]).fetchone()

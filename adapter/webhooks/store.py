@@ -223,6 +223,7 @@ class Store:
 
     def __init__(self, url: str, *, password: str | None = None, pool_size: int = 8):
         self._writer = None
+        self._held: weakref.WeakSet[Held] = weakref.WeakSet()
         if url.startswith("sqlite:"):
             self.engine = _sqlite_engine(url, pool_size)
             self.insert, self.named_dialect = sqlite.insert, sqlite.dialect(paramstyle="named")
@@ -238,14 +239,35 @@ class Store:
         os.register_at_fork(after_in_child=lambda: ref() and ref().engine.dispose(close=False))
 
     @contextmanager
-    def write(self):
-        """A write transaction: BEGIN IMMEDIATE under the host's writer lock on SQLite, plain on PostgreSQL."""
+    def write(self, held: Held | None = None):
+        """A write transaction: BEGIN IMMEDIATE under the host's writer lock on SQLite, plain on PostgreSQL.
+
+        With `held` (see held()), on that connection: no pool checkout and return per transaction.
+        """
         if self._writer is None:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._writer.hold(), self.engine.begin() as conn:
-            yield conn
+        if held is None:
+            with self._writer.hold(), self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer.hold():
+            conn = held.connection()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                held.drop()  # whatever failed may have left it unusable: the next transaction starts on a fresh one
+                raise
+
+    def held(self) -> Held | None:
+        """A connection kept out of the pool for a caller that runs one write at a time; None off SQLite files."""
+        if self._writer is None:  # PostgreSQL keeps its pool and pre-ping; only the local file is this simple
+            return None
+        found = Held(self)
+        self._held.add(found)
+        return found
 
     @contextmanager
     def read(self):
@@ -271,4 +293,35 @@ class Store:
             return max(current, SCHEMA_VERSION)
 
     def close(self) -> None:
+        for held in list(self._held):
+            held.drop()
         self.engine.dispose()
+
+
+class Held:
+    """One pooled connection that a single serial writer (the intake's group-commit leader) keeps between
+    transactions. Pool checkout and return measured about 30 us of a ~175 us one-event intake transaction,
+    and under the benchmark most intake transactions hold one event. A forked child opens its own."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._conn: sa.Connection | None = None
+        self._pid = 0
+        self._forked: list = []
+
+    def connection(self) -> sa.Connection:
+        if self._conn is not None and self._pid != os.getpid():
+            # The parent's connection must not be used, nor closed (SQLite's locks), here: just let it be.
+            self._forked.append(self._conn)
+            self._conn = None
+        if self._conn is None:
+            self._conn, self._pid = self.store.engine.connect(), os.getpid()
+        return self._conn
+
+    def drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection may fail as well; it is gone either way
+                log.debug("closing a held store connection failed", exc_info=True)
