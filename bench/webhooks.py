@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import selectors
+import shutil
 import signal
 import socket
 import sqlite3
@@ -147,6 +149,77 @@ def summarize(latencies: list[float], statuses: dict, duration: float, sent: int
             "acked": acked}
 
 
+WRK_SCRIPT = """
+local threads, counter = {}, 1
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  -- args: bodies file, thread count, acked-bodies file prefix (or "-"), token, path
+  local n, i = tonumber(args[2]), 0
+  bodies, idx, path = {}, 0, args[5]
+  for line in io.lines(args[1]) do
+    if i % n == id - 1 then bodies[#bodies + 1] = line end
+    i = i + 1
+  end
+  headers = {["Authorization"] = args[4], ["Content-Type"] = "application/json"}
+  if args[3] ~= "-" then
+    out = io.open(args[3] .. "." .. id, "w")
+    out:setvbuf("line")
+  end
+end
+function request()
+  idx = idx + 1
+  if idx > #bodies then error("wrk: out of distinct request bodies") end
+  return wrk.format("POST", path, headers, bodies[idx])
+end
+function response(status, headers, body)
+  if out and status >= 200 and status < 300 then out:write(body, "\\n") end
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRK %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout, summary.errors.status, latency:percentile(50), latency:percentile(99), 0))
+end
+"""
+
+
+def wrk_bodies(port: int, duration: float, warmup: float, tmp: Path) -> None:
+    """The request bodies for run_wrk, built before the load (and its CPU accounting) starts."""
+    payloads = Payloads(port)
+    for phase, seconds in (("warmup", warmup), ("measured", duration)):
+        with open(tmp / f"{phase}.bodies", "wb") as fh:  # more than the fastest run can send: none is sent twice
+            for _ in range(int(max(seconds, 1) * 5000) + 1000):
+                fh.write(payloads.next_request()[1].split(b"\r\n\r\n", 1)[1] + b"\n")
+
+
+def run_wrk(port: int, duration: float, warmup: float, connections: int, tmp: Path, acked_keys: bool) -> dict:
+    """The same load from wrk (C, two threads): distinct bodies from Payloads (see wrk_bodies), one request in
+    flight per connection, a separate warm-up run; the acked keys come from the responses the bridge sends."""
+    script = tmp / "load.lua"
+    script.write_text(WRK_SCRIPT)
+    results = []
+    for phase, seconds in (("warmup", warmup), ("measured", duration)):
+        bodies = tmp / f"{phase}.bodies"
+        out = str(tmp / f"{phase}.acked") if acked_keys else "-"
+        proc = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(seconds, 1):.0f}s", "--timeout", "10s",
+                               "-s", str(script), f"http://127.0.0.1:{port}", "--", str(bodies), "2", out, TOKEN,
+                               PATH], capture_output=True, text=True, check=True)
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("WRK "))
+        results.append([int(v) for v in line.split()[1:]])
+    acked = set()
+    if acked_keys:
+        for part in tmp.glob("*.acked.*"):
+            acked |= {json.loads(x)["key"] for x in part.read_text().splitlines() if x.strip()}
+    requests, micros, errors, bad_status, p50, p99, _ = results[1]
+    ok = requests - bad_status
+    return {"rps": ok / (micros / 1e6), "p50": p50 / 1000, "p99": p99 / 1000, "ok": ok,
+            "statuses": {"non-2xx": bad_status, "errors": errors - bad_status},
+            "sent": results[0][0] + requests, "acked": acked}
+
+
 class Server:
     """gunicorn with the settings `swr-bridge serve` uses (gthread), in its own process group."""
 
@@ -242,11 +315,16 @@ def measure(kind: str, args, tmp: Path, receiver_port: int) -> dict:
         server = Server("adapter.wsgi:app", env, args.workers, args.threads, run_dir / "server.log")
         table, db = "wh_events", run_dir / "events.db"
     try:
-        cpu, client_cpu = server.cpu_seconds(), time.process_time()
-        result = run_load(server.port, args.duration, args.warmup, args.connections)
+        if args.load == "wrk":
+            wrk_bodies(server.port, args.duration, args.warmup, run_dir)
+        cpu, client_cpu = server.cpu_seconds(), _client_cpu()
+        if args.load == "wrk":
+            result = run_wrk(server.port, args.duration, args.warmup, args.connections, run_dir, kind == "bridge")
+        else:
+            result = run_load(server.port, args.duration, args.warmup, args.connections)
         result["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / max(result["sent"], 1)
         # The load generator shares the CPUs with the server: what it costs per request is shown too.
-        result["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / max(result["sent"], 1)
+        result["client_cpu_ms"] = (_client_cpu() - client_cpu) * 1000 / max(result["sent"], 1)
     finally:
         server.stop()
     with sqlite3.connect(db) as conn:
@@ -255,6 +333,12 @@ def measure(kind: str, args, tmp: Path, receiver_port: int) -> dict:
             stored = {row[0] for row in conn.execute("SELECT idem_key FROM wh_events")}
             result["durable"] = result["acked"] <= stored
     return result
+
+
+def _client_cpu() -> float:
+    """This process's CPU plus its finished children's (wrk), in seconds."""
+    own, children = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.user + own.system + children.ru_utime + children.ru_stime
 
 
 def rounds(args) -> dict:
@@ -286,11 +370,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="ceiling/bridge pairs, alternating")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator for both the ceiling and the bridge (wrk leaves more CPU to the server)")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
         return receiver(args.receiver)
-    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.connections} keep-alive "
+    print(f"load from {args.load}; gunicorn gthread, {args.workers} workers x {args.threads} threads; "
+          f"{args.connections} keep-alive "
           f"connections; {args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {os.cpu_count()} CPUs; "
           f"load average before: {os.getloadavg()[0]:.1f}")
     report(rounds(args))
