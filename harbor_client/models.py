@@ -40,11 +40,9 @@ class Registry:
 
 
 @dataclass(kw_only=True)
-class RegistryUpdate:
-    """PUT /registries/{id} takes flat credential fields; unset (None) fields keep their stored value."""
+class _FlatRegistry:
+    """The flat connection fields RegistryUpdate and RegistryPing share (no nested `credential`)."""
 
-    name: str | None = None
-    description: str | None = None
     url: str | None = None
     credential_type: str | None = None
     access_key: str | None = None
@@ -55,18 +53,19 @@ class RegistryUpdate:
 
 
 @dataclass(kw_only=True)
-class RegistryPing:
+class RegistryUpdate(_FlatRegistry):
+    """PUT /registries/{id} takes flat credential fields; unset (None) fields keep their stored value."""
+
+    name: str | None = None
+    description: str | None = None
+
+
+@dataclass(kw_only=True)
+class RegistryPing(_FlatRegistry):
     """POST /registries/ping: an `id` pings the stored registry, with credential overrides if given."""
 
     id: int | None = None
     type: str | None = None
-    url: str | None = None
-    credential_type: str | None = None
-    access_key: str | None = None
-    access_secret: str | None = field(default=None, repr=False)
-    insecure: bool | None = None
-    ca_certificate: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(kw_only=True)

@@ -63,28 +63,27 @@ class RegistrySchema(_ModelSchema):
     update_time = fields.DateTime(load_default=None, load_only=True)
 
 
-class RegistryUpdateSchema(_ModelSchema):
+class _FlatRegistrySchema(_ModelSchema):
+    """The flat connection fields RegistryUpdate and RegistryPing share (no nested `credential`)."""
+
+    url = fields.String(allow_none=True)
+    credential_type = fields.String(allow_none=True)
+    access_key = fields.String(allow_none=True)
+    access_secret = fields.String(allow_none=True)
+    insecure = fields.Boolean(allow_none=True)
+    ca_certificate = fields.String(allow_none=True)
+
+
+class RegistryUpdateSchema(_FlatRegistrySchema):
     model = m.RegistryUpdate
     name = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
-    url = fields.String(allow_none=True)
-    credential_type = fields.String(allow_none=True)
-    access_key = fields.String(allow_none=True)
-    access_secret = fields.String(allow_none=True)
-    insecure = fields.Boolean(allow_none=True)
-    ca_certificate = fields.String(allow_none=True)
 
 
-class RegistryPingSchema(_ModelSchema):
+class RegistryPingSchema(_FlatRegistrySchema):
     model = m.RegistryPing
     id = fields.Integer(allow_none=True)
     type = fields.String(allow_none=True)
-    url = fields.String(allow_none=True)
-    credential_type = fields.String(allow_none=True)
-    access_key = fields.String(allow_none=True)
-    access_secret = fields.String(allow_none=True)
-    insecure = fields.Boolean(allow_none=True)
-    ca_certificate = fields.String(allow_none=True)
 
 
 class _RegistryRef(fields.Nested):
