@@ -17,26 +17,13 @@ def create_app(config: dict | None = None):
     app.config["BRIDGE"] = config
     app.json.sort_keys = False
 
-    from adapter import errors, health, logs, metrics
+    from adapter import dockyard, errors, health, logs, metrics, registry, webhooks
 
     logs.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
     health.init_app(app)
-    _init_optional(app)
+    registry.init_app(app)
+    dockyard.init_app(app)
+    webhooks.init_app(app)
     return app
-
-
-def _init_optional(app) -> None:
-    """Surfaces that register themselves when their module exists."""
-    import importlib
-
-    for name in ("adapter.registry", "adapter.dockyard", "adapter.webhooks.views", "adapter.api"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not name.startswith(exc.name or "\0"):
-                raise
-            continue
-        if hasattr(module, "init_app"):
-            module.init_app(app)
