@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import median, mib  # noqa: I001  (bench/ is run as a script; puts the repo on sys.path)
+from common import Periodic, median, mib  # noqa: I001  (bench/ is run as a script; puts the repo on sys.path)
 
 from adapter.sandbox.runner import Sandbox
 from tests.images import build_big_image
@@ -81,26 +81,15 @@ def relayed_bytes(url: str) -> float:
     return total
 
 
-class Sampler:
+class Sampler(Periodic):
     """Samples the endpoint's relayed-bytes counter every 0.5 s while the pushes run."""
 
     def __init__(self, url: str):
+        super().__init__(0.5)
         self.url, self.samples = url, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
-        while not self._stop.is_set():
-            self.samples.append((time.monotonic(), relayed_bytes(self.url)))
-            self._stop.wait(0.5)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.samples.append((time.monotonic(), relayed_bytes(self.url)))
 
     def middle_rate(self) -> float:
         """Bytes/s between the samples at 20% and 80% of the transfer (by bytes moved)."""

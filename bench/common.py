@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,18 +40,21 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-class PeakRss:
-    """Samples the RSS of a process tree in a thread; `.peak` is the largest sum seen."""
+class Periodic:
+    """Calls `sample()` every `interval` seconds in a thread while the `with` block runs."""
 
-    def __init__(self, pid: int, interval: float = 0.05):
-        self.pid, self.interval, self.peak = pid, interval, 0
+    def __init__(self, interval: float):
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            time.sleep(self.interval)
+            self.sample()
+            self._stop.wait(self.interval)
 
     def __enter__(self):
         self._thread.start()
@@ -64,9 +65,16 @@ class PeakRss:
         self._thread.join()
 
 
+class PeakRss(Periodic):
+    """Samples the RSS of a process tree; `.peak` is the largest sum seen."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        super().__init__(interval)
+        self.pid, self.peak = pid, 0
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, tree_rss(self.pid))
+
+
 def mib(n: float) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
-
-
-def cpu_note() -> str:
-    return f"{os.cpu_count()} cores"
