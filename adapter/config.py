@@ -135,8 +135,3 @@ def swr_endpoints(config: dict) -> tuple[str, str]:
     registry = swr.get("registry") or f"https://{registry_host(swr['region'])}"
     api = swr.get("api") or f"https://{api_host(swr['region'])}"
     return registry.rstrip("/"), api.rstrip("/")
-
-
-def env_secret(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None

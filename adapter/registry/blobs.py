@@ -184,12 +184,8 @@ def get_blob(name: str, digest: str) -> Response:
         raise _fail(resp)
     if request.method == "HEAD":
         resp.close()
-        return Response(None, status=resp.status_code, headers=_blob_headers(resp))
-    return stream_response(resp, headers=_blob_headers(resp), throttle=svc.meter(dest, "pull"))
-
-
-def _blob_headers(resp) -> dict:
-    return copy_headers(resp)
+        return Response(None, status=resp.status_code, headers=copy_headers(resp))
+    return stream_response(resp, throttle=svc.meter(dest, "pull"))
 
 
 def delete_blob(name: str, digest: str) -> Response:
