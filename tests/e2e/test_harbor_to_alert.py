@@ -13,7 +13,7 @@ from tests.e2e.world import (
     endpoint_with_bridge,
     wait_for,
 )
-from tests.integration.relay.test_relay_push import direct_manifest
+from tests.integration.relay.helpers import direct_manifest
 
 FLATTENED = {"library/tools/app": "app", "library/web": "web", "library/multi": "multi"}
 

@@ -1,12 +1,9 @@
 """The huawei-SWR calls on the endpoint, with the secret as SK (signed API) and as login key (dockyard)."""
 
-import base64
 
 import pytest
 
-
-def basic(tenant, secret) -> dict:
-    return {"Authorization": "Basic " + base64.b64encode(f"{tenant.access_id}:{secret}".encode()).decode()}
+from tests.integration.relay.helpers import basic
 
 
 @pytest.mark.parametrize("secret_kind", ["sk", "login_key"])

@@ -1,23 +1,12 @@
 """skopeo pushes through the endpoint into the sandbox and pulls back: digests survive, names are mapped."""
 
-import hashlib
 import json
 
 import requests
 
 from adapter.swr.signer import SdkHmacSha256Auth
 from tests.images import build_artifact, build_image, build_index, push, skopeo
-
-ACCEPT = ", ".join([
-    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"])
-
-
-def direct_manifest(sbx, tenant, repo: str, ref: str) -> requests.Response:
-    """Reads a manifest straight from the sandbox registry, bypassing the endpoint."""
-    token = sbx.token(tenant, f"repository:{repo}:pull")
-    return requests.get(f"{sbx.registry_url}/v2/{repo}/manifests/{ref}", timeout=10,
-                        headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT})
+from tests.integration.relay.helpers import digest_of, direct_manifest
 
 
 def pull_back(endpoint, tenant, name: str, tmp_path) -> str:
@@ -26,7 +15,7 @@ def pull_back(endpoint, tenant, name: str, tmp_path) -> str:
     result = skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-creds",
                     f"{tenant.access_id}:{tenant.sk}", f"docker://127.0.0.1:{endpoint.port}/{name}", f"dir:{out}")
     assert result.returncode == 0, result.stderr
-    return "sha256:" + hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest()
+    return digest_of((out / "manifest.json").read_bytes())
 
 
 def assert_relayed(sbx, tenant, endpoint, tmp_path, image, name, dest):
@@ -34,7 +23,7 @@ def assert_relayed(sbx, tenant, endpoint, tmp_path, image, name, dest):
     assert result.returncode == 0, result.stderr + endpoint.log_text()[-2000:]
     direct = direct_manifest(sbx, tenant, *dest.rsplit(":", 1))
     assert direct.status_code == 200
-    assert "sha256:" + hashlib.sha256(direct.content).hexdigest() == image.digest
+    assert digest_of(direct.content) == image.digest
     assert direct.content == image.manifest
     assert pull_back(endpoint, tenant, name, tmp_path) == image.digest
 

@@ -1,44 +1,17 @@
 """Refusals and stateless uploads, in-process against the real sandbox: tokens, credentials, digests."""
 
-import base64
-import hashlib
 import os
 
 import pytest
 
-from adapter.registry.service import EXTENSION
-
-
-def basic(tenant, secret=None) -> dict:
-    raw = f"{tenant.access_id}:{secret or tenant.sk}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-
-def bearer(client, tenant, name, actions="pull,push") -> dict:
-    resp = client.get(f"/auth/token?service=swr-bridge&scope=repository:{name}:{actions}", headers=basic(tenant))
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert body["issued_at"].endswith("Z") and body["expires_in"] > 10
-    return {"Authorization": "Bearer " + body["token"]}
-
-
-def count_upstream(app) -> list:
-    """Records every request the app sends upstream (registry, token service, SWR API)."""
-    session = app.extensions[EXTENSION].session
-    calls, real = [], session.request
-
-    def recording(method, url, *args, **kwargs):
-        calls.append((method, url))
-        return real(method, url, *args, **kwargs)
-    session.request = recording
-    return calls
-
-
-def start_upload(client, auth, name) -> str:
-    resp = client.post(f"/v2/{name}/blobs/uploads/", headers=auth)
-    assert resp.status_code == 202, resp.get_data(as_text=True)
-    assert resp.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
-    return resp.headers["Location"]
+from tests.integration.relay.helpers import (
+    basic,
+    bearer,
+    count_upstream,
+    digest_of,
+    start_upload,
+    upload_blob,
+)
 
 
 def test_v2_challenges_without_credentials(make_app):
@@ -99,12 +72,12 @@ def test_digest_mismatch_is_refused_and_nothing_is_stored(make_app, tenant, org)
     name = f"{org}/app"
     auth = bearer(client, tenant, name)
     data = os.urandom(4096)
-    wrong = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    wrong = digest_of(b"other")
     location = start_upload(client, auth, name)
     resp = client.put(f"{location}?digest={wrong}", headers=auth, data=data)
     assert resp.status_code == 400 and resp.get_json()["errors"][0]["code"] == "DIGEST_INVALID"
     assert client.head(f"/v2/{name}/blobs/{wrong}", headers=auth).status_code == 404
-    right = "sha256:" + hashlib.sha256(data).hexdigest()
+    right = digest_of(data)
     assert client.head(f"/v2/{name}/blobs/{right}", headers=auth).status_code == 404
 
 
@@ -113,14 +86,12 @@ def test_monolithic_put_and_chunked_patch_both_store_the_blob(make_app, tenant, 
     name = f"{org}/app"
     auth = bearer(client, tenant, name)
     data = os.urandom(300_000)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    resp = client.put(start_upload(client, auth, name) + f"?digest={digest}", headers=auth, data=data)
-    assert resp.status_code == 201 and resp.headers["Docker-Content-Digest"] == digest
+    digest = upload_blob(client, auth, name, data)
     got = client.get(f"/v2/{name}/blobs/{digest}", headers=auth)
     assert got.status_code == 200 and got.data == data
 
     data2 = os.urandom(250_000)
-    digest2 = "sha256:" + hashlib.sha256(data2).hexdigest()
+    digest2 = digest_of(data2)
     location = start_upload(client, auth, name)
     for start, end, form in ((0, 99_999, "{}-{}"), (100_000, 199_999, "bytes {}-{}")):
         resp = client.patch(location, headers={**auth, "Content-Range": form.format(start, end)},
@@ -139,7 +110,7 @@ def test_upload_started_on_one_instance_finishes_on_another(make_app, tenant, or
     first, second = make_app().test_client(), make_app().test_client()  # share only the instance key
     name = f"{org}/app"
     data = os.urandom(100_000)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = digest_of(data)
     location = start_upload(first, bearer(first, tenant, name), name)
     resp = second.put(f"{location}?digest={digest}", headers=bearer(second, tenant, name), data=data)
     assert resp.status_code == 201
@@ -188,7 +159,7 @@ def test_manifest_checks(make_app, tenant, org):
                     headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
     assert ok.status_code == 201
     digest = ok.headers["Docker-Content-Digest"]
-    assert digest == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert digest == digest_of(body)
     got = client.get(f"/v2/{name}/manifests/v1", headers=auth)
     assert got.data == body and got.headers["Docker-Content-Digest"] == digest
     tags = client.get(f"/v2/{name}/tags/list", headers=auth)
@@ -202,7 +173,7 @@ def test_status_of_an_empty_upload_keeps_offset_zero(make_app, tenant, org):
     status = client.get(start_upload(client, auth, name), headers=auth)
     assert status.status_code == 204 and status.headers["Range"] == "0-0"
     # Still a monolithic upload: the relay itself verifies the digest before committing anything.
-    wrong = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    wrong = digest_of(b"other")
     resp = client.put(status.headers["Location"] + f"?digest={wrong}", headers=auth, data=os.urandom(1000))
     assert resp.status_code == 400
     assert resp.get_json()["errors"][0]["message"].startswith("content digest sha256:")

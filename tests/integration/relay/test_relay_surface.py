@@ -1,19 +1,10 @@
 """The rest of the /v2 surface in-process against the sandbox: mounts, monolithic POST, listings, deletes."""
 
-import base64
-import hashlib
 import os
 
 from adapter.sandbox.runner import Sandbox
 from tests.integration.relay.conftest import relay_config
-from tests.integration.relay.test_relay_refusals import bearer, start_upload
-
-
-def upload_blob(client, auth, name, data) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    resp = client.put(start_upload(client, auth, name) + f"?digest={digest}", headers=auth, data=data)
-    assert resp.status_code == 201
-    return digest
+from tests.integration.relay.helpers import basic, bearer, digest_of, upload_blob
 
 
 def test_monolithic_post_with_digest(make_app, tenant, org):
@@ -21,7 +12,7 @@ def test_monolithic_post_with_digest(make_app, tenant, org):
     name = f"{org}/mono"
     auth = bearer(client, tenant, name)
     data = os.urandom(50_000)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = digest_of(data)
     resp = client.post(f"/v2/{name}/blobs/uploads/?digest={digest}", headers=auth, data=data)
     assert resp.status_code == 201 and resp.headers["Location"] == f"/v2/{name}/blobs/{digest}"
     head = client.head(f"/v2/{name}/blobs/{digest}", headers=auth)
@@ -40,7 +31,7 @@ def test_range_read_of_a_blob(make_app, tenant, org):
 
 def test_cross_repository_mount_maps_the_source(make_app, tenant, org):
     client = make_app().test_client()
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{tenant.access_id}:{tenant.sk}".encode()).decode()}
+    auth = basic(tenant)
     data = os.urandom(20_000)
     digest = upload_blob(client, auth, f"{org}/source", data)
     resp = client.post(f"/v2/{org}/target/blobs/uploads/?mount={digest}&from={org}/source", headers=auth)
@@ -78,8 +69,7 @@ def test_catalog_unmaps_names_without_flattening(make_app, tenant, org):
     body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
     client.put("/v2/team/listed/manifests/v1", data=body,
                headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
-    token = client.get("/auth/token?scope=registry:catalog:*", headers={"Authorization": "Basic " + base64.b64encode(
-        f"{tenant.access_id}:{tenant.sk}".encode()).decode()}).get_json()["token"]
+    token = client.get("/auth/token?scope=registry:catalog:*", headers=basic(tenant)).get_json()["token"]
     repos = client.get("/v2/_catalog", headers={"Authorization": f"Bearer {token}"}).get_json()["repositories"]
     assert "team/listed" in repos and f"{org}/team/listed" not in repos
 
@@ -91,7 +81,7 @@ def test_quota_refusal_answers_denied_with_swr_reason(tmp_path, monkeypatch):
     with Sandbox(tmp_path / "sbx", org_quota=1) as sbx:
         tenant = sbx.tenants[0]
         client = create_app(relay_config(sbx)).test_client()
-        auth = {"Authorization": "Basic " + base64.b64encode(f"{tenant.access_id}:{tenant.sk}".encode()).decode()}
+        auth = basic(tenant)
         assert client.post("/v2/first-org/app/blobs/uploads/", headers=auth).status_code == 202
         resp = client.post("/v2/second-org/app/blobs/uploads/", headers=auth)
         assert resp.status_code == 403
