@@ -70,18 +70,7 @@ def alertmanager():
 @pytest.fixture
 def make_app(store_conf):
     """make_app(**webhooks overrides) -> an app on the store under test, dispatcher off."""
-    from adapter import create_app
-    from tests.unit.webhooks.helpers import webhooks_config
+    from tests.unit.webhooks.helpers import bridge_apps
 
-    apps = []
-
-    def build(**overrides):
-        conf = webhooks_config(**store_conf, **overrides)
-        app = create_app({"webhooks": conf, "api": {"tokens_env": ["BRIDGE_API_TOKEN"]}})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app.extensions["webhooks"].close()
+    with bridge_apps(**store_conf) as build:
+        yield build

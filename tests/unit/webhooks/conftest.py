@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter import create_app
-from tests.unit.webhooks.helpers import SECRET_ENV, webhooks_config
+from tests.unit.webhooks.helpers import SECRET_ENV, bridge_apps
 
 
 @pytest.fixture(autouse=True)
@@ -17,18 +16,8 @@ def secrets_env(monkeypatch):
 @pytest.fixture
 def make_app(tmp_path):
     """make_app(**webhooks overrides) -> a Flask app with the bridge on a fresh SQLite store, dispatcher off."""
-    apps = []
-
-    def build(**overrides):
-        app = create_app({"webhooks": webhooks_config(f"sqlite:///{tmp_path}/events.db", **overrides),
-                          "api": {"tokens_env": ["BRIDGE_API_TOKEN"]}})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app.extensions["webhooks"].close()
+    with bridge_apps(f"sqlite:///{tmp_path}/events.db") as build:
+        yield build
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from contextlib import contextmanager
 
 WEBHOOK_TOKEN = "wh-token-6f1d2c9e8b7a"
 WEBHOOK_TOKEN_NEXT = "wh-token-next-0a9b8c7d"
@@ -33,6 +34,28 @@ def webhooks_config(store: str, **overrides) -> dict:
     }
     conf.update(overrides)
     return conf
+
+
+@contextmanager
+def bridge_apps(store: str, **store_extra):
+    """Yields build(**webhooks overrides) -> a Flask app with the bridge on `store`, dispatcher off;
+    every app built is closed afterwards."""
+    from adapter import create_app
+
+    apps = []
+
+    def build(**overrides):
+        app = create_app({"webhooks": webhooks_config(store, **store_extra, **overrides),
+                          "api": {"tokens_env": ["BRIDGE_API_TOKEN"]}})
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    try:
+        yield build
+    finally:
+        for app in apps:
+            app.extensions["webhooks"].close()
 
 
 def post(client, doc_or_body, token: str = WEBHOOK_TOKEN, content_type: str = "application/json"):
