@@ -30,10 +30,11 @@ def test_the_dockerfile_cmd_serves_and_its_healthcheck_passes(tmp_path):
     argv = [str(Path(sys.executable).with_name(cmd[0])), *cmd[1:-1], str(path)]
     env = dict(os.environ, SWR_BRIDGE_KEY="image-cmd-instance-key-0123456789", SWR_BRIDGE_PORT=str(port),
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    # Nothing listens yet: the probe must say so (asked after the start it would race the boot).
+    assert subprocess.run(probe, env=env, cwd=tmp_path).returncode == 1
     with open(tmp_path / "serve.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     try:
-        assert subprocess.run(probe, env=env, cwd=tmp_path).returncode == 1  # not up yet, or booting
         deadline, ok = time.time() + 30, False
         while time.time() < deadline and not ok:
             try:
