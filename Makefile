@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+# Bytecode as `pip install .` leaves it (an editable install compiles nothing, and PYTHONDONTWRITEBYTECODE
+# would keep every CLI start compiling the sources again); stale files are skipped by Python anyway.
 venv: $(STAMP)
+	@$(PY) -m compileall -q adapter harbor_client >/dev/null
 
 run: system-deps venv
 	$(VENV)/bin/swr-bridge run

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from adapter.swr.mapping import MappingRuleSchema
 from adapter.throttle import BandwidthSchema
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
+from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
 DEFAULT_SANDBOX_API = "http://127.0.0.1:5001"
@@ -119,11 +119,9 @@ def load_config(path: str | os.PathLike | None = None) -> dict:
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read file: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(source, "", f"not valid YAML{where}") from None
+        data = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise ConfigError(source, "", str(exc)) from None
     return load_data(data, source)
 
 

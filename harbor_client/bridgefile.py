@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from marshmallow import (
     RAISE,
     Schema,
@@ -28,6 +27,7 @@ from harbor_client.specs import (
     WebhookSpec,
 )
 from harbor_client.units import bandwidth_to_speed, flatten_to_count
+from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
 
 __all__ = ["BridgeFile", "BridgeFileError", "EndpointSpec", "HarborSection", "RuleSpec", "WebhookSpec",
            "load_bridgefile", "load_data"]
@@ -246,9 +246,7 @@ def load_bridgefile(path: str | os.PathLike[str]) -> BridgeFile:
     except OSError as exc:
         raise BridgeFileError(source, [("", f"cannot read the file: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BridgeFileError(source, [("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")]) from None
+        data = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise BridgeFileError(source, [("", str(exc))]) from None
     return load_data(data, source)

@@ -94,10 +94,11 @@ def _session(proc: int):
     import requests
 
     from adapter.sync.session import SyncSession
+    from adapter.sync.transport import LeanAdapter
 
     session = SyncSession()
     session.trust_env = bool(urllib.request.getproxies())
-    adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=2 * proc + 4)
+    adapter = LeanAdapter(requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=2 * proc + 4))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

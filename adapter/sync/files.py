@@ -70,14 +70,12 @@ def read_document(path: str | os.PathLike, what: str):
             return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    import yaml  # only YAML files pay for it
+    from harbor_client.yamldoc import YamlSyntaxError, parse_yaml  # only YAML files pay for it
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(source, f"not valid YAML{where}") from None
+        return parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise InputError(source, str(exc)) from None
 
 
 def _expand(value: str, where: str) -> str:
