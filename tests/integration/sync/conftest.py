@@ -115,8 +115,9 @@ def report_of(result: subprocess.CompletedProcess) -> dict:
 
 
 class ResetProxy:
-    """A TCP proxy on 127.0.0.1 that resets connections: each of the first `resets` connections (all of
-    them when `resets` is None) gets an RST once `after` bytes of the target's answer went through."""
+    """A TCP proxy on 127.0.0.1 that resets connections: the first `resets` connections (all of them when
+    `resets` is None) that carry more than `after` bytes of the target's answers get an RST at that point.
+    Connections that stay small (tag lists, manifests) pass untouched and use up none of the resets."""
 
     def __init__(self, target_port: int, *, resets: int | None = 3, after: int = 1024):
         self.target_port, self.resets_left, self.after = target_port, resets, after
@@ -145,12 +146,17 @@ class ResetProxy:
                 return
             with self._lock:
                 self.connections += 1
-                doomed = self.resets_left is None or self.resets_left > 0
-                if doomed and self.resets_left is not None:
-                    self.resets_left -= 1
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._relay, args=(client, upstream, self.after if doomed else None),
-                             daemon=True).start()
+            threading.Thread(target=self._relay, args=(client, upstream, self.after), daemon=True).start()
+
+    def _claim_reset(self) -> bool:
+        with self._lock:
+            if self.resets_left is None:
+                return True
+            if self.resets_left > 0:
+                self.resets_left -= 1
+                return True
+            return False
 
     def _relay(self, client: socket.socket, upstream: socket.socket, limit: int | None) -> None:
         """Both directions in one thread, so that closing the client socket sends its RST at once."""
@@ -165,9 +171,11 @@ class ResetProxy:
                     if not data:
                         raise EOFError
                     if sock is upstream and limit is not None and sent + len(data) > limit:
-                        client.sendall(data[:limit - sent])
-                        self._reset(client)
-                        return
+                        if self._claim_reset():
+                            client.sendall(data[:limit - sent])
+                            self._reset(client)
+                            return
+                        limit = None  # out of resets: this one passes whole
                     peer[sock].sendall(data)
                     sent += len(data) if sock is upstream else 0
         except (OSError, EOFError):

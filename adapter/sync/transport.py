@@ -1,0 +1,199 @@
+"""The sync's transport adapter: small, fully read calls on pooled http.client connections; the rest to urllib3.
+
+A no-op re-sync is hundreds of manifest checks, and urllib3's per-request machinery (retry objects,
+pool keys, header dicts, response wrappers) cost about 0.5 ms of CPU each on these machines, which is
+more than the registry needs to answer. Calls that are read whole (`stream=False`) with no body or a
+bytes body go here; streamed blobs, file bodies, proxies and client certificates take requests'
+HTTPAdapter unchanged. Both answer with the same requests.Response and raise the same exceptions.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import socket
+import ssl
+import threading
+import zlib
+from datetime import timedelta
+from time import perf_counter
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
+
+IDLE_PER_HOST = 32
+_REPLAYABLE = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_CODINGS = frozenset({"gzip", "deflate", "identity"})
+_BROKEN = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """An idle keep-alive connection the server has closed (or sent something unasked on) meanwhile."""
+    return conn.sock is None or bool(select.select([conn.sock], [], [], 0)[0])
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """The body as requests gives it: gzip and deflate undone, anything else as sent."""
+    encoding = encoding.strip().lower()
+    if encoding == "gzip":
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:  # raw deflate without the zlib header, which some servers send
+            return zlib.decompress(body, -zlib.MAX_WBITS)
+    return body
+
+
+def _decodable(accept: str) -> str:
+    """Accept-Encoding without the codings _decoded cannot undo (br, zstd: requests offers them when installed)."""
+    return ", ".join(c for c in (p.strip() for p in accept.split(",")) if c.split(";")[0] in _CODINGS) or "identity"
+
+
+class _Raw:
+    """Stands in for the urllib3 response at `Response.raw` once the body is read: where requests (and
+    SyncSession) find the headers for cookies."""
+
+    def __init__(self, response: http.client.HTTPResponse):
+        self._original_response = response
+
+    def close(self) -> None:
+        """Nothing left open: the body was read and the connection went back to the pool."""
+
+
+class LeanAdapter(BaseAdapter):
+    """Pooled keep-alive connections per (scheme, host, port, verify); `fallback` serves what it does not."""
+
+    def __init__(self, fallback: HTTPAdapter | None = None, idle_per_host: int = IDLE_PER_HOST):
+        super().__init__()
+        self.fallback = fallback or HTTPAdapter()
+        self.idle_per_host = idle_per_host
+        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._contexts: dict[object, ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        body = request.body
+        if stream or cert or any((proxies or {}).values()) or not (body is None or isinstance(body, bytes)):
+            return self.fallback.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                                      proxies=proxies)
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        url = urlsplit(request.url)
+        key = (url.scheme, url.hostname, url.port, verify if isinstance(verify, (bool, str)) else True)
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        start = perf_counter()
+        for attempt in (0, 1):
+            conn, reused = self._checkout(key, connect)
+            self._connect(conn, request)
+            try:
+                response, content = self._exchange(conn, request, target, read)
+                break
+            except _BROKEN as exc:
+                conn.close()
+                # A reused connection the server closed just as we sent: once more on a fresh one.
+                if not (reused and attempt == 0 and request.method in _REPLAYABLE):
+                    raise requests.ConnectionError(exc, request=request) from None
+            except (TimeoutError, socket.timeout) as exc:
+                conn.close()
+                raise requests.ReadTimeout(exc, request=request) from None
+            except (OSError, http.client.HTTPException, zlib.error) as exc:
+                conn.close()
+                raise requests.ConnectionError(exc, request=request) from None
+        if response.will_close:
+            conn.close()
+        else:
+            self._checkin(key, conn)
+        return self._build(request, response, content, perf_counter() - start)
+
+    @staticmethod
+    def _connect(conn, request) -> None:
+        if conn.sock is not None:
+            return
+        try:
+            conn.connect()
+        except (TimeoutError, socket.timeout) as exc:
+            conn.close()
+            raise requests.ConnectTimeout(exc, request=request) from None
+        except ssl.SSLError as exc:
+            conn.close()
+            raise requests.exceptions.SSLError(exc, request=request) from None
+        except OSError as exc:
+            conn.close()
+            raise requests.ConnectionError(exc, request=request) from None
+
+    @staticmethod
+    def _exchange(conn, request, target: str, read) -> tuple[http.client.HTTPResponse, bytes]:
+        conn.sock.settimeout(read)
+        conn.putrequest(request.method, target, skip_host="Host" in request.headers, skip_accept_encoding=True)
+        for name, value in request.headers.items():
+            conn.putheader(name, _decodable(value) if name.lower() == "accept-encoding" else value)
+        conn.endheaders(request.body)
+        response = conn.getresponse()
+        content = response.read()
+        encoding = response.getheader("Content-Encoding")
+        return response, (_decoded(content, encoding) if encoding and content else content)
+
+    def _build(self, request, response: http.client.HTTPResponse, content: bytes, elapsed: float):
+        resp = requests.Response()
+        headers = CaseInsensitiveDict()
+        for name, value in response.getheaders():  # repeated headers are joined, as urllib3 does
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        resp.status_code, resp.reason, resp.headers = response.status, response.reason, headers
+        resp.encoding = get_encoding_from_headers(headers)
+        resp.url, resp.request, resp.connection = request.url, request, self
+        resp._content, resp._content_consumed, resp.raw = content, True, _Raw(response)
+        resp.elapsed = timedelta(seconds=elapsed)
+        if "Set-Cookie" in headers:
+            extract_cookies_to_jar(resp.cookies, request, resp.raw)
+        return resp
+
+    # --- connections ----------------------------------------------------------------------------
+    def _checkout(self, key: tuple, connect) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if not _dropped(conn):
+                    conn.timeout = connect
+                    return conn, True
+                conn.close()
+        scheme, host, port, verify = key
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=connect, context=self._context(verify)), False
+        return http.client.HTTPConnection(host, port, timeout=connect), False
+
+    def _checkin(self, key: tuple, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self.idle_per_host:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def _context(self, verify) -> ssl.SSLContext:
+        with self._lock:
+            found = self._contexts.get(verify)
+            if found is None:
+                if verify is False:
+                    found = ssl.create_default_context()
+                    found.check_hostname, found.verify_mode = False, ssl.CERT_NONE
+                elif isinstance(verify, str) and os.path.isdir(verify):  # a CA directory, as requests reads it
+                    found = ssl.create_default_context(capath=verify)
+                else:
+                    found = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH if verify is True else verify)
+                self._contexts[verify] = found
+            return found
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+        self.fallback.close()
+
