@@ -1,12 +1,12 @@
-"""A sync run does not pay for the endpoint's web stack: Flask and prometheus stay unimported."""
+"""A sync run does not pay for the web stack or the Harbor client: Flask, prometheus, marshmallow stay unimported."""
 
 import subprocess
 import sys
 
 CODE = """
 import sys
-import adapter.sync.cli, adapter.sync.engine, adapter.sync.plan, adapter.sync.remote
-import adapter.registry.organizations, adapter.registry.relay
+import adapter.sync.cli, adapter.sync.engine, adapter.sync.plan, adapter.sync.remote, adapter.sync.files
+import adapter.registry.organizations, adapter.registry.relay, harbor_client.yamldoc
 
 
 class Orgs(adapter.registry.organizations.Organizations):  # an organization made (or found) without trouble
@@ -15,7 +15,8 @@ class Orgs(adapter.registry.organizations.Organizations):  # an organization mad
 
 
 Orgs("http://api", "http://dockyard", None, 5).ensure(type("P", (), {"access_id": "a"})(), "team")
-heavy = sorted(m for m in ("flask", "werkzeug", "prometheus_client", "adapter.metrics") if m in sys.modules)
+heavy = sorted(m for m in ("flask", "werkzeug", "prometheus_client", "adapter.metrics", "marshmallow",
+                           "harbor_client.client", "sqlalchemy", "jinja2") if m in sys.modules)
 print(",".join(heavy))
 """
 
