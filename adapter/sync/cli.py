@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
 
 import click
@@ -125,7 +124,7 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
     """Loads everything, plans, copies, reports; exit 1 when anything failed."""
     from adapter.sync.engine import Engine, Options
     from adapter.sync.plan import expand_all
-    from adapter.sync.progress import Reporter, render, summary
+    from adapter.sync.progress import Reporter, render, summary, to_json
 
     remotes, rules, log, budget = _load(make_rules, auth_path, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
@@ -143,7 +142,7 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
         if log:
             log.close()
     report = summary(results, time.monotonic() - started, opts["dry_run"])
-    click.echo(json.dumps(report, indent=2) if opts["output"] == "json" else render(report))
+    click.echo(to_json(report) if opts["output"] == "json" else render(report))
     if report["failed"]:
         raise SystemExit(1)
 

@@ -6,11 +6,13 @@ import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapter.sync import manifests
 from adapter.sync.engine import Result
 from adapter.sync.errors import CopyError
-from adapter.sync.progress import Reporter, line_for, render, summary
+from adapter.sync.progress import Reporter, line_for, render, summary, to_json
 
 
 def index_of(*platforms) -> manifests.Manifest:
@@ -105,3 +107,14 @@ def test_a_terminal_gets_one_status_line_and_failures():
     assert "copied     s/a:v1" not in screen and "FAILED     s/b:v1 -> d/o/b:v1" in screen
     last = screen.rstrip("\n").split("\r\x1b[K")[-1]  # what stays on screen at the end
     assert last.startswith("[3/3] copied 1  skipped 1  failed 1  |  4.0 KiB  ")
+
+
+@given(st.lists(st.fixed_dictionaries({"source": st.text(max_size=30), "destination": st.text(max_size=30),
+                                       "status": st.sampled_from(["copied", "skipped", "failed"]),
+                                       "reason": st.text(max_size=30), "bytes": st.integers(0, 2**40)}),
+                max_size=5))
+def test_the_json_report_parses_back_with_one_image_per_line(images):
+    report = {"dry_run": False, "copied": 1, "failed": 0, "blobs": {"uploaded": 2}, "seconds": 1.5, "images": images}
+    text = to_json(report)
+    assert json.loads(text) == report
+    assert sum(1 for line in text.splitlines() if line.startswith("    {")) == len(images)
