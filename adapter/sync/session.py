@@ -4,12 +4,14 @@ A no-op re-sync is some 400 small requests (tags, manifest reads and checks), an
 went into Session.request merging settings nobody set (session params, proxies, hooks, an empty
 cookie jar, the environment). When there is nothing to merge, `request()` prepares the request
 itself and hands it to the connection adapter: same pooled connections, TLS verification, timeouts
-and response objects. Anything else (proxies or ~/.netrc from the environment, cookies, redirects
+and response objects, and the CA bundle from REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE as requests would take
+it. Anything else (proxies or ~/.netrc from the environment, cookies, redirects
 to follow, files, json, hooks, session-wide auth or cert) takes requests' own path unchanged.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from time import perf_counter
 
@@ -17,6 +19,14 @@ import requests
 from requests.cookies import extract_cookies_to_jar
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
+
+
+def _ca_bundle(verify):
+    """verify=True means the CA bundle the environment names, as requests reads it when it trusts the
+    environment: a TLS-inspecting proxy's CA in REQUESTS_CA_BUNDLE keeps working on this path too."""
+    if verify is True:
+        return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return verify
 
 
 class SyncSession(requests.Session):
@@ -48,8 +58,8 @@ class SyncSession(requests.Session):
         stream = self.stream if stream is None else stream
         start = perf_counter()
         resp = self.get_adapter(prep.url).send(prep, stream=stream, timeout=timeout,
-                                               verify=self.verify if verify is None else verify, cert=None,
-                                               proxies={})
+                                               verify=_ca_bundle(self.verify if verify is None else verify),
+                                               cert=None, proxies={})
         resp.elapsed = timedelta(seconds=perf_counter() - start)
         if "Set-Cookie" in resp.headers:  # kept as requests would; later calls then take its path
             extract_cookies_to_jar(self.cookies, prep, resp.raw)

@@ -63,7 +63,9 @@ CALLS = [
 
 
 @pytest.mark.parametrize("call", CALLS)
-def test_the_short_path_sends_what_requests_sends(call):
+def test_the_short_path_sends_what_requests_sends(call, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     ours, resp = sent_by(SyncSession, call)
     theirs, _ = sent_by(requests.Session, call)
     assert ours[:4] == theirs[:4]
@@ -97,3 +99,20 @@ def test_cookies_a_registry_sets_are_kept_and_sent_back(session_class):
     session.request("GET", "http://reg.test/v2/", stream=False, allow_redirects=False)
     assert "Cookie" not in adapter.sent[0].headers
     assert adapter.sent[1].headers["Cookie"] == "lb=one"
+
+
+@pytest.mark.parametrize(("env", "verify", "expected"), [
+    ({"REQUESTS_CA_BUNDLE": "/ca/requests.pem", "CURL_CA_BUNDLE": "/ca/curl.pem"}, None, "/ca/requests.pem"),
+    ({"CURL_CA_BUNDLE": "/ca/curl.pem"}, True, "/ca/curl.pem"),
+    ({"REQUESTS_CA_BUNDLE": "/ca/requests.pem"}, False, False),  # verify off stays off
+    ({"REQUESTS_CA_BUNDLE": "/ca/requests.pem"}, "/ca/mine.pem", "/ca/mine.pem"),  # an explicit bundle wins
+    ({}, None, True),
+])
+def test_the_environments_ca_bundle_is_used_as_requests_would(env, verify, expected, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (_, _, _, _, kwargs), _ = sent_by(SyncSession, lambda s: s.request(
+        "GET", "http://reg.test/v2/", stream=False, verify=verify, allow_redirects=False))
+    assert kwargs["verify"] == expected
