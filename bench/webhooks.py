@@ -23,6 +23,7 @@ TOKEN = "bench-webhook-token"
 PATH = "/webhooks/harbor"
 TASKS_PER_EXECUTION = 20
 FAILED_EVERY = 20  # one task in twenty ends in Error
+RAW_TABLE = "CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"
 
 
 def bare_app():
@@ -37,7 +38,7 @@ def bare_app():
             local.conn = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
                 local.conn.execute(f"PRAGMA {pragma}")
-            local.conn.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            local.conn.execute(RAW_TABLE)
         return local.conn
 
     @app.post(PATH)
@@ -305,6 +306,10 @@ def receiver(port: int) -> None:
 def measure(kind: str, args, tmp: Path, receiver_port: int) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp))
     if kind == "ceiling":
+        # Created here: two workers racing on the first CREATE TABLE could see "database is locked".
+        with sqlite3.connect(run_dir / "raw.db") as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(RAW_TABLE)
         server = Server("webhooks:bare_app()", {"BENCH_CEILING_DB": str(run_dir / "raw.db")}, args.workers,
                         args.threads, run_dir / "server.log", chdir=Path(__file__).parent)
         table, db = "raw", run_dir / "raw.db"
