@@ -47,9 +47,19 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+def request_id(given: str) -> str:
+    """The caller's X-Request-Id when it is sane, else a fresh one."""
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def access(fields: dict, started: float) -> None:
+    """The access log line of one request (fields as _after builds them), timed from `started`."""
+    fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    _ACCESS.info("request", extra={"fields": fields})
+
+
 def _before() -> None:
-    given = request.headers.get("X-Request-Id", "")
-    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.request_id = request_id(request.headers.get("X-Request-Id", ""))
     g.started = time.monotonic()
 
 
@@ -76,11 +86,7 @@ def _after(resp):
     if ids.get("repository"):
         fields["repository"] = ids["repository"]
     started = ids["started"] if "started" in ids else time.monotonic()
-
-    def emit():
-        fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-        _ACCESS.info("request", extra={"fields": fields})
-    resp.call_on_close(emit)
+    resp.call_on_close(lambda: access(fields, started))
     return resp
 
 

@@ -109,11 +109,16 @@ def _before() -> None:
     g.metrics_started = time.monotonic()
 
 
+def observe(route: str, method: str, status: int, started: float) -> None:
+    """One request's duration, from `started` (time.monotonic) until now."""
+    REQUESTS.labels(route=route, method=method, status=str(status)).observe(time.monotonic() - started)
+
+
 def _after(resp: Response) -> Response:
     started = g.get("metrics_started", time.monotonic())
-    labels = {"route": _route(), "method": request.method, "status": str(resp.status_code)}
+    route, method, status = _route(), request.method, resp.status_code
     # Streamed bodies (blob pulls) end after this hook: time them when the response is closed.
-    resp.call_on_close(lambda: REQUESTS.labels(**labels).observe(time.monotonic() - started))
+    resp.call_on_close(lambda: observe(route, method, status, started))
     return resp
 
 

@@ -1,16 +1,23 @@
-"""Harbor's webhooks come in at POST <webhooks.path>: checked, parsed, committed, then answered."""
+"""Harbor's webhooks come in at POST <webhooks.path>: checked, parsed, committed, then answered.
+
+This one route is served in front of Flask, as WSGI middleware: a Flask request context, URL matching and
+the app's hooks measured ~0.3 ms of CPU per request here, a third of what an event costs in all, and
+Harbor sends an event per task. The answers are the ones a Flask route would give (the same JSON error
+bodies, X-Request-Id, access log line and metrics); every other path goes on to Flask.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from http import HTTPStatus
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapter import metrics
+from adapter import logs, metrics
 from adapter.webhooks import api
-from adapter.webhooks.api import error
 from adapter.webhooks.bridge import Bridge, token_matches
 from adapter.webhooks.schemas import PayloadError, load_event
 
@@ -18,51 +25,106 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 
 
-def _read_body() -> bytes | None:
-    """The body, or None when it is over 1 MiB; a chunked body is read only up to the limit."""
-    if (request.content_length or 0) > MAX_BODY:
-        return None
-    body = request.stream.read(MAX_BODY + 1)
-    return None if len(body) > MAX_BODY else body
+class Answer(Exception):
+    """Ends a request early with a JSON answer."""
+
+    def __init__(self, status: int, body: dict, headers=()):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, list(headers)
 
 
-def intake():
-    bridge: Bridge = current_app.extensions["webhooks"]
-    if not token_matches(request.headers.get("Authorization", ""), bridge.tokens):
-        metrics.WEBHOOK_EVENTS.labels(outcome="unauthorized", status="").inc()
-        return error(401, "UNAUTHORIZED", "the Authorization header does not match a configured token")
-    body = _read_body()
-    if body is None:
-        metrics.WEBHOOK_EVENTS.labels(outcome="too_large", status="").inc()
-        return error(413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+def _error(status: int, code: str, message: str, headers=(), **extra) -> Answer:
+    return Answer(status, {"error": {"code": code, "message": message, **extra}}, headers)
+
+
+def _reject(outcome: str, status: int, code: str, message: str, **extra) -> Answer:
+    metrics.WEBHOOK_EVENTS.labels(outcome=outcome, status="").inc()
+    return _error(status, code, message, **extra)
+
+
+def _declared_length(environ) -> int:
+    """CONTENT_LENGTH, or -1 when there is none (chunked) or it is not a number."""
     try:
-        event = load_event(body, request.content_type or "")
-    except PayloadError as err:
-        metrics.WEBHOOK_EVENTS.labels(outcome="invalid", status="").inc()
-        return error(400, "INVALID_PAYLOAD", "the body is not a Harbor webhook payload", fields=err.messages)
-    return _record(bridge, event)
+        return int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        return -1
 
 
-def _record(bridge: Bridge, event):
-    try:
-        event_id = bridge.record(event, time.time())
-    except SQLAlchemyError as exc:
-        log.error("webhook store unavailable (%s); Harbor will retry", type(exc).__name__)
-        metrics.WEBHOOK_EVENTS.labels(outcome="store_unavailable", status=event.status or "").inc()
-        response, status = error(503, "STORE_UNAVAILABLE", "the event could not be stored; retry later")
-        response.headers["Retry-After"] = "5"
-        return response, status
-    metrics.WEBHOOK_EVENTS.labels(outcome="accepted" if event_id else "duplicate", status=event.status or "").inc()
-    if event_id is None:
-        return jsonify(status="duplicate", key=event.key)
-    log.debug("event %s stored (%s %s)", event_id, event.event_type, event.status or "")
-    return jsonify(status="accepted", id=event_id, key=event.key)
+def _read_body(environ) -> bytes:
+    """The body, at most MAX_BODY bytes (a chunked one is read only up to the limit)."""
+    length = _declared_length(environ)
+    if length > MAX_BODY:
+        raise _reject("too_large", 413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+    stream = environ["wsgi.input"]
+    if length >= 0:
+        body = stream.read(length)
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream (werkzeug's rule too)
+        body = stream.read(MAX_BODY + 1)
+    else:
+        body = b""
+    if len(body) > MAX_BODY:
+        raise _reject("too_large", 413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+    return body
 
 
-def blueprint(path: str) -> Blueprint:
-    bp = Blueprint("webhooks", __name__)
-    bp.add_url_rule(path, "intake", intake, methods=["POST"])
-    return bp
+class Intake:
+    """The WSGI intake: `POST path` is answered here, everything else by `app` (Flask's own wsgi_app)."""
+
+    def __init__(self, app, bridge: Bridge, path: str):
+        self.app, self.bridge, self.path = app, bridge, path
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != self.path:
+            return self.app(environ, start_response)
+        started = time.monotonic()
+        request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        try:
+            answer = self.handle(environ)
+        except Answer as early:
+            answer = early
+        except Exception:  # noqa: BLE001 - whatever it was, the client gets JSON, the log the traceback
+            log.exception("unhandled error on %s %s", environ.get("REQUEST_METHOD"), self.path)
+            answer = _error(500, "INTERNAL_ERROR", "internal error; see the server log")
+        body = (json.dumps(answer.body, separators=(",", ":")) + "\n").encode()
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            *answer.headers, ("X-Request-Id", request_id)])
+        method = environ.get("REQUEST_METHOD", "")
+        metrics.observe(self.path, method, answer.status, started)
+        logs.access({"request_id": request_id, "method": method, "path": self.path, "status": answer.status,
+                     "bytes_in": max(_declared_length(environ), 0),
+                     "bytes_out": len(body), "remote": environ.get("REMOTE_ADDR")}, started)
+        return [body]
+
+    def handle(self, environ) -> Answer:
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise _error(405, "METHOD_NOT_ALLOWED", "The method is not allowed for the requested URL.",
+                         headers=[("Allow", "POST")])
+        if not token_matches(environ.get("HTTP_AUTHORIZATION", ""), self.bridge.tokens):
+            raise _reject("unauthorized", 401, "UNAUTHORIZED",
+                          "the Authorization header does not match a configured token")
+        body = _read_body(environ)
+        try:
+            event = load_event(body, environ.get("CONTENT_TYPE", ""))
+        except PayloadError as err:
+            raise _reject("invalid", 400, "INVALID_PAYLOAD", "the body is not a Harbor webhook payload",
+                          fields=err.messages) from None
+        return self._record(event)
+
+    def _record(self, event) -> Answer:
+        try:
+            event_id = self.bridge.record(event, time.time())
+        except SQLAlchemyError as exc:
+            log.error("webhook store unavailable (%s); Harbor will retry", type(exc).__name__)
+            metrics.WEBHOOK_EVENTS.labels(outcome="store_unavailable", status=event.status or "").inc()
+            return _error(503, "STORE_UNAVAILABLE", "the event could not be stored; retry later",
+                          headers=[("Retry-After", "5")])
+        outcome = "accepted" if event_id else "duplicate"
+        metrics.WEBHOOK_EVENTS.labels(outcome=outcome, status=event.status or "").inc()
+        if event_id is None:
+            return Answer(200, {"status": "duplicate", "key": event.key})
+        log.debug("event %s stored (%s %s)", event_id, event.event_type, event.status or "")
+        return Answer(200, {"status": "accepted", "id": event_id, "key": event.key})
 
 
 def init_app(app: Flask) -> None:
@@ -81,7 +143,7 @@ def init_app(app: Flask) -> None:
         reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
         raise ConfigError("<config>", "webhooks.store", f"cannot open the store: {reason}") from None
     app.extensions["webhooks"] = bridge
-    app.register_blueprint(blueprint(conf["path"]))
+    app.wsgi_app = Intake(app.wsgi_app, bridge, conf["path"])
     app.register_blueprint(api.bp)
     if conf["outbox"]["autostart"] and not app.config.get("TESTING"):
         bridge.dispatcher.start()
