@@ -79,7 +79,8 @@ class LeanAdapter(BaseAdapter):
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         body = request.body
-        if stream or cert or any((proxies or {}).values()) or not (body is None or isinstance(body, bytes)):
+        if (stream or cert or any((proxies or {}).values()) or not (body is None or isinstance(body, bytes))
+                or not (timeout is None or isinstance(timeout, (int, float, tuple)))):  # e.g. urllib3's Timeout
             return self.fallback.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
                                       proxies=proxies)
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)

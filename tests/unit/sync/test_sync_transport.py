@@ -168,8 +168,9 @@ def test_streams_and_file_bodies_go_to_the_fallback(server):
     s.mount("http://", LeanAdapter(Fallback()))
     assert call(s, "GET", base(server) + "/plain", stream=True).raw.read() == b'{"ok": true}'
     assert call(s, "PUT", base(server) + "/up", data=io.BytesIO(b"abc")).content == b"abc"
+    call(s, "GET", base(server) + "/plain", timeout=requests.adapters.TimeoutSauce(connect=5, read=5))
     call(s, "GET", base(server) + "/plain")
-    assert sent == [base(server) + "/plain", base(server) + "/up"]
+    assert sent == [base(server) + "/plain", base(server) + "/up", base(server) + "/plain"]
     s.close()
 
 
