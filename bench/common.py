@@ -1,7 +1,8 @@
-"""Shared benchmark helpers: the repo on sys.path, medians, RSS sampling of a process tree."""
+"""Shared benchmark helpers: the repo on sys.path, medians, RSS sampling and CPU time of process trees."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import threading
@@ -22,6 +23,24 @@ def _children(pid: int) -> list[int]:
             return [int(p) for p in fh.read().split()]
     except OSError:
         return []
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds these processes have used so far (from /proc; gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """cpu_seconds of `pid` and its children."""
+    return cpu_seconds([pid, *_children(pid)])
 
 
 def tree_rss(pid: int) -> int:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
-from common import median  # noqa: I001  (bench/ is run as a script)
+from common import cpu_seconds, median  # noqa: I001  (bench/ is run as a script)
 
 from adapter.sandbox.runner import Sandbox
 from tests.images import build_image, push, skopeo
@@ -116,7 +116,8 @@ def main() -> None:
             auth.write_text(json.dumps({dest: {"access_key": tenant.ak, "secret_key": tenant.sk,
                                                "project": tenant.project, "api": sbx.api_url}}))
             copies = 2 * args.images * len(TAGS)
-            theirs, ours, noops, noop_cpu = [], [], [], []
+            theirs, ours, noops, noop_cpu, registries_cpu = [], [], [], [], []
+            registry_pids = [reg_a.proc.pid, reg_b.proc.pid, sbx.registry_pid]
             for n in range(args.rounds):
                 targets = [(host_a, f"sk{n}-a1"), (host_a, f"sk{n}-a2"), (host_b, f"sk{n}-b1"), (host_b, f"sk{n}-b2")]
                 for _, org in targets:
@@ -124,7 +125,9 @@ def main() -> None:
                 theirs.append(run_skopeo(sources, targets, dest, f"{tenant.access_id}:{tenant.login_key}", tmp))
                 targets = [(host_a, f"sb{n}-a1"), (host_a, f"sb{n}-a2"), (host_b, f"sb{n}-b1"), (host_b, f"sb{n}-b2")]
                 ours.append(run_ours(sources, targets, dest, auth, tmp, args.proc, copies))
+                before = cpu_seconds(registry_pids)
                 noops.append(run_ours(sources, targets, dest, auth, tmp, args.proc, 0, noop_cpu))
+                registries_cpu.append(cpu_seconds(registry_pids) - before)
                 print(f"  round {n}: skopeo sync {theirs[-1]:.2f}s  swr-bridge sync {ours[-1]:.2f}s "
                       f"({copies} image copies each), then a no-op re-sync {noops[-1]:.2f}s", flush=True)
     s, o, z = median(theirs), median(ours), median(noops)
@@ -136,6 +139,9 @@ def main() -> None:
     # Wall times move with whatever else the machine runs; the sync process's own CPU time much less.
     print(f"sync: no-op re-sync CPU time of the swr-bridge process (user + system) median {median(noop_cpu):.2f}s, "
           f"per round {', '.join(f'{c:.2f}s' for c in noop_cpu)}; {os.getloadavg()[0]:.1f} load average at the end")
+    # On two shared cores the registries' own work is part of every wall time above.
+    print(f"sync: meanwhile the three docker-registry processes used median {median(registries_cpu):.2f}s of CPU, "
+          f"per round {', '.join(f'{c:.2f}s' for c in registries_cpu)}")
 
 
 if __name__ == "__main__":

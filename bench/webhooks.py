@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from common import tree_cpu  # noqa: I001  (bench/ is run as a script, and gunicorn imports it from there)
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-webhook-token"
 PATH = "/webhooks/harbor"
@@ -253,14 +255,8 @@ class Server:
         raise RuntimeError("gunicorn workers did not boot in 60s")
 
     def cpu_seconds(self) -> float:
-        """User+system CPU of the master and its workers so far, from /proc (noise-proof cost per request)."""
-        pids = [self.proc.pid] + [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-                                  .read_text().split()]
-        total = 0
-        for pid in pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        """User+system CPU of the master and its workers so far (noise-proof cost per request)."""
+        return tree_cpu(self.proc.pid)
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)

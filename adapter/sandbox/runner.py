@@ -51,6 +51,11 @@ class Sandbox:
         return self._registry.url
 
     @property
+    def registry_pid(self) -> int:
+        """The docker-registry child's pid (benchmarks read its CPU time)."""
+        return self._registry.proc.pid
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}"
 
