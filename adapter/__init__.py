@@ -1,4 +1,4 @@
-"""swr-bridge's endpoint: `create_app(config)` wires one blueprint per surface."""
+"""swr-bridge's endpoint: `create_app(config)` wires one blueprint per surface (the webhook intake: WSGI middleware)."""
 
 from __future__ import annotations
 
