@@ -15,6 +15,11 @@ OCI_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 405: "UNSU
              413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}
 
 
+def error_body(code: str, message: str, **extra) -> dict:
+    """The app's error shape outside the registry API: `{"error": {code, message, ...}}`."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
 def _is_registry_path() -> bool:
     return request.path.startswith(("/v2", "/auth/token"))
 
@@ -22,8 +27,7 @@ def _is_registry_path() -> bool:
 def _answer(status: int, code: str, message: str) -> Response:
     if _is_registry_path():
         return RegistryError(OCI_CODES.get(status, code), message, status=status).response()
-    body = {"error": {"code": code, "message": message}}
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(json.dumps(error_body(code, message)), status=status, mimetype="application/json")
 
 
 def handle_http(exc: HTTPException) -> Response:

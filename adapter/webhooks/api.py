@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.errors import error_body
 from adapter.webhooks import queries
 from adapter.webhooks.bridge import token_matches
 from adapter.webhooks.config import STATUSES
@@ -18,7 +19,7 @@ ID = "int(min=1, max=9223372036854775807)"
 
 
 def error(status: int, code: str, message: str, **extra):
-    return jsonify(error={"code": code, "message": message, **extra}), status
+    return jsonify(error_body(code, message, **extra)), status
 
 
 class PageArgs(Schema):

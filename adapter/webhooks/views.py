@@ -15,8 +15,10 @@ from http import HTTPStatus
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import MethodNotAllowed
 
 from adapter import logs, metrics
+from adapter.errors import error_body
 from adapter.webhooks import api
 from adapter.webhooks.bridge import Bridge, token_matches
 from adapter.webhooks.schemas import PayloadError, load_event
@@ -34,7 +36,7 @@ class Answer(Exception):
 
 
 def _error(status: int, code: str, message: str, headers=(), **extra) -> Answer:
-    return Answer(status, {"error": {"code": code, "message": message, **extra}}, headers)
+    return Answer(status, error_body(code, message, **extra), headers)
 
 
 def _reject(outcome: str, status: int, code: str, message: str, **extra) -> Answer:
@@ -50,11 +52,15 @@ def _declared_length(environ) -> int:
         return -1
 
 
+def _too_large() -> Answer:
+    return _reject("too_large", 413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+
+
 def _read_body(environ) -> bytes:
     """The body, at most MAX_BODY bytes (a chunked one is read only up to the limit)."""
     length = _declared_length(environ)
     if length > MAX_BODY:
-        raise _reject("too_large", 413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+        raise _too_large()
     stream = environ["wsgi.input"]
     if length >= 0:
         body = stream.read(length)
@@ -63,7 +69,7 @@ def _read_body(environ) -> bytes:
     else:
         body = b""
     if len(body) > MAX_BODY:
-        raise _reject("too_large", 413, "PAYLOAD_TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+        raise _too_large()
     return body
 
 
@@ -98,8 +104,7 @@ class Intake:
 
     def handle(self, environ) -> Answer:
         if environ.get("REQUEST_METHOD") != "POST":
-            raise _error(405, "METHOD_NOT_ALLOWED", "The method is not allowed for the requested URL.",
-                         headers=[("Allow", "POST")])
+            raise _error(405, "METHOD_NOT_ALLOWED", MethodNotAllowed.description, headers=[("Allow", "POST")])
         if not token_matches(environ.get("HTTP_AUTHORIZATION", ""), self.bridge.tokens):
             raise _reject("unauthorized", 401, "UNAUTHORIZED",
                           "the Authorization header does not match a configured token")
