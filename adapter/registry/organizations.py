@@ -18,14 +18,14 @@ class Organizations:
         self._known: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def client(self, principal: Principal):
+    def client(self, principal: Principal, retries: int = 3):
         from adapter.swr.api import DockyardClient, SwrApi
 
         if principal.sk:
             return SwrApi(self.api_url, principal.ak, principal.sk, session=self.session,
-                          timeout=(5, self.timeout))
+                          timeout=(5, self.timeout), retries=retries)
         return DockyardClient(self.dockyard_url, principal.access_id, principal.password,
-                              session=self.session, timeout=(5, self.timeout))
+                              session=self.session, timeout=(5, self.timeout), retries=retries)
 
     def ensure(self, principal: Principal, org: str) -> None:
         if not self.auto_create:

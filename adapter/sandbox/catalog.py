@@ -1,4 +1,5 @@
-"""Repository discovery: asks docker-registry (catalog, tags, manifests) with tokens the sandbox mints."""
+"""Repository discovery: asks docker-registry (catalog, tags, manifests) with tokens the sandbox mints, and reads
+the registry's storage for what its API does not tell (times, tag digests)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,24 @@ class Repository:
     def id(self) -> int:
         # SWR ids are integers; a stable hash keeps them the same across restarts.
         return zlib.crc32(self.full_name.encode()) & 0x7FFFFFFF
+
+
+@dataclass
+class TagEntry:
+    """One tag as SWR's tag listing reports it: the manifest it points at, and when."""
+
+    tag: str
+    digest: str
+    manifest: bytes
+    created: str
+    updated: str
+
+    @property
+    def size(self) -> int:
+        try:
+            return declared_size(json.loads(self.manifest))
+        except ValueError:
+            return 0
 
 
 class RegistryCatalog:
@@ -100,11 +119,30 @@ class RegistryCatalog:
         if resp.status_code != 200:
             return 0
         try:
-            doc = json.loads(resp.content)
+            return declared_size(json.loads(resp.content))
         except ValueError:
             return 0
-        parts = [doc.get("config") or {}] + (doc.get("layers") or []) + (doc.get("manifests") or [])
-        return sum(int(p.get("size") or 0) for p in parts if isinstance(p, dict))
+
+    def tag_entries(self, full: str) -> list[TagEntry] | None:
+        """The repository's tags with their manifests (None: no such repository), read from storage because
+        docker-registry has no API that lists digests. `full` must be a checked repository name."""
+        base = self._repository_dir(full)
+        if base is None or not base.is_dir():
+            return None
+        entries = []
+        for link in sorted((base / "_manifests/tags").glob("*/current/link")):
+            try:
+                digest = link.read_text().strip()
+                algorithm, _, hexdigest = digest.partition(":")
+                blob = self.storage / "docker/registry/v2/blobs" / algorithm / hexdigest[:2] / hexdigest / "data"
+                body, stat = blob.read_bytes(), link.stat()
+            except OSError:  # a tag being deleted while we look
+                continue
+            entries.append(TagEntry(link.parent.parent.name, digest, body, _iso(stat.st_ctime), _iso(stat.st_mtime)))
+        return entries
+
+    def _repository_dir(self, full: str) -> Path | None:
+        return self.storage / "docker/registry/v2/repositories" / full if self.storage else None
 
     def repositories(self, namespaces, *, with_sizes: bool = True) -> list[Repository]:
         """The repositories under the given organizations, with tags, sizes and times."""
@@ -123,13 +161,21 @@ class RegistryCatalog:
 
     def _times(self, full: str) -> tuple[str, str]:
         # docker-registry has no API for times, but the sandbox owns its storage directory.
-        base = self.storage / "docker/registry/v2/repositories" / full if self.storage else None
+        base = self._repository_dir(full)
         if base is None or not base.is_dir():
             now = _iso(datetime.now(timezone.utc).timestamp())
             return now, now
         links = list((base / "_manifests/tags").glob("*/current/link"))
         updated = max((p.stat().st_mtime for p in links), default=base.stat().st_mtime)
         return _iso(base.stat().st_ctime), _iso(updated)
+
+
+def declared_size(doc) -> int:
+    """Config plus layers (or, for an index, the child manifests), as a manifest declares them."""
+    if not isinstance(doc, dict):
+        return 0
+    parts = [doc.get("config") or {}] + (doc.get("layers") or []) + (doc.get("manifests") or [])
+    return sum(int(p.get("size") or 0) for p in parts if isinstance(p, dict))
 
 
 def _pull(name: str) -> dict:

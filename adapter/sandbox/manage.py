@@ -1,7 +1,9 @@
-"""/v2/manage: organizations and repositories, behind SDK-HMAC-SHA256 signatures as SWR's gateway checks."""
+"""/v2/manage: organizations, repositories and tags, behind SDK-HMAC-SHA256 signatures as SWR's gateway checks."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
@@ -17,6 +19,7 @@ from adapter.sandbox.api import (
 )
 from adapter.sandbox.errors import SwrError
 from adapter.sandbox.state import OrganizationNotFound
+from adapter.swr.naming import NamingError, check_repository
 from adapter.swr.signer import DATE_FORMAT, SignatureError, parse_authorization, verify
 
 MAX_SKEW = timedelta(minutes=15)
@@ -48,6 +51,18 @@ class ReposQuery(Schema):
     filter = fields.String()
 
 
+class TagsQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    order_column = fields.String(validate=validate.OneOf(["updated_at", "tag"]))
+    order_type = fields.String(validate=validate.OneOf(["desc", "asc"]))
+    tag = fields.String()
+    filter = fields.String()
+
+
 def parse_filter(text: str | None) -> dict:
     """`key::value|key::value` as SWR's list endpoints take it."""
     out = {}
@@ -59,6 +74,16 @@ def parse_filter(text: str | None) -> dict:
             raise errors.bad_request("Invalid filter", f"{part!r} is not key::value")
         out[key] = value
     return out
+
+
+def load_query(schema: type[Schema]) -> dict:
+    """A list endpoint's query: plain parameters, overridden by the same keys inside `filter`."""
+    try:
+        query = schema().load(request.args.to_dict())
+        query.update(schema(partial=True).load(parse_filter(query.get("filter"))))
+    except ValidationError as exc:
+        raise errors.bad_request("Invalid query", str(exc.messages)) from None
+    return query
 
 
 def load_json(schema: Schema) -> dict:
@@ -174,11 +199,7 @@ def _sorted(repos, column, order):
 
 @bp.get("/repos")
 def list_repos():
-    try:
-        query = ReposQuery().load(request.args.to_dict())
-        query.update(ReposQuery(partial=True).load(parse_filter(query.get("filter"))))
-    except ValidationError as exc:
-        raise errors.bad_request("Invalid query", str(exc.messages)) from None
+    query = load_query(ReposQuery)
     namespaces = [query["namespace"]] if query.get("namespace") else None
     repos = [r for r in repositories_of(g.tenant, namespaces)
              if not query.get("name") or query["name"] in r.name]
@@ -187,8 +208,12 @@ def list_repos():
     repos = _sorted(repos, query.get("order_column"), query.get("order_type"))
     offset, limit = query["offset"], query["limit"]
     page = [dict(repo_json(r), total_range=len(repos)) for r in repos[offset:offset + limit]]
+    return _ranged(page, offset, len(repos))
+
+
+def _ranged(page: list, offset: int, total: int):
     response = jsonify(page)
-    response.headers["Content-Range"] = f"{offset}-{len(page)}/{len(repos)}"
+    response.headers["Content-Range"] = f"{offset}-{len(page)}/{total}"
     return response
 
 
@@ -211,4 +236,43 @@ def _repo_detail(repo) -> dict:
         "num_images": len(repo.tags), "num_download": 0, "url": "", "path": entry["path"],
         "internal_path": entry["internal_path"], "created": repo.created, "updated": repo.updated,
         "domain_id": g.tenant.project, "priority": 0,
+    }
+
+
+@bp.get("/namespaces/<namespace>/repos/<repository>/tags")
+def list_tags(namespace, repository):
+    _owned_or_404(namespace)
+    name = repository.replace("$", "/")
+    try:
+        check_repository(name)
+    except NamingError as exc:
+        raise SwrError(400, errors.BAD_IMAGE_NAME, "Invalid image name", str(exc)) from None
+    query = load_query(TagsQuery)
+    entries = context().catalog.tag_entries(f"{namespace}/{name}")
+    if entries is None:
+        raise SwrError(404, errors.REPO_NOT_FOUND, "Repository not found", f"{namespace}/{name}")
+    entries = [e for e in entries if not query.get("tag") or query["tag"] in e.tag]
+    key = (lambda e: e.tag) if query.get("order_column") == "tag" else (lambda e: e.updated)
+    entries.sort(key=key, reverse=(query.get("order_type") or "desc") == "desc")
+    offset, limit = query["offset"], query["limit"]
+    page = [_tag_json(namespace, name, e) for e in entries[offset:offset + limit]]
+    return _ranged(page, offset, len(entries))
+
+
+def _tag_json(namespace: str, name: str, entry) -> dict:
+    try:
+        doc = json.loads(entry.manifest)
+    except ValueError:
+        doc = {}
+    media_type = doc.get("mediaType", "") if isinstance(doc, dict) else ""
+    config = (doc.get("config") or {}) if isinstance(doc, dict) else {}
+    path = f"{context().registry_host}/{namespace}/{name}:{entry.tag}"
+    return {
+        "id": zlib.crc32(f"{namespace}/{name}:{entry.tag}".encode()) & 0x7FFFFFFF,
+        "repo_id": zlib.crc32(f"{namespace}/{name}".encode()) & 0x7FFFFFFF,
+        "Tag": entry.tag, "image_id": str(config.get("digest", "")).partition(":")[2],
+        "manifest": entry.manifest.decode("utf-8", "replace"), "digest": entry.digest, "schema": 2,
+        "path": path, "internal_path": path, "size": entry.size, "is_trusted": False,
+        "created": entry.created, "updated": entry.updated, "deleted": None, "domain_id": g.tenant.project,
+        "scanned": False, "tag_type": 1 if "list" in media_type or "index" in media_type else 0,
     }

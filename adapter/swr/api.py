@@ -242,15 +242,22 @@ class SwrApi(_Client):
 
     def list_repositories(self, namespace: str | None = None, page_size: int = 100) -> list[dict]:
         """All repositories (of one organization if given), following offset/limit pages."""
+        return self._pages("/v2/manage/repos", {"namespace": namespace} if namespace else {}, page_size,
+                           "repositories")
+
+    def list_tags(self, organization: str, repository: str, page_size: int = 1000) -> list[dict]:
+        """Every tag of a repository, each with its manifest `digest` (note SWR's capitalised key `Tag`)."""
+        path = f"/v2/manage/namespaces/{_segment(organization)}/repos/{_segment(repository.replace('/', '$'))}/tags"
+        return self._pages(path, {}, page_size, "tags")
+
+    def _pages(self, path: str, params: dict, page_size: int, what: str) -> list[dict]:
+        """A listing's entries, following offset/limit pages until Content-Range's total or a short page."""
         found: list[dict] = []
         while True:
-            params = {"offset": str(len(found)), "limit": str(page_size)}
-            if namespace:
-                params["namespace"] = namespace
-            resp = self._request("GET", "/v2/manage/repos", params=params)
+            resp = self._request("GET", path, params={**params, "offset": str(len(found)), "limit": str(page_size)})
             page = self._json(resp)
             if not isinstance(page, list):
-                raise SwrHTTPError(resp.status_code, None, "expected a JSON array of repositories")
+                raise SwrHTTPError(resp.status_code, None, f"expected a JSON array of {what}")
             found.extend(page)
             total = resp.headers.get("Content-Range", "").rpartition("/")[2]
             if len(page) < page_size or (total.isdigit() and len(found) >= int(total)):

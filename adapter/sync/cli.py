@@ -47,6 +47,9 @@ def common_options(command):
         click.option("--os", "oses", multiple=True, callback=_split,
                      help="keep only these operating systems (os or os:version) of a multi-arch index"),
         click.option("--dry-run", is_flag=True, help="show what would be copied, and where; change nothing"),
+        click.option("--swr-listing/--no-swr-listing", default=True, show_default=True,
+                     help="let SWR's tag listing (one call per repository) confirm tags that are up to date; "
+                          "without it each tag is checked with its own manifest HEAD"),
         click.option("--bandwidth", callback=_rate, help="bandwidth budget for all transfers, e.g. 50MiB/s"),
         click.option("--config", "config_path", type=click.Path(dir_okay=False),
                      help="the endpoint's config file: its mapping (flatten) rules and bandwidth apply"),
@@ -128,7 +131,7 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
 
     remotes, rules, log, budget = _load(make_rules, auth_path, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
-                      dry_run=opts["dry_run"])
+                      dry_run=opts["dry_run"], listing=opts["swr_listing"])
     reporter = Reporter(log=log)
     engine = Engine(options, reporter, budget)
     started = time.monotonic()

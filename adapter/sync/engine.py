@@ -1,7 +1,8 @@
 """The copy engine: images in one pool, blobs in a bounded pool, retries with backoff, then a final pass.
 
 For each image: read the source manifest (and select platforms), make sure the SWR organization
-exists, and skip when the destination already has the same manifest digest. Otherwise its blobs go
+exists, and skip when the destination already has the same manifest digest (SWR's tag listing can
+confirm that for a whole repository at once; anything else is asked per tag). Otherwise its blobs go
 to the blob pool (blobs.py), and its manifests follow them, index children before the index, all
 byte-exact.
 """
@@ -22,7 +23,7 @@ from adapter.sync.errors import CopyError, describe
 from adapter.transfer.client import TransferError
 
 CONFIG_LIMIT = 4 * 1024 * 1024
-MANIFEST_MEMO = 512  # source manifests kept for the other destinations of the same image
+MEMO = 512  # source manifests (and SWR tag listings) kept for the other jobs that need them
 TOKEN_BATCH = 16  # destination repositories per token request
 
 
@@ -35,6 +36,7 @@ class Options:
     arches: tuple[str, ...] = ()
     single: bool = False  # out of an index take one image (copy without --all)
     dry_run: bool = False
+    listing: bool = True  # let SWR's tag listing confirm up-to-date tags (else one HEAD per tag)
 
 
 @dataclass
@@ -86,7 +88,7 @@ class Engine:
         self.blobs = Blobs(options.proc, self.retry, reporter, budget)
         # Image jobs mostly wait (on their blobs, or on a manifest check), so there are more of them.
         self._image_pool = ThreadPoolExecutor(2 * options.proc, thread_name_prefix="sync-image")
-        self._manifests: dict[tuple, Future] = {}
+        self._memo: dict[tuple, Future] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -136,8 +138,7 @@ class Engine:
             return self._plan(job, top)
         self.retry(f"organization for {job.dst_name}",
                     lambda: job.dest.ensure_organization(job.dst_repo.split("/")[0]))
-        current = self.retry(f"check {job.dst_name}", lambda: job.dest.digest(job.dst_repo, job.dst_ref))
-        if current == top.digest:
+        if self._current(job, top.digest) == top.digest:
             return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
         result = Result(job.src_name, job.dst_name, "copied", digest=top.digest)
         children = [c for c in (self._child(job, d) for d in top.children) if c is not None]
@@ -152,26 +153,40 @@ class Engine:
     def _plan(self, job: Job, top: manifests.Manifest) -> Result:
         """Dry run: what would be copied; a destination that cannot be read counts as missing."""
         try:
-            current = job.dest.digest(job.dst_repo, job.dst_ref)
+            current = self._current(job, top.digest)
         except CopyError:
             current = None
         if current == top.digest:
             return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
         return Result(job.src_name, job.dst_name, "planned", "would copy", top.digest)
 
+    def _current(self, job: Job, wanted: str) -> str | None:
+        """The destination's digest for the job's tag. SWR's listing of the repository (read once for all
+        its jobs) may confirm `wanted`; it is never trusted to deny it, which a HEAD then decides."""
+        if self.opt.listing and ":" not in job.dst_ref:
+            listed = self._shared(("listing", id(job.dest), job.dst_repo),
+                                  lambda: job.dest.listed_digests(job.dst_repo))
+            if listed and listed.get(job.dst_ref) == wanted:
+                return wanted
+        return self.retry(f"check {job.dst_name}", lambda: job.dest.digest(job.dst_repo, job.dst_ref))
+
     def _manifest(self, job: Job, ref: str) -> manifests.Manifest:
-        """The source manifest, read once for all the destinations it goes to (a bounded memo)."""
-        key = (id(job.source), job.src_repo, ref)
+        """The source manifest, read once for all the destinations it goes to."""
+        return self._shared(("manifest", id(job.source), job.src_repo, ref), lambda: self._read_manifest(job, ref))
+
+    def _shared(self, key: tuple, compute):
+        """compute() once per key for all the jobs that ask at the same time or soon after (a bounded memo;
+        a failure is not kept, so the next job asks again)."""
         with self._lock:
-            future = self._manifests.get(key)
+            future = self._memo.get(key)
             owner = future is None or failed(future)
             if owner:
-                future = self._manifests[key] = Future()
-                if len(self._manifests) > MANIFEST_MEMO:
-                    self._manifests.pop(next(iter(self._manifests)))
+                future = self._memo[key] = Future()
+                if len(self._memo) > MEMO:
+                    self._memo.pop(next(iter(self._memo)))
         if owner:
             try:
-                future.set_result(self._read_manifest(job, ref))
+                future.set_result(compute())
             except Exception as exc:
                 future.set_exception(exc)
         return future.result()

@@ -117,6 +117,22 @@ class Remote:
                          ok=(200, 404), headers={"Accept": ACCEPT}, stream=False)
         return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
 
+    def listed_digests(self, repo: str) -> dict[str, str] | None:
+        """SWR's own tag listing of `repo` as {tag: manifest digest}: one signed call for all its tags.
+        None when there is none to be had (not SWR, no AK/SK, or any failure): callers then ask per tag."""
+        principal = self.account.principal if self.is_swr else None
+        if self.orgs is None or principal is None or not principal.sk:
+            return None
+        from adapter.swr.api import SwrError
+
+        org, _, name = repo.partition("/")
+        try:  # one attempt: a failed listing costs only the per-tag checks it would have saved
+            entries = self.orgs.client(principal, retries=0).list_tags(org, name)
+        except (SwrError, requests.RequestException, ValueError):
+            return None
+        return {e["Tag"]: e["digest"] for e in entries
+                if isinstance(e, dict) and isinstance(e.get("Tag"), str) and isinstance(e.get("digest"), str)}
+
     def has_blob(self, repo: str, digest: str) -> bool:
         resp = self.call("HEAD", repo, f"blobs/{digest}", PUSH, f"check blob {digest[:19]} in {repo}",
                          ok=(200, 404), stream=False)

@@ -5,8 +5,9 @@ went into Session.request merging settings nobody set (session params, proxies, 
 cookie jar, the environment). When there is nothing to merge, `request()` prepares the request
 itself and hands it to the connection adapter: same pooled connections, TLS verification, timeouts
 and response objects, and the CA bundle from REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE as requests would take
-it. Anything else (proxies or ~/.netrc from the environment, cookies, redirects
-to follow, files, json, hooks, session-wide auth or cert) takes requests' own path unchanged.
+it. A redirect to follow is handed to requests' own resolve_redirects, as Session.send does. Anything
+else (proxies or ~/.netrc from the environment, cookies, files, json, hooks, session-wide auth or cert)
+takes requests' own path unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 from time import perf_counter
 
 import requests
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
@@ -31,7 +32,7 @@ def _ca_bundle(verify):
 
 class SyncSession(requests.Session):
     def _plain(self, cookies, files, hooks, allow_redirects, proxies, cert, json) -> bool:
-        return not (self.trust_env or allow_redirects or cookies or files or hooks or proxies or cert
+        return not (self.trust_env or cookies or files or hooks or proxies or cert
                     or json is not None or self.auth or self.cert or self.proxies or self.params
                     or any(self.hooks.values()) or len(self.cookies))
 
@@ -56,13 +57,18 @@ class SyncSession(requests.Session):
         prep.prepare_auth(auth, url)
         prep.prepare_hooks(None)
         stream = self.stream if stream is None else stream
+        settings = {"stream": stream, "timeout": timeout, "cert": None, "proxies": {},
+                    "verify": _ca_bundle(self.verify if verify is None else verify)}
         start = perf_counter()
-        resp = self.get_adapter(prep.url).send(prep, stream=stream, timeout=timeout,
-                                               verify=_ca_bundle(self.verify if verify is None else verify),
-                                               cert=None, proxies={})
+        resp = self.get_adapter(prep.url).send(prep, **settings)
         resp.elapsed = timedelta(seconds=perf_counter() - start)
         if "Set-Cookie" in resp.headers:  # kept as requests would; later calls then take its path
             extract_cookies_to_jar(self.cookies, prep, resp.raw)
+        if allow_redirects and resp.is_redirect:  # rare: requests' own code follows it, as Session.send does
+            prep._cookies = RequestsCookieJar()  # the jar Session.prepare_request makes: the session's was empty
+            history = [resp, *self.resolve_redirects(resp, prep, **settings)]
+            resp = history.pop()
+            resp.history = history
         if not stream:
             resp.content  # noqa: B018 - read now, as requests does
         return resp

@@ -257,3 +257,35 @@ def test_image_helpers_push_byte_exact(sandbox, new_org, tmp_path, shape):
     for child in image.children:
         got = images.inspect(f"{host(sandbox)}/{org}/shape@{child.digest}", creds(tenant), raw=True)
         assert got.returncode == 0 and got.stdout.encode() == child.manifest
+
+
+def test_tag_listing_reports_each_tags_manifest_digest(sandbox, new_org, tmp_path):
+    """SWR's GET .../repos/{repo}/tags (swr.md §2.5): `Tag`, the manifest digest, tag_type, Content-Range pages."""
+    from adapter.swr.api import SwrApi, SwrNameInvalid, SwrNotFound
+
+    tenant, org = sandbox.tenants[0], new_org()
+    image, index = images.build_image(tmp_path / "i", "a"), images.build_index(tmp_path / "x", "b")
+    for tag, built in (("a", image), ("b", index), ("c", image)):
+        assert images.push(built, f"{host(sandbox)}/{org}/team/app:{tag}", creds(tenant)).returncode == 0
+    api = SwrApi(sandbox.api_url, tenant.ak, tenant.sk, project_id=tenant.project)
+
+    listed = {t["Tag"]: t for t in api.list_tags(org, "team/app", page_size=2)}
+    assert {t: e["digest"] for t, e in listed.items()} == {"a": image.digest, "b": index.digest, "c": image.digest}
+    assert [listed[t]["tag_type"] for t in "abc"] == [0, 1, 0]
+    assert listed["a"]["manifest"].encode() == image.manifest and listed["a"]["path"].endswith(f"/{org}/team/app:a")
+    assert listed["a"]["size"] == sum(b["size"] for b in image.blobs)
+
+    with sandbox.manage_session(tenant) as session:
+        page = session.get(f"{sandbox.api_url}/v2/manage/namespaces/{org}/repos/team%24app/tags",
+                           params={"offset": "2", "limit": "2", "order_column": "tag", "order_type": "asc"},
+                           timeout=10)
+        bad = session.get(f"{sandbox.api_url}/v2/manage/namespaces/{org}/repos/team%24app/tags",
+                          params={"limit": "5000"}, timeout=10)
+    assert page.headers["Content-Range"] == "2-1/3" and [t["Tag"] for t in page.json()] == ["c"]
+    assert bad.status_code == 400 and "limit" in bad.text
+    with pytest.raises(SwrNotFound):
+        api.list_tags(org, "missing")
+    with pytest.raises(SwrNameInvalid):
+        api.list_tags(org, "../../etc")
+    with pytest.raises(SwrNotFound):  # another tenant's organization is invisible
+        SwrApi(sandbox.api_url, sandbox.tenants[1].ak, sandbox.tenants[1].sk).list_tags(org, "team/app")

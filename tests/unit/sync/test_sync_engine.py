@@ -26,6 +26,7 @@ class Memory:
         self.manifests: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.calls: list[tuple] = []
         self.faults: dict[str, list[Exception]] = {}
+        self.listing: dict[str, dict[str, str]] | None = None  # SWR's tag listing per repo; None: not SWR
         self._lock = threading.Lock()
 
     def _note(self, op: str, *args) -> None:
@@ -69,6 +70,10 @@ class Memory:
         self._note("digest", repo, ref)
         found = self.manifests.get((repo, ref))
         return digest_of(found[0]) if found else None
+
+    def listed_digests(self, repo):
+        self._note("listed_digests", repo)
+        return None if self.listing is None else self.listing.get(repo, {})
 
     def has_blob(self, repo, digest):
         self._note("has_blob", repo, digest)
@@ -234,7 +239,7 @@ def test_dry_run_reads_but_never_writes():
     eng, _ = engine(dry_run=True)
     [result] = eng.run([job(src, dst)])
     assert (result.status, result.reason) == ("planned", "would copy")
-    assert {c[0] for c in dst.calls} == {"prefetch", "digest"}  # no organization, blob or manifest
+    assert {c[0] for c in dst.calls} == {"prefetch", "listed_digests", "digest"}  # no organization, blob, manifest
 
 
 def test_a_manifest_that_does_not_match_its_digest_fails():
@@ -245,3 +250,56 @@ def test_a_manifest_that_does_not_match_its_digest_fails():
     eng, _ = engine()
     [result] = eng.run([Job(src, "team/app", wrong, dst, "org/app", wrong, "src/team/app")])
     assert result.status == "failed" and "the source sent a manifest with digest" in result.reason
+
+
+# --- SWR's tag listing ------------------------------------------------------------------------------
+
+def _listed(dst: Memory, repo: str) -> dict[str, str]:
+    return {ref: digest_of(body) for (r, ref), (body, _) in dst.manifests.items() if r == repo and ":" not in ref}
+
+
+def test_swr_listing_confirms_up_to_date_tags_with_one_call_per_repository():
+    src, dst = Memory("src"), Memory("dst")
+    for tag in ("v1", "v2", "v3"):
+        image(src, "team/app", tag, tag.encode())
+    jobs = [job(src, dst, tag=t) for t in ("v1", "v2", "v3")]
+    assert [r.status for r in engine()[0].run(jobs)] == ["copied"] * 3
+    dst.listing, dst.calls = {"org/app": _listed(dst, "org/app")}, []
+    results = engine()[0].run([job(src, dst, tag=t) for t in ("v1", "v2", "v3")])
+    assert [(r.status, r.reason) for r in results] == [("skipped", "up to date")] * 3
+    assert dst.count("listed_digests") == 1 and dst.count("digest") == 0
+
+
+def test_swr_listing_never_denies_a_tag_a_head_then_decides():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"one")
+    image(src, "team/app", "v2", b"two")
+    engine()[0].run([job(src, dst, tag="v1"), job(src, dst, tag="v2")])
+    # A listing that lags behind: v1 missing, v2 with an old digest. Both are up to date all the same.
+    dst.listing, dst.calls = {"org/app": {"v2": "sha256:" + "0" * 64}}, []
+    results = engine()[0].run([job(src, dst, tag="v1"), job(src, dst, tag="v2")])
+    assert [r.status for r in results] == ["skipped", "skipped"]
+    assert dst.count("digest") == 2 and dst.count("put_manifest") == 0
+
+
+def test_without_a_listing_or_with_no_swr_listing_each_tag_gets_a_head():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"one")
+    engine()[0].run([job(src, dst)])
+    dst.calls = []  # dst.listing None: not SWR, or the listing failed
+    assert engine()[0].run([job(src, dst)])[0].status == "skipped"
+    assert dst.count("digest") == 1
+    dst.listing, dst.calls = {"org/app": _listed(dst, "org/app")}, []
+    assert engine(listing=False)[0].run([job(src, dst)])[0].status == "skipped"
+    assert dst.count("listed_digests") == 0 and dst.count("digest") == 1
+
+
+def test_dry_run_uses_the_listing_too():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"one")
+    image(src, "team/app", "v2", b"two")
+    engine()[0].run([job(src, dst, tag="v1")])
+    dst.listing, dst.calls = {"org/app": _listed(dst, "org/app")}, []
+    results = engine(dry_run=True)[0].run([job(src, dst, tag="v1"), job(src, dst, tag="v2")])
+    assert [r.status for r in results] == ["skipped", "planned"]
+    assert dst.count("digest") == 1 and dst.count("put_manifest") == 0

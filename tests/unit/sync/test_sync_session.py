@@ -79,7 +79,7 @@ def test_it_steps_aside_for_what_it_does_not_handle():
     session.trust_env = False
     plain = dict(cookies=None, files=None, hooks=None, allow_redirects=False, proxies=None, cert=None, json=None)
     assert session._plain(**plain)
-    assert not session._plain(**{**plain, "allow_redirects": True})
+    assert session._plain(**{**plain, "allow_redirects": True})  # followed like Session.send follows them
     assert not session._plain(**{**plain, "json": {}})
     assert not session._plain(**{**plain, "proxies": {"http": "http://proxy"}})
     session.trust_env = True  # the environment's proxies and ~/.netrc: requests reads them
@@ -116,3 +116,27 @@ def test_the_environments_ca_bundle_is_used_as_requests_would(env, verify, expec
     (_, _, _, _, kwargs), _ = sent_by(SyncSession, lambda s: s.request(
         "GET", "http://reg.test/v2/", stream=False, verify=verify, allow_redirects=False))
     assert kwargs["verify"] == expected
+
+
+class Redirecting(Capture):
+    """302 from /old to /new; 200 elsewhere."""
+
+    def send(self, request, **kwargs):
+        resp = super().send(request, **kwargs)
+        if request.url.endswith("/old"):
+            resp.status_code, resp.headers["Location"] = 302, "/new"
+        return resp
+
+
+@pytest.mark.parametrize("session_class", [SyncSession, requests.Session])
+def test_a_redirect_is_followed_as_requests_follows_it(session_class):
+    session = session_class()
+    session.trust_env = False
+    adapter = Redirecting()
+    session.mount("http://", adapter)
+    resp = session.request("GET", "http://api.test/old", auth=("u", "p"), stream=False, timeout=3)
+    assert [p.url for p in adapter.sent] == ["http://api.test/old", "http://api.test/new"]
+    assert resp.status_code == 200 and resp.url == "http://api.test/new"
+    assert [r.status_code for r in resp.history] == [302]
+    assert "Authorization" in adapter.sent[1].headers  # same host: requests keeps the credentials
+    assert session.request("GET", "http://api.test/old", stream=False, allow_redirects=False).status_code == 302
