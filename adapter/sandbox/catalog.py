@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -130,7 +131,9 @@ class RegistryCatalog:
         if base is None or not base.is_dir():
             return None
         entries = []
-        for link in sorted((base / "_manifests/tags").glob("*/current/link")):
+        tags = base / "_manifests/tags"
+        for tag in sorted(os.listdir(tags)) if tags.is_dir() else []:
+            link = tags / tag / "current/link"
             try:
                 digest = link.read_text().strip()
                 algorithm, _, hexdigest = digest.partition(":")
@@ -138,7 +141,7 @@ class RegistryCatalog:
                 body, stat = blob.read_bytes(), link.stat()
             except OSError:  # a tag being deleted while we look
                 continue
-            entries.append(TagEntry(link.parent.parent.name, digest, body, _iso(stat.st_ctime), _iso(stat.st_mtime)))
+            entries.append(TagEntry(tag, digest, body, _iso(stat.st_ctime), _iso(stat.st_mtime)))
         return entries
 
     def _repository_dir(self, full: str) -> Path | None:

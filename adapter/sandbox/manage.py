@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -76,11 +77,17 @@ def parse_filter(text: str | None) -> dict:
     return out
 
 
+@functools.cache
+def _schemas(schema: type[Schema]) -> tuple[Schema, Schema]:
+    return schema(), schema(partial=True)  # built once: a marshmallow schema copies its fields when made
+
+
 def load_query(schema: type[Schema]) -> dict:
     """A list endpoint's query: plain parameters, overridden by the same keys inside `filter`."""
+    whole, partial = _schemas(schema)
     try:
-        query = schema().load(request.args.to_dict())
-        query.update(schema(partial=True).load(parse_filter(query.get("filter"))))
+        query = whole.load(request.args.to_dict())
+        query.update(partial.load(parse_filter(query.get("filter"))))
     except ValidationError as exc:
         raise errors.bad_request("Invalid query", str(exc.messages)) from None
     return query

@@ -10,11 +10,11 @@ import weakref
 from pathlib import Path
 
 import requests
-from werkzeug.serving import make_server
 
 from adapter.sandbox.api import SandboxContext, create_app
 from adapter.sandbox.catalog import RegistryCatalog
 from adapter.sandbox.registry import RegistryProcess, RegistryStartError, free_port, registry_config
+from adapter.sandbox.server import KeepAliveServer
 from adapter.sandbox.state import SandboxState, Tenant, parse_tenants
 from adapter.sandbox.tokens import TokenIssuer
 from adapter.swr.signer import SdkHmacSha256Auth
@@ -74,7 +74,7 @@ class Sandbox:
         catalog = RegistryCatalog(self.issuer, storage=self.data_dir / "registry")
         ctx = SandboxContext(self.state, self.issuer, catalog)
         try:
-            self._server = make_server("127.0.0.1", self._api_port, create_app(ctx), threaded=True)
+            self._server = KeepAliveServer("127.0.0.1", self._api_port, create_app(ctx))
             self._thread = threading.Thread(target=self._server.serve_forever, name="swr-sandbox-api",
                                             daemon=True)
             self._thread.start()
@@ -124,6 +124,7 @@ class Sandbox:
         if thread is not None:
             server.shutdown()
             thread.join(10)
+            server.close_connections()
             server.server_close()
         _RUNNING.discard(self)
 
