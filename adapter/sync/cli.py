@@ -126,7 +126,7 @@ def _load(make_rules, auth_path, opts: dict):
 def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
     """Loads everything, plans, copies, reports; exit 1 when anything failed."""
     from adapter.sync.engine import Engine, Options
-    from adapter.sync.plan import expand_all
+    from adapter.sync.plan import destinations, expand_each
     from adapter.sync.progress import Reporter, render, summary, to_json
 
     remotes, rules, log, budget = _load(make_rules, auth_path, opts)
@@ -136,9 +136,16 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
     engine = Engine(options, reporter, budget)
     started = time.monotonic()
     try:
-        jobs, results = expand_all(rules, remotes, engine.retry, opts["proc"])
-        reporter.start(len(jobs))
-        results += engine.run(jobs)
+        results = []  # rules whose tags could not be listed, then every job's result
+
+        def jobs():
+            for found in expand_each(rules, remotes, engine.retry, opts["proc"], results):
+                reporter.planned(len(found))
+                yield from found
+            reporter.listed()
+
+        reporter.start(len(rules))
+        results += engine.run(jobs(), destinations(rules, remotes))
     finally:
         reporter.close()
         engine.close()

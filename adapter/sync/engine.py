@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -90,15 +91,25 @@ class Engine:
         self._image_pool = ThreadPoolExecutor(2 * options.proc, thread_name_prefix="sync-image")
         self._memo: dict[tuple, Future] = {}
         self._lock = threading.Lock()
+        self._prepared = threading.Event()
 
     def close(self) -> None:
         self._image_pool.shutdown(cancel_futures=True)
         self.blobs.close()
 
-    def run(self, jobs: list[Job]) -> list[Result]:
-        """Every job once, then once more for those that failed in a way worth retrying."""
-        self._prepare(jobs)
-        results = list(self._image_pool.map(self.copy, jobs))
+    def run(self, jobs: Iterable[Job], destinations: list[tuple] | None = None) -> list[Result]:
+        """Every job once, then once more for those that failed in a way worth retrying.
+
+        `jobs` may still be arriving (the plan lists source tags rule by rule): each starts as it comes.
+        Meanwhile the destinations' organizations and tokens are made, for `destinations` ((remote,
+        repository) pairs, known from the rules before any tag is listed) or else for the jobs' own;
+        a job waits for that before it touches its destination."""
+        if destinations is None:
+            jobs = list(jobs)
+            destinations = [(job.dest, job.dst_repo) for job in jobs]
+        self._prepared.clear()
+        threading.Thread(target=self._prepare, args=(destinations,), name="sync-prepare", daemon=True).start()
+        results = [future.result() for future in [self._image_pool.submit(self.copy, job) for job in jobs]]
         again = [i for i, r in enumerate(results) if r.status == "failed" and r.retryable]
         if again and not self.opt.dry_run:
             self.reporter.final_pass(len(again))
@@ -107,17 +118,21 @@ class Engine:
                 results[i] = result
         return results
 
-    def _prepare(self, jobs: list[Job]) -> None:
+    def _prepare(self, destinations: list[tuple]) -> None:
         """Organizations first, then destination tokens TOKEN_BATCH repositories at a time (best effort:
         a failure here is met again, and reported, by the jobs themselves)."""
-        dests = {id(job.dest): job.dest for job in jobs}
-        repos = {key: sorted({j.dst_repo for j in jobs if id(j.dest) == key}) for key in dests}
-        if not self.opt.dry_run:
-            orgs = {(key, repo.split("/")[0]) for key, names in repos.items() for repo in names}
-            list(self._image_pool.map(lambda o: _quietly(dests[o[0]].ensure_organization, o[1]), orgs))
-        batches = [(dests[key], names[i:i + TOKEN_BATCH]) for key, names in repos.items()
-                   for i in range(0, len(names), TOKEN_BATCH)]
-        list(self._image_pool.map(lambda b: _quietly(b[0].prefetch, b[1]), batches))
+        try:
+            dests = {id(remote): remote for remote, _ in destinations}
+            repos = {key: sorted({repo for remote, repo in destinations if id(remote) == key}) for key in dests}
+            with ThreadPoolExecutor(self.opt.proc, thread_name_prefix="sync-prepare") as pool:
+                if not self.opt.dry_run:
+                    orgs = {(key, repo.split("/")[0]) for key, names in repos.items() for repo in names}
+                    list(pool.map(lambda o: _quietly(dests[o[0]].ensure_organization, o[1]), orgs))
+                batches = [(dests[key], names[i:i + TOKEN_BATCH]) for key, names in repos.items()
+                           for i in range(0, len(names), TOKEN_BATCH)]
+                list(pool.map(lambda b: _quietly(b[0].prefetch, b[1]), batches))
+        finally:
+            self._prepared.set()
 
     def copy(self, job: Job) -> Result:
         self.reporter.started(job)
@@ -134,6 +149,7 @@ class Engine:
         top = self._select(job)
         if top is None:
             return Result(job.src_name, job.dst_name, "skipped", "no manifest fits the platform filters")
+        self._prepared.wait()
         if self.opt.dry_run:
             return self._plan(job, top)
         self.retry(f"organization for {job.dst_name}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -98,11 +99,15 @@ def expand(rule: Rule, remotes: Remotes, retry) -> tuple[list[Job], list[Result]
     return jobs, failures
 
 
-def expand_all(rules: list[Rule], remotes: Remotes, retry, workers: int) -> tuple[list[Job], list[Result]]:
-    """All rules expanded side by side (listing tags is one request per repository and page)."""
-    jobs, results = [], []
+def expand_each(rules: list[Rule], remotes: Remotes, retry, workers: int, failures: list[Result]) -> Iterator[list[Job]]:
+    """Each rule's jobs, in rule order, as soon as its tags are listed (rules are listed side by side: one
+    request per repository and page). Rules that fail become results in `failures`."""
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="sync-plan") as pool:
         for found, failed in pool.map(lambda r: expand(r, remotes, retry), rules):
-            jobs += found
-            results += failed
-    return jobs, results
+            failures += failed
+            yield found
+
+
+def destinations(rules: list[Rule], remotes: Remotes) -> list[tuple]:
+    """(remote, repository) for every destination of every rule: known before any tag is listed."""
+    return [(remotes.get(d.host, d.repository), d.repository) for rule in rules for d in rule.destinations]

@@ -41,6 +41,7 @@ class Reporter:
         self.tty = self.stream.isatty() if tty is None else tty
         self.interval = interval
         self.total = self.done = self.bytes = 0
+        self.listing = False  # True while rules are still listing tags: the total may grow
         self.counts = {"copied": 0, "skipped": 0, "failed": 0, "planned": 0}
         self.blobs = {"uploaded": 0, "mounted": 0, "existing": 0}
         self.retries = 0
@@ -50,9 +51,10 @@ class Reporter:
         self._thread = None
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def start(self, total: int) -> None:
-        self.total, self.started_at = total, time.monotonic()
-        self.line(f"{total} image(s) to check")
+    def start(self, rules: int) -> None:
+        """Images start while later rules still list their tags: the total grows until listed()."""
+        self.started_at, self.listing = time.monotonic(), True
+        self.line(f"listing the tags of {rules} rule(s); each image starts as soon as its tags are listed")
         if self.tty:
             self._thread = threading.Thread(target=self._redraw_loop, name="sync-progress", daemon=True)
             self._thread.start()
@@ -63,6 +65,15 @@ class Reporter:
             self._thread.join()
             self.stream.write("\r\x1b[K" + self.status() + "\n")  # the last state stays on screen
             self.stream.flush()
+
+    def planned(self, count: int) -> None:
+        with self._lock:
+            self.total += count
+
+    def listed(self) -> None:
+        with self._lock:
+            self.listing = False
+        self.line(f"{self.total} image(s) to check")
 
     # --- events ---------------------------------------------------------------------------------
     def started(self, job) -> None:
@@ -114,7 +125,7 @@ class Reporter:
     def status(self) -> str:
         elapsed = max(time.monotonic() - self.started_at, 1e-6)
         c = self.counts
-        return (f"[{self.done}/{self.total}] copied {c['copied']}  skipped {c['skipped']}  failed {c['failed']}"
+        return (f"[{self.done}/{self.total}{'+' if self.listing else ''}] copied {c['copied']}  skipped {c['skipped']}  failed {c['failed']}"
                 f"  |  {human(self.bytes)}  {human(self.bytes / elapsed)}/s")
 
     def _redraw_loop(self) -> None:

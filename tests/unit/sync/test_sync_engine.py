@@ -303,3 +303,27 @@ def test_dry_run_uses_the_listing_too():
     results = engine(dry_run=True)[0].run([job(src, dst, tag="v1"), job(src, dst, tag="v2")])
     assert [r.status for r in results] == ["skipped", "planned"]
     assert dst.count("digest") == 1 and dst.count("put_manifest") == 0
+
+
+# --- jobs that are still arriving --------------------------------------------------------------------
+
+def test_jobs_start_while_later_ones_are_still_being_listed():
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/a", "v1", b"one")
+    image(src, "team/b", "v1", b"two")
+    eng, events = engine()
+    first_done = threading.Event()
+    events.finished = lambda result: (first_done.set(), Events.finished(events, result))
+
+    def arriving():
+        yield job(src, dst, "team/a", dst_repo="org/a")
+        # The next rule is still listing its tags; the first image must not wait for it.
+        assert first_done.wait(10), "the first job did not run before the plan was complete"
+        yield job(src, dst, "team/b", dst_repo="org/b")
+
+    results = eng.run(arriving(), destinations=[(dst, "org/a"), (dst, "org/b")])
+    assert [r.status for r in results] == ["copied", "copied"]
+    # Organizations and the batched token request came first, for every destination the rules name.
+    assert dst.calls[0][0] == "ensure_organization" and ("prefetch", ("org/a", "org/b")) in dst.calls
+    prefetched = dst.calls.index(("prefetch", ("org/a", "org/b")))
+    assert all(i > prefetched for i, c in enumerate(dst.calls) if c[0] in ("digest", "listed_digests"))

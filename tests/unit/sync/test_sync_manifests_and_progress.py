@@ -84,23 +84,29 @@ def test_summary_report_and_text():
 def test_plain_output_has_a_line_per_image_and_the_log_file_timestamps():
     out, log = io.StringIO(), io.StringIO()
     reporter = Reporter(out, log=log, tty=False)
-    reporter.start(3)
+    reporter.start(2)
+    reporter.planned(3)
     for result in results():
         reporter.finished(result)
+    reporter.listed()
     reporter.retry("blob x", "reset", 1, 2)
     reporter.close()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "3 image(s) to check" and lines[1].startswith("copied     s/a:v1 -> d/o/a:v1")
-    assert lines[-1] == "retry      blob x: reset (retry 1 of 2)" and "\r" not in out.getvalue()
-    assert log.getvalue().count("\n") == 5 and log.getvalue()[:2] == "20"
+    assert lines[0].startswith("listing the tags of 2 rule(s)") and lines[1].startswith("copied     s/a:v1 -> d/o/a:v1")
+    assert lines[-2:] == ["3 image(s) to check", "retry      blob x: reset (retry 1 of 2)"]
+    assert "\r" not in out.getvalue()
+    assert log.getvalue().count("\n") == 6 and log.getvalue()[:2] == "20"
 
 
 def test_a_terminal_gets_one_status_line_and_failures():
     out = io.StringIO()
     reporter = Reporter(out, tty=True, interval=0.01)
-    reporter.start(3)
+    reporter.start(1)
+    reporter.planned(3)
+    assert reporter.status().startswith("[0/3+]")  # more may come while tags are still being listed
     for result in results():
         reporter.finished(result)
+    reporter.listed()
     reporter.add_bytes(4096)
     reporter.close()
     screen = out.getvalue()
