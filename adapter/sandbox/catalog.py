@@ -60,13 +60,6 @@ class TagEntry:
     created: str
     updated: str
 
-    @property
-    def size(self) -> int:
-        try:
-            return declared_size(json.loads(self.manifest))
-        except ValueError:
-            return 0
-
 
 class RegistryCatalog:
     """Reads docker-registry over HTTP; `url` is set once the child is up."""
@@ -130,15 +123,17 @@ class RegistryCatalog:
         base = self._repository_dir(full)
         if base is None or not base.is_dir():
             return None
-        entries = []
-        tags = base / "_manifests/tags"
-        for tag in sorted(os.listdir(tags)) if tags.is_dir() else []:
-            link = tags / tag / "current/link"
+        entries, tags = [], os.path.join(base, "_manifests", "tags")
+        blobs = os.path.join(self.storage, "docker", "registry", "v2", "blobs")
+        for tag in sorted(os.listdir(tags)) if os.path.isdir(tags) else []:
+            link = os.path.join(tags, tag, "current", "link")
             try:
-                digest = link.read_text().strip()
+                with open(link) as f:
+                    digest = f.read().strip()
                 algorithm, _, hexdigest = digest.partition(":")
-                blob = self.storage / "docker/registry/v2/blobs" / algorithm / hexdigest[:2] / hexdigest / "data"
-                body, stat = blob.read_bytes(), link.stat()
+                with open(os.path.join(blobs, algorithm, hexdigest[:2], hexdigest, "data"), "rb") as f:
+                    body = f.read()
+                stat = os.stat(link)
             except OSError:  # a tag being deleted while we look
                 continue
             entries.append(TagEntry(tag, digest, body, _iso(stat.st_ctime), _iso(stat.st_mtime)))

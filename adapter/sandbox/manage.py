@@ -18,6 +18,7 @@ from adapter.sandbox.api import (
     create_organization,
     repositories_of,
 )
+from adapter.sandbox.catalog import declared_size
 from adapter.sandbox.errors import SwrError
 from adapter.sandbox.state import OrganizationNotFound
 from adapter.swr.naming import NamingError, check_repository
@@ -279,7 +280,7 @@ def _tag_json(namespace: str, name: str, entry) -> dict:
         "repo_id": zlib.crc32(f"{namespace}/{name}".encode()) & 0x7FFFFFFF,
         "Tag": entry.tag, "image_id": str(config.get("digest", "")).partition(":")[2],
         "manifest": entry.manifest.decode("utf-8", "replace"), "digest": entry.digest, "schema": 2,
-        "path": path, "internal_path": path, "size": entry.size, "is_trusted": False,
+        "path": path, "internal_path": path, "size": declared_size(doc), "is_trusted": False,
         "created": entry.created, "updated": entry.updated, "deleted": None, "domain_id": g.tenant.project,
         "scanned": False, "tag_type": 1 if "list" in media_type or "index" in media_type else 0,
     }

@@ -92,6 +92,7 @@ class Engine:
         self._memo: dict[tuple, Future] = {}
         self._lock = threading.Lock()
         self._prepared = threading.Event()
+        self._batches: dict[tuple, tuple] = {}  # (id(remote), repository) -> (id(remote), index, repositories)
 
     def close(self) -> None:
         self._image_pool.shutdown(cancel_futures=True)
@@ -101,9 +102,9 @@ class Engine:
         """Every job once, then once more for those that failed in a way worth retrying.
 
         `jobs` may still be arriving (the plan lists source tags rule by rule): each starts as it comes.
-        Meanwhile the destinations' organizations and tokens are made, for `destinations` ((remote,
-        repository) pairs, known from the rules before any tag is listed) or else for the jobs' own;
-        a job waits for that before it touches its destination."""
+        Meanwhile the destinations' organizations are made, and their token batches planned, for
+        `destinations` ((remote, repository) pairs, known from the rules before any tag is listed) or
+        else for the jobs' own; a job waits for that before it touches its destination."""
         if destinations is None:
             jobs = list(jobs)
             destinations = [(job.dest, job.dst_repo) for job in jobs]
@@ -119,20 +120,26 @@ class Engine:
         return results
 
     def _prepare(self, destinations: list[tuple]) -> None:
-        """Organizations first, then destination tokens TOKEN_BATCH repositories at a time (best effort:
-        a failure here is met again, and reported, by the jobs themselves)."""
+        """Organizations (best effort: a failure here is met again, and reported, by the jobs themselves),
+        and the batches in which destination tokens will be asked for, TOKEN_BATCH repositories at a time."""
         try:
             dests = {id(remote): remote for remote, _ in destinations}
             repos = {key: sorted({repo for remote, repo in destinations if id(remote) == key}) for key in dests}
-            with ThreadPoolExecutor(self.opt.proc, thread_name_prefix="sync-prepare") as pool:
-                if not self.opt.dry_run:
-                    orgs = {(key, repo.split("/")[0]) for key, names in repos.items() for repo in names}
+            self._batches = {(key, name): (key, i, names[i:i + TOKEN_BATCH]) for key, names in repos.items()
+                             for i in range(0, len(names), TOKEN_BATCH) for name in names[i:i + TOKEN_BATCH]}
+            if not self.opt.dry_run:
+                orgs = {(key, repo.split("/")[0]) for key, names in repos.items() for repo in names}
+                with ThreadPoolExecutor(self.opt.proc, thread_name_prefix="sync-prepare") as pool:
                     list(pool.map(lambda o: _quietly(dests[o[0]].ensure_organization, o[1]), orgs))
-                batches = [(dests[key], names[i:i + TOKEN_BATCH]) for key, names in repos.items()
-                           for i in range(0, len(names), TOKEN_BATCH)]
-                list(pool.map(lambda b: _quietly(b[0].prefetch, b[1]), batches))
         finally:
             self._prepared.set()
+
+    def _tokens(self, job: Job) -> None:
+        """The destination token for the job's repository, asked for together with its batch the first time
+        any of them needs one (when SWR's listing confirms every tag, none is asked for at all)."""
+        batch = self._batches.get((id(job.dest), job.dst_repo))
+        if batch is not None:
+            self._shared(("tokens", *batch[:2]), lambda: _quietly(job.dest.prefetch, batch[2]))
 
     def copy(self, job: Job) -> Result:
         self.reporter.started(job)
@@ -184,6 +191,7 @@ class Engine:
                                   lambda: job.dest.listed_digests(job.dst_repo))
             if listed and listed.get(job.dst_ref) == wanted:
                 return wanted
+        self._tokens(job)
         return self.retry(f"check {job.dst_name}", lambda: job.dest.digest(job.dst_repo, job.dst_ref))
 
     def _manifest(self, job: Job, ref: str) -> manifests.Manifest:
