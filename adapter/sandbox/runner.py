@@ -1,4 +1,4 @@
-"""Sandbox: starts the API in-process (threaded werkzeug) and docker-registry as a child, and stops both."""
+"""Sandbox: starts the API in-process (werkzeug, kept alive) and docker-registry as a child, and stops both."""
 
 from __future__ import annotations
 
