@@ -153,6 +153,9 @@ class Engine:
 
     # --- one image ------------------------------------------------------------------------------
     def _copy(self, job: Job) -> Result:
+        unchanged = self._unchanged(job)
+        if unchanged:
+            return Result(job.src_name, job.dst_name, "skipped", "up to date", unchanged)
         top = self._select(job)
         if top is None:
             return Result(job.src_name, job.dst_name, "skipped", "no manifest fits the platform filters")
@@ -186,13 +189,38 @@ class Engine:
     def _current(self, job: Job, wanted: str) -> str | None:
         """The destination's digest for the job's tag. SWR's listing of the repository (read once for all
         its jobs) may confirm `wanted`; it is never trusted to deny it, which a HEAD then decides."""
-        if self.opt.listing and ":" not in job.dst_ref:
-            listed = self._shared(("listing", id(job.dest), job.dst_repo),
-                                  lambda: job.dest.listed_digests(job.dst_repo))
-            if listed and listed.get(job.dst_ref) == wanted:
-                return wanted
+        if self._listed(job) == wanted:
+            return wanted
         self._tokens(job)
         return self.retry(f"check {job.dst_name}", lambda: job.dest.digest(job.dst_repo, job.dst_ref))
+
+    def _listed(self, job: Job) -> str | None:
+        """The digest SWR's tag listing gives for the job's destination tag (None: no listing, or not in it)."""
+        if not self.opt.listing or ":" in job.dst_ref:
+            return None
+        listed = self._shared(("listing", id(job.dest), job.dst_repo), lambda: job.dest.listed_digests(job.dst_repo))
+        return listed.get(job.dst_ref) if listed else None
+
+    def _unchanged(self, job: Job) -> str | None:
+        """The digest, when SWR's listing gives the destination tag one and the source tag still is that
+        manifest: asked with If-None-Match, which a registry answers 304 without sending the manifest.
+        Only for whole images by tag; anything else goes the long way (read, select, check)."""
+        if self.opt.single or self.opt.oses or self.opt.arches or ":" in job.src_ref:
+            return None
+        wanted = self._listed(job)
+        if not wanted:
+            return None
+        key = ("unchanged", id(job.source), job.src_repo, job.src_ref, wanted)
+        return wanted if self._shared(key, lambda: self._source_is(job, wanted)) else None
+
+    def _source_is(self, job: Job, digest: str) -> bool:
+        what = f"read {job.src_name}"
+        found = self.retry(what, lambda: job.source.manifest_unless(job.src_repo, job.src_ref, digest))
+        if found is None:
+            return True
+        manifest = manifests.load(*found, job.src_name)  # changed, or no 304 from this registry: keep it
+        self._shared(("manifest", id(job.source), job.src_repo, job.src_ref), lambda: manifest)
+        return manifest.digest == digest
 
     def _manifest(self, job: Job, ref: str) -> manifests.Manifest:
         """The source manifest, read once for all the destinations it goes to."""

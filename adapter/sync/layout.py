@@ -38,13 +38,20 @@ class Layout:
             raise CopyError(f"oci:{self.root}: bad digest {digest!r}")
         return self.root / "blobs" / algorithm / hexpart
 
+    def manifest_unless(self, repo: str, ref: str, digest: str) -> tuple[bytes, str] | None:
+        """As a registry's conditional read: None when `ref` is the manifest `digest`."""
+        return None if self._resolve(ref)[0] == digest else self.manifest(repo, ref)
+
+    def _resolve(self, ref: str) -> tuple[str, str]:
+        if ":" in ref:
+            return ref, ""
+        found = [m for m in self._descriptors() if m.get("annotations", {}).get(REF_NAME) == ref]
+        if not found:
+            raise CopyError(f"oci:{self.root}: no manifest is tagged {ref!r}")
+        return found[-1]["digest"], found[-1].get("mediaType", "")
+
     def manifest(self, repo: str, ref: str) -> tuple[bytes, str]:
-        media_type = ""
-        if ":" not in ref:
-            found = [m for m in self._descriptors() if m.get("annotations", {}).get(REF_NAME) == ref]
-            if not found:
-                raise CopyError(f"oci:{self.root}: no manifest is tagged {ref!r}")
-            ref, media_type = found[-1]["digest"], found[-1].get("mediaType", "")
+        ref, media_type = self._resolve(ref)
         try:
             body = self._path(ref).read_bytes()
         except OSError as exc:

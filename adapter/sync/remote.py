@@ -96,6 +96,14 @@ class Remote:
                          headers={"Accept": ACCEPT}, stream=False)
         return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
 
+    def manifest_unless(self, repo: str, ref: str, digest: str) -> tuple[bytes, str] | None:
+        """The manifest for `ref`, or None when it is `digest` (the registry answered If-None-Match with 304)."""
+        resp = self.call("GET", repo, f"manifests/{ref}", "pull", f"get manifest {self.host}/{repo}:{ref}",
+                         ok=(200, 304), headers={"Accept": ACCEPT, "If-None-Match": f'"{digest}"'}, stream=False)
+        if resp.status_code == 304:
+            return None
+        return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
+
     def open_blob(self, repo: str, digest: str):
         what = f"get blob {digest[:19]} from {self.host}/{repo}"
         resp = self.call("GET", repo, f"blobs/{digest}", "pull", what, ok=(200, 307, 302, 303))

@@ -138,6 +138,9 @@ def test_oci_layout_source(sandbox, tmp_path):
     assert result.returncode == 0 and report_of(result)["copied"] == 2, result.stdout + result.stderr
     assert dest_digest(sandbox, f"{org}/from-disk", "1.0") == first.digest
     assert dest_digest(sandbox, f"{org}/from-disk", "2.0") == second.digest
+    again = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)),
+                     "--images", write(tmp_path / "images.yaml", rules), "-o", "json")
+    assert (report_of(again)["copied"], report_of(again)["skipped"]) == (0, 2)
 
 
 def test_a_plain_registry_can_also_be_the_destination(plain_source, plain_images, tmp_path):
@@ -145,3 +148,51 @@ def test_a_plain_registry_can_also_be_the_destination(plain_source, plain_images
     result = run_sync("sync", "--images", write(tmp_path / "images.yaml", rules), "-o", "json")
     assert result.returncode == 0 and report_of(result)["copied"] == 1, result.stdout + result.stderr
     assert manifest_digest(plain_source.url, "mirror/tool", "1.0") == plain_images["team/tool:1.0"]
+
+
+def _new_lines(path, offset: int) -> list[str]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        f.seek(offset)
+        return [line for line in f.read().splitlines() if 'msg="response completed"' in line]
+
+
+def _manifest_calls(lines: list[str]) -> list[tuple[str, str]]:
+    """(method, status) of each manifest request in docker-registry's log lines."""
+    def field(line, name):
+        return line.split(f"{name}=", 1)[1].split(" ", 1)[0] if f"{name}=" in line else ""
+    return [(field(line, "http.request.method"), field(line, "http.response.status")) for line in lines
+            if "/manifests/" in field(line, "http.request.uri")]
+
+
+def test_a_second_run_asks_swr_listing_and_the_source_conditionally(sandbox, plain_source, plain_images, tmp_path):
+    """No manifest request reaches the destination registry, and the source answers each tag with a 304."""
+    org = unique("noop")
+    auth = write(tmp_path / "auth.json", aksk_auth(sandbox))
+    rules = write(tmp_path / "images.yaml", {f"{plain_source.host}/team/app": f"{sandbox_host(sandbox)}/{org}/app"})
+    assert report_of(run_sync("sync", "--auth", auth, "--images", rules, "-o", "json"))["copied"] == 3
+    dest_log, src_log = sandbox.data_dir / "registry.log", plain_source.log_path
+    marks = dest_log.stat().st_size, src_log.stat().st_size
+
+    second = report_of(run_sync("sync", "--auth", auth, "--images", rules, "-o", "json"))
+    assert (second["copied"], second["skipped"]) == (0, 3)
+    assert _manifest_calls(_new_lines(dest_log, marks[0])) == []
+    assert _manifest_calls(_new_lines(src_log, marks[1])) == [("GET", "304")] * 3
+
+    marks = dest_log.stat().st_size, src_log.stat().st_size
+    third = report_of(run_sync("sync", "--auth", auth, "--images", rules, "--no-swr-listing", "-o", "json"))
+    assert (third["copied"], third["skipped"]) == (0, 3)
+    assert _manifest_calls(_new_lines(dest_log, marks[0])) == [("HEAD", "200")] * 3
+    assert _manifest_calls(_new_lines(src_log, marks[1])) == [("GET", "200")] * 3
+
+
+def test_a_tag_moved_at_the_source_is_copied_again(sandbox, plain_source, tmp_path):
+    repo, org = unique("moving"), unique("moved")
+    old, new = (images.build_image(tmp_path / n, "v1", layers=1) for n in ("old", "new"))
+    push_image(old, f"{plain_source.host}/{repo}:v1")
+    auth = write(tmp_path / "auth.json", aksk_auth(sandbox))
+    rules = write(tmp_path / "images.yaml", {f"{plain_source.host}/{repo}": f"{sandbox_host(sandbox)}/{org}/app"})
+    assert report_of(run_sync("sync", "--auth", auth, "--images", rules, "-o", "json"))["copied"] == 1
+    push_image(new, f"{plain_source.host}/{repo}:v1")
+    again = report_of(run_sync("sync", "--auth", auth, "--images", rules, "-o", "json"))
+    assert (again["copied"], again["skipped"]) == (1, 0)
+    assert dest_digest(sandbox, f"{org}/app", "v1") == new.digest
