@@ -1,8 +1,10 @@
 """The copy engine: images in one pool, blobs in a bounded pool, retries with backoff, then a final pass.
 
-For each image: read the source manifest (and select platforms), make sure the SWR organization
-exists, and skip when the destination already has the same manifest digest (SWR's tag listing can
-confirm that for a whole repository at once; anything else is asked per tag). Otherwise its blobs go
+For each image: when SWR's tag listing gives the destination tag a digest, ask the source whether its
+tag still is that manifest (If-None-Match; 304 means up to date, and nothing more is sent). Otherwise
+read the source manifest (and select platforms), make sure the SWR organization exists, and skip when
+the destination already has the same manifest digest (the listing may confirm it; anything else is
+asked with a HEAD). Otherwise its blobs go
 to the blob pool (blobs.py), and its manifests follow them, index children before the index, all
 byte-exact.
 """
@@ -83,6 +85,20 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
 
 
+def token_batches(destinations: list[tuple]) -> dict[tuple, tuple]:
+    """(id(remote), repository) -> (id(remote), index, repositories): the repositories whose destination
+    tokens are asked for in one request, TOKEN_BATCH at a time, in name order."""
+    repos: dict[int, set[str]] = {}
+    for remote, repo in destinations:
+        repos.setdefault(id(remote), set()).add(repo)
+    batches = {}
+    for key, found in repos.items():
+        names = sorted(found)
+        for i in range(0, len(names), TOKEN_BATCH):
+            batches.update({(key, name): (key, i, names[i:i + TOKEN_BATCH]) for name in names[i:i + TOKEN_BATCH]})
+    return batches
+
+
 class Engine:
     def __init__(self, options: Options, reporter, budget=None, sleep=time.sleep):
         self.opt, self.reporter, self.budget, self._sleep = options, reporter, budget, sleep
@@ -91,7 +107,6 @@ class Engine:
         self._image_pool = ThreadPoolExecutor(2 * options.proc, thread_name_prefix="sync-image")
         self._memo: dict[tuple, Future] = {}
         self._lock = threading.Lock()
-        self._prepared = threading.Event()
         self._batches: dict[tuple, tuple] = {}  # (id(remote), repository) -> (id(remote), index, repositories)
 
     def close(self) -> None:
@@ -102,14 +117,12 @@ class Engine:
         """Every job once, then once more for those that failed in a way worth retrying.
 
         `jobs` may still be arriving (the plan lists source tags rule by rule): each starts as it comes.
-        Meanwhile the destinations' organizations are made, and their token batches planned, for
-        `destinations` ((remote, repository) pairs, known from the rules before any tag is listed) or
-        else for the jobs' own; a job waits for that before it touches its destination."""
+        `destinations` ((remote, repository) pairs, known from the rules before any tag is listed; else
+        the jobs' own) plan the batches in which destination tokens are asked for."""
         if destinations is None:
             jobs = list(jobs)
             destinations = [(job.dest, job.dst_repo) for job in jobs]
-        self._prepared.clear()
-        threading.Thread(target=self._prepare, args=(destinations,), name="sync-prepare", daemon=True).start()
+        self._batches = token_batches(destinations)
         results = [future.result() for future in [self._image_pool.submit(self.copy, job) for job in jobs]]
         again = [i for i, r in enumerate(results) if r.status == "failed" and r.retryable]
         if again and not self.opt.dry_run:
@@ -118,21 +131,6 @@ class Engine:
                                  strict=True):
                 results[i] = result
         return results
-
-    def _prepare(self, destinations: list[tuple]) -> None:
-        """Organizations (best effort: a failure here is met again, and reported, by the jobs themselves),
-        and the batches in which destination tokens will be asked for, TOKEN_BATCH repositories at a time."""
-        try:
-            dests = {id(remote): remote for remote, _ in destinations}
-            repos = {key: sorted({repo for remote, repo in destinations if id(remote) == key}) for key in dests}
-            self._batches = {(key, name): (key, i, names[i:i + TOKEN_BATCH]) for key, names in repos.items()
-                             for i in range(0, len(names), TOKEN_BATCH) for name in names[i:i + TOKEN_BATCH]}
-            if not self.opt.dry_run:
-                orgs = {(key, repo.split("/")[0]) for key, names in repos.items() for repo in names}
-                with ThreadPoolExecutor(self.opt.proc, thread_name_prefix="sync-prepare") as pool:
-                    list(pool.map(lambda o: _quietly(dests[o[0]].ensure_organization, o[1]), orgs))
-        finally:
-            self._prepared.set()
 
     def _tokens(self, job: Job) -> None:
         """The destination token for the job's repository, asked for together with its batch the first time
@@ -159,7 +157,6 @@ class Engine:
         top = self._select(job)
         if top is None:
             return Result(job.src_name, job.dst_name, "skipped", "no manifest fits the platform filters")
-        self._prepared.wait()
         if self.opt.dry_run:
             return self._plan(job, top)
         self.retry(f"organization for {job.dst_name}",
