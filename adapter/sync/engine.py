@@ -137,7 +137,14 @@ class Engine:
         any of them needs one (when SWR's listing confirms every tag, none is asked for at all)."""
         batch = self._batches.get((id(job.dest), job.dst_repo))
         if batch is not None:
-            self._shared(("tokens", *batch[:2]), lambda: _quietly(job.dest.prefetch, batch[2]))
+            self._shared(("tokens", *batch[:2]), lambda: self._fetch_tokens(job.dest, batch[2]))
+
+    def _fetch_tokens(self, dest, repos: list[str]) -> None:
+        # A token covers only the repositories whose organization exists when it is made: those first.
+        if not self.opt.dry_run:
+            for org in sorted({repo.split("/")[0] for repo in repos}):
+                _quietly(dest.ensure_organization, org)
+        _quietly(dest.prefetch, repos)
 
     def copy(self, job: Job) -> Result:
         self.reporter.started(job)

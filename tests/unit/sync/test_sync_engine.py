@@ -362,3 +362,19 @@ def test_jobs_start_while_later_ones_are_still_being_listed():
         ("prefetch", ("org/a", "org/b")))
     prefetched = dst.calls.index(("prefetch", ("org/a", "org/b")))
     assert all(i > prefetched for i, c in enumerate(dst.calls) if c[0] == "digest")
+
+
+def test_a_token_batch_waits_for_the_organizations_of_all_its_repositories():
+    """A registry token covers only repositories whose organization exists when it is made."""
+    src, dst = Memory("src"), Memory("dst")
+    image(src, "team/app", "v1", b"one")
+    first = job(src, dst, dst_repo="one/app")
+    destinations = [(dst, "one/app"), (dst, "two/app")]  # one batch; the job for two/app comes later
+    eng, _ = engine()
+    assert eng.run([first], destinations)[0].status == "copied"
+    prefetched = dst.calls.index(("prefetch", ("one/app", "two/app")))
+    assert ("ensure_organization", "two") in dst.calls[:prefetched]
+    src2, dst2 = Memory("src"), Memory("dst")
+    image(src2, "team/app", "v1", b"one")
+    engine(dry_run=True)[0].run([job(src2, dst2, dst_repo="one/app")], [(dst2, "one/app"), (dst2, "two/app")])
+    assert dst2.count("prefetch") == 1 and dst2.count("ensure_organization") == 0  # a dry run creates nothing
