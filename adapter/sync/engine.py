@@ -219,7 +219,7 @@ class Engine:
 
     def _source_is(self, job: Job, digest: str) -> bool:
         what = f"read {job.src_name}"
-        found = self.retry(what, lambda: job.source.manifest_unless(job.src_repo, job.src_ref, digest))
+        found = self.retry(what, lambda: job.source.manifest(job.src_repo, job.src_ref, unless=digest))
         if found is None:
             return True
         manifest = manifests.load(*found, job.src_name)  # changed, or no 304 from this registry: keep it

@@ -38,10 +38,6 @@ class Layout:
             raise CopyError(f"oci:{self.root}: bad digest {digest!r}")
         return self.root / "blobs" / algorithm / hexpart
 
-    def manifest_unless(self, repo: str, ref: str, digest: str) -> tuple[bytes, str] | None:
-        """As a registry's conditional read: None when `ref` is the manifest `digest`."""
-        return None if self._resolve(ref)[0] == digest else self.manifest(repo, ref)
-
     def _resolve(self, ref: str) -> tuple[str, str]:
         if ":" in ref:
             return ref, ""
@@ -50,8 +46,11 @@ class Layout:
             raise CopyError(f"oci:{self.root}: no manifest is tagged {ref!r}")
         return found[-1]["digest"], found[-1].get("mediaType", "")
 
-    def manifest(self, repo: str, ref: str) -> tuple[bytes, str]:
+    def manifest(self, repo: str, ref: str, unless: str | None = None) -> tuple[bytes, str] | None:
+        """As a registry reads it; with `unless`, None when `ref` is that digest (a conditional read)."""
         ref, media_type = self._resolve(ref)
+        if unless and ref == unless:
+            return None
         try:
             body = self._path(ref).read_bytes()
         except OSError as exc:

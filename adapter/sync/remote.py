@@ -91,15 +91,12 @@ class Remote:
             path = self.client.url(path) if path else ""
         return found
 
-    def manifest(self, repo: str, ref: str) -> tuple[bytes, str]:
+    def manifest(self, repo: str, ref: str, unless: str | None = None) -> tuple[bytes, str] | None:
+        """The manifest for `ref` and its media type; with `unless`, None when `ref` still is that digest
+        (the registry answered If-None-Match with 304 and sent nothing)."""
+        headers = {"Accept": ACCEPT, **({"If-None-Match": f'"{unless}"'} if unless else {})}
         resp = self.call("GET", repo, f"manifests/{ref}", "pull", f"get manifest {self.host}/{repo}:{ref}",
-                         headers={"Accept": ACCEPT}, stream=False)
-        return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
-
-    def manifest_unless(self, repo: str, ref: str, digest: str) -> tuple[bytes, str] | None:
-        """The manifest for `ref`, or None when it is `digest` (the registry answered If-None-Match with 304)."""
-        resp = self.call("GET", repo, f"manifests/{ref}", "pull", f"get manifest {self.host}/{repo}:{ref}",
-                         ok=(200, 304), headers={"Accept": ACCEPT, "If-None-Match": f'"{digest}"'}, stream=False)
+                         ok=(200, 304) if unless else (200,), headers=headers, stream=False)
         if resp.status_code == 304:
             return None
         return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()

@@ -47,18 +47,12 @@ class Memory:
         self.manifests[(repo, ref)] = self.manifests[(repo, digest_of(body))] = (body, media_type)
         return digest_of(body)
 
-    def manifest(self, repo, ref):
-        self._note("manifest", repo, ref)
-        if (repo, ref) not in self.manifests:
-            raise CopyError(f"{repo}:{ref} unknown")
-        return self.manifests[(repo, ref)]
-
-    def manifest_unless(self, repo, ref, digest):
-        self._note("manifest_unless", repo, ref)
+    def manifest(self, repo, ref, unless=None):
+        self._note("manifest_unless" if unless else "manifest", repo, ref)
         if (repo, ref) not in self.manifests:
             raise CopyError(f"{repo}:{ref} unknown")
         found = self.manifests[(repo, ref)]
-        return None if digest_of(found[0]) == digest else found
+        return None if unless and digest_of(found[0]) == unless else found
 
     def open_blob(self, repo, digest):
         self._note("open_blob", repo, digest)
