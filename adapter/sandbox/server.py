@@ -50,7 +50,8 @@ class KeepAliveHandler(WSGIRequestHandler):
         try:
             return super().run_wsgi()
         finally:
-            self.rfile = real
+            # Answers outside run_wsgi (a malformed next request line) must close the connection as usual.
+            self.rfile, self.keep_alive = real, False
 
     def make_environ(self):
         environ = super().make_environ()

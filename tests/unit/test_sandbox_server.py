@@ -77,3 +77,13 @@ def test_close_connections_ends_idle_kept_alive_connections(server):
         assert exchange(sock, request("GET", "/a")).endswith(b"/a:")
         server.close_connections()
         assert sock.recv(100) == b""
+
+
+def test_a_refused_request_after_a_kept_alive_one_still_closes_the_connection(server):
+    with socket.create_connection(server.server_address, timeout=5) as sock:
+        assert exchange(sock, request("GET", "/a")).endswith(b"/a:")
+        sock.sendall(b"GET /b HTTP/1.1\r\nX: " + b"x" * 70000 + b"\r\n\r\n")  # answered by http.server
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 431") and b"Connection: close" in reply
