@@ -31,7 +31,7 @@ def _ca_bundle(verify):
 
 
 class SyncSession(requests.Session):
-    def _plain(self, cookies, files, hooks, allow_redirects, proxies, cert, json) -> bool:
+    def _plain(self, cookies, files, hooks, proxies, cert, json) -> bool:
         return not (self.trust_env or cookies or files or hooks or proxies or cert
                     or json is not None or self.auth or self.cert or self.proxies or self.params
                     or any(self.hooks.values()) or len(self.cookies))
@@ -39,8 +39,7 @@ class SyncSession(requests.Session):
     def request(self, method, url, params=None, data=None, headers=None, cookies=None, files=None, auth=None,
                 timeout=None, allow_redirects=True, proxies=None, hooks=None, stream=None, verify=None,
                 cert=None, json=None):
-        if not isinstance(url, str) or not self._plain(cookies, files, hooks, allow_redirects, proxies, cert,
-                                                       json):
+        if not isinstance(url, str) or not self._plain(cookies, files, hooks, proxies, cert, json):
             return super().request(method, url, params=params, data=data, headers=headers, cookies=cookies,
                                    files=files, auth=auth, timeout=timeout, allow_redirects=allow_redirects,
                                    proxies=proxies, hooks=hooks, stream=stream, verify=verify, cert=cert,

@@ -48,7 +48,7 @@ class Memory:
         return digest_of(body)
 
     def manifest(self, repo, ref, unless=None):
-        self._note("manifest_unless" if unless else "manifest", repo, ref)
+        self._note("conditional_manifest" if unless else "manifest", repo, ref)
         if (repo, ref) not in self.manifests:
             raise CopyError(f"{repo}:{ref} unknown")
         found = self.manifests[(repo, ref)]
@@ -279,7 +279,7 @@ def test_swr_listing_confirms_up_to_date_tags_with_one_call_per_repository():
     assert dst.count("listed_digests") == 1 and dst.count("digest") == 0
     assert dst.count("prefetch") == 0  # nothing touched the registry: no token was needed
     # The source was asked whether each tag is still that digest, and sent no manifest.
-    assert src.count("manifest_unless") == 3 and src.count("manifest") == 0
+    assert src.count("conditional_manifest") == 3 and src.count("manifest") == 0
 
 
 def test_one_conditional_source_read_serves_every_destination_and_a_change_is_copied():
@@ -290,12 +290,12 @@ def test_one_conditional_source_read_serves_every_destination_and_a_change_is_co
     dst.listing = {"o1/app": _listed(dst, "o1/app"), "o2/app": _listed(dst, "o2/app")}
     src.calls = []
     assert [r.status for r in engine()[0].run(jobs)] == ["skipped", "skipped"]
-    assert src.count("manifest_unless") == 1 and src.count("manifest") == 0
+    assert src.count("conditional_manifest") == 1 and src.count("manifest") == 0
     new = image(src, "team/app", "v1", b"changed")  # the tag moved at the source; the listing has the old one
     src.calls = []
     results = engine()[0].run(jobs)
     assert [(r.status, r.digest) for r in results] == [("copied", new), ("copied", new)]
-    assert src.count("manifest_unless") == 1 and src.count("manifest") == 0  # the 200 body was kept and used
+    assert src.count("conditional_manifest") == 1 and src.count("manifest") == 0  # the 200 body was kept and used
 
 
 def test_platform_filters_and_single_images_take_the_long_way():
@@ -303,7 +303,7 @@ def test_platform_filters_and_single_images_take_the_long_way():
     dst.listing = {"org/app": _listed(dst, "org/app")}
     assert engine(arches=("amd64",))[0].run([job(src, dst)])[0].status == "skipped"
     assert engine(single=True)[0].run([job(src, dst)])[0].status == "skipped"
-    assert src.count("manifest_unless") == 0 and src.count("manifest") == 2
+    assert src.count("conditional_manifest") == 0 and src.count("manifest") == 2
 
 
 def test_swr_listing_never_denies_a_tag_a_head_then_decides():

@@ -77,9 +77,8 @@ def test_the_short_path_sends_what_requests_sends(call, monkeypatch):
 def test_it_steps_aside_for_what_it_does_not_handle():
     session = SyncSession()
     session.trust_env = False
-    plain = dict(cookies=None, files=None, hooks=None, allow_redirects=False, proxies=None, cert=None, json=None)
-    assert session._plain(**plain)
-    assert session._plain(**{**plain, "allow_redirects": True})  # followed like Session.send follows them
+    plain = dict(cookies=None, files=None, hooks=None, proxies=None, cert=None, json=None)
+    assert session._plain(**plain)  # redirects too: followed like Session.send follows them (test below)
     assert not session._plain(**{**plain, "json": {}})
     assert not session._plain(**{**plain, "proxies": {"http": "http://proxy"}})
     session.trust_env = True  # the environment's proxies and ~/.netrc: requests reads them
