@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import random
 import shutil
@@ -14,10 +13,18 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+from adapter.sandbox.demo import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    OciLayout,
+    file_tar,
+    image_config,
+    sha256_digest,
+)
+from adapter.sandbox.demo import compact_json as _json
+
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -25,11 +32,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MIB = 1024 * 1024
-REF_NAME = "org.opencontainers.image.ref.name"
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -53,54 +55,6 @@ class Image:
     @property
     def descriptor(self) -> dict:
         return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.manifest)}
-
-
-def _json(doc: dict) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-class OciLayout:
-    """An OCI image layout directory (oci-layout, index.json, blobs/sha256/...); holds many tags."""
-
-    def __init__(self, root):
-        self.root = Path(root)
-        (self.root / "blobs/sha256").mkdir(parents=True, exist_ok=True)
-        (self.root / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-        if not (self.root / "index.json").exists():
-            self._write_index([])
-
-    def ref(self, tag: str) -> str:
-        return f"oci:{self.root}:{tag}"
-
-    def blob_path(self, digest: str) -> Path:
-        return self.root / "blobs/sha256" / digest.split(":")[1]
-
-    def add_blob(self, data: bytes, media_type: str) -> dict:
-        digest = sha256_digest(data)
-        self.blob_path(digest).write_bytes(data)
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    def add_json(self, doc: dict, media_type: str) -> tuple[dict, bytes]:
-        data = _json(doc)
-        return self.add_blob(data, media_type), data
-
-    def add_manifest(self, doc: dict, media_type: str, tag: str | None) -> tuple[dict, bytes]:
-        desc, data = self.add_json(doc, media_type)
-        if tag:
-            self.tag(desc, tag)
-        return desc, data
-
-    def tag(self, descriptor: dict, tag: str) -> None:
-        entries = [m for m in self._read_index() if m.get("annotations", {}).get(REF_NAME) != tag]
-        entries.append(dict(descriptor, annotations={REF_NAME: tag}))
-        self._write_index(entries)
-
-    def _read_index(self) -> list[dict]:
-        return json.loads((self.root / "index.json").read_text())["manifests"]
-
-    def _write_index(self, manifests: list[dict]) -> None:
-        doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
-        (self.root / "index.json").write_text(json.dumps(doc))
 
 
 class DirLayout(OciLayout):
@@ -136,17 +90,11 @@ def _payload(size: int, rng: random.Random | None) -> bytes:
 
 def layer_tar(size: int, name: str, rng: random.Random | None = None) -> bytes:
     """An uncompressed tar holding one file of `size` random bytes."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = size, 0, 0o644
-        tar.addfile(info, io.BytesIO(_payload(size, rng)))
-    return buf.getvalue()
+    return file_tar(name, _payload(size, rng))
 
 
 def _config(diff_ids, os_name, arch) -> dict:
-    return {"architecture": arch, "os": os_name, "config": {},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": [{"created_by": "tests/images.py"}]}
+    return image_config(diff_ids, os_name, arch, "tests/images.py")
 
 
 def build_image(root, tag: str | None = "latest", *, layers: int = 2, layer_size: int = 4096,

@@ -16,13 +16,18 @@ STATUS = {
 
 
 class RegistryError(Exception):
-    """An OCI error answer: status, code, message and optional detail and headers."""
+    """An OCI error answer: status, code, message and optional detail and headers.
 
-    def __init__(self, code: str, message: str, *, status: int | None = None, detail=None, headers=None):
+    `transient` says whether trying again may help (by default: a 5xx may pass; a host name that does not
+    resolve does not)."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None, detail=None, headers=None,
+                 transient: bool | None = None):
         super().__init__(message)
         self.code, self.message, self.detail = code, message, detail
         self.status = status or STATUS.get(code, 400)
         self.headers = dict(headers or {})
+        self.transient = self.status >= 500 if transient is None else transient
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}

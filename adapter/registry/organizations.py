@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlsplit
 
 from adapter.registry.principal import Principal
+
+
+# The API gateway's "Incorrect IAM authentication information" (swr.md §2.2): a wrong SK, a skewed clock.
+SIGNATURE_CODES = frozenset({"APIGW.0301"})
 
 
 class Organizations:
     """Creates organizations through the signed SWR API, or the dockyard call when only a login key is known."""
 
     def __init__(self, api_url: str, dockyard_url: str, session, timeout: float, auto_create: bool = True,
-                 ttl: float = 600.0):
+                 ttl: float = 600.0, config_keys: tuple[str, str] = (
+                     "`swr.api` in the config (derived from `swr.region` when unset)",
+                     "`swr.dockyard` in the config (the registry when unset)")):
         self.api_url, self.dockyard_url = api_url, dockyard_url
+        # Where the user sets each URL, named when its host does not resolve: (api, dockyard).
+        self.config_keys = config_keys
         self.session, self.timeout, self.auto_create, self.ttl = session, timeout, auto_create, ttl
         self._known: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -46,10 +55,11 @@ class Organizations:
         try:
             self.client(principal).ensure_organization(org)
         except (api.SwrUnreachable, api.SwrHTTPError) as exc:
-            raise _refusal(org, exc) from None
+            key = self.config_keys[0 if principal.sk else 1]
+            raise _refusal(org, exc, key) from None
 
 
-def _refusal(org: str, exc: Exception) -> Exception:
+def _refusal(org: str, exc: Exception, config_key: str) -> Exception:
     """The RegistryError for SWR's refusal (counted in the metrics when SWR failed). Imported here, not at the
     top: the sync uses this module too, and a sync that succeeds needs neither Flask nor prometheus."""
     from adapter import metrics
@@ -60,8 +70,18 @@ def _refusal(org: str, exc: Exception) -> Exception:
         return RegistryError("NAME_INVALID", f"SWR refused organization {org!r}: {exc.message}")
     if isinstance(exc, api.SwrQuotaExceeded):
         return RegistryError("DENIED", f"cannot create organization {org!r}: {exc.message}")
+    if isinstance(exc, api.SwrAuthError) and (exc.code or "").upper() in SIGNATURE_CODES:
+        # The gateway refuses before SWR sees the request: the organization is not what failed.
+        return RegistryError("DENIED", f"SWR refused the request's AK/SK signature ({exc.code}: {exc.message}); "
+                             "the secret key does not belong to the access key")
     if isinstance(exc, api.SwrAuthError):
         return RegistryError("DENIED", f"SWR refused to create organization {org!r}: {exc.message}")
+    if isinstance(exc, api.SwrUnreachable) and exc.kind == "dns":
+        metrics.UPSTREAM_ERRORS.labels(target="api", kind="unreachable").inc()
+        host = urlsplit(exc.url).hostname
+        return RegistryError("UPSTREAM_UNREACHABLE", f"cannot create organization {org!r}: the host name {host} "
+                             f"does not resolve (not retried); it comes from {config_key}",
+                             transient=False)
     if isinstance(exc, api.SwrUnreachable):
         metrics.UPSTREAM_ERRORS.labels(target="api", kind="timeout" if exc.kind == "timeout" else "unreachable").inc()
         code = "UPSTREAM_TIMEOUT" if exc.kind == "timeout" else "UPSTREAM_UNREACHABLE"

@@ -21,7 +21,7 @@ def _tenant_specs(flags) -> list[str]:
     return [spec.strip() for spec in env.split(",") if spec.strip()]
 
 
-@click.command("sandbox")
+@click.group("sandbox", invoke_without_command=True)
 @click.option("--data", "data_dir", default=lambda: os.environ.get("SWR_SANDBOX_DATA", DEFAULT_DATA),
               show_default=f"$SWR_SANDBOX_DATA or {DEFAULT_DATA}", type=click.Path(file_okay=False),
               help="registry storage, signing certificate and organizations (kept across restarts)")
@@ -33,13 +33,16 @@ def _tenant_specs(flags) -> list[str]:
               help="a tenant (repeatable; default: $SWR_SANDBOX_TENANTS, comma-separated, else the demo tenant)")
 @click.option("--org-quota", default=5, show_default=True, type=click.IntRange(1),
               help="organizations each tenant may create")
-def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
+@click.pass_context
+def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota):
     """Run a local SWR stand-in (docker-registry + token service + management API).
 
-    Prints one JSON line {"registry", "api", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
+    Prints one JSON line {"registry", "api", "dockyard", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
     ready; logs go to stderr. Without tenants the demo tenant eu-de / SBXDEMOACCESSKEY0001 /
     sandbox-demo-secret-key-0123456789abcdef is used.
     """
+    if ctx.invoked_subcommand:
+        return
     from adapter.sandbox.registry import RegistryStartError
     from adapter.sandbox.runner import Sandbox, SandboxError
     from adapter.swr.credentials import CredentialError
@@ -69,6 +72,33 @@ def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
     finally:
         box.stop()
     click.echo("sandbox stopped", err=True)
+
+
+def _tag(value: str) -> str:
+    from adapter.swr.naming import TAG_RE
+
+    if not TAG_RE.fullmatch(value):
+        raise click.BadParameter(f"expected a tag (letters, digits, '_', '.', '-'; at most 128), got {value!r}")
+    return value
+
+
+@sandbox.command("demo-image")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--tag", default="v1", show_default=True, callback=lambda _c, _p, v: _tag(v),
+              help="the tag the image gets in the layout")
+def demo_image(directory, tag):
+    """Write a small demo image (one layer, linux/amd64) into DIRECTORY as an OCI image layout.
+
+    Prints the skopeo source reference (oci:DIR:TAG) and the manifest digest.
+    """
+    from adapter.sandbox.demo import demo_image as write
+
+    try:
+        ref, digest = write(os.path.abspath(directory), tag)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {directory}: {exc.strerror}") from None
+    click.echo(ref)
+    click.echo(digest)
 
 
 def register(main_group) -> None:

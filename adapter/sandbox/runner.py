@@ -163,8 +163,9 @@ class Sandbox:
         return resp.json()["token"]
 
     def summary(self) -> dict:
-        """What `swr-bridge sandbox` prints: URLs and the tenants' credentials."""
-        return {"registry": self.registry_url, "api": self.api_url,
+        """What `swr-bridge sandbox` prints: URLs (`dockyard`: where the /dockyard calls go, the `swr.dockyard`
+        and auth file `dockyard` key) and the tenants' credentials."""
+        return {"registry": self.registry_url, "api": self.api_url, "dockyard": self.api_url,
                 "tenants": [{k: t.as_dict()[k] for k in ("access_id", "ak", "sk", "login_key")}
                             for t in self.tenants]}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -33,11 +34,27 @@ class SwrError(Exception):
 
 
 class SwrUnreachable(SwrError):
-    """No HTTP answer at all; `kind` is "connect" or "timeout"."""
+    """No HTTP answer at all; `kind` is "connect", "timeout" or "dns" (the host name does not resolve)."""
 
     def __init__(self, kind: str, method: str, url: str, reason):
         super().__init__(f"SWR unreachable ({kind}) on {method} {url}: {reason}")
-        self.kind = kind
+        self.kind, self.url = kind, url
+
+
+def unresolved(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name did not resolve: a configuration problem, not a
+    passing one, so it is never retried. Looks through requests' and urllib3's wrapping."""
+    seen, todo = set(), [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen or len(seen) > 20:
+            continue
+        seen.add(id(err))
+        if isinstance(err, socket.gaierror) or type(err).__name__ == "NameResolutionError":
+            return True
+        todo += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
+        todo += [getattr(err, "reason", None), err.__cause__, err.__context__]
+    return False
 
 
 class SwrHTTPError(SwrError):
@@ -164,6 +181,8 @@ class _Client:
             except requests.Timeout as exc:  # a read timeout already cost the full timeout; do not multiply it
                 raise SwrUnreachable("timeout", method, url, exc) from exc
             except requests.ConnectionError as exc:
+                if unresolved(exc):
+                    raise SwrUnreachable("dns", method, url, exc) from exc
                 error = SwrUnreachable("connect", method, url, exc)
             else:
                 if resp.status_code < 400:

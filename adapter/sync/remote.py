@@ -197,8 +197,7 @@ class Remote:
 
             if not isinstance(exc, RegistryError):
                 raise
-            raise CopyError(f"organization {org!r} on {self.host}: {exc.message}",
-                            retryable=exc.status >= 500) from None
+            raise CopyError(f"organization {org!r} on {self.host}: {exc.message}", retryable=exc.transient) from None
 
 
 class Remotes:
@@ -227,6 +226,8 @@ class Remotes:
         if account and account.principal:
             from adapter.registry.organizations import Organizations
 
-            orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
+            where = f"in the auth file, under {account.key!r}"
+            orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout,
+                                 config_keys=(f"`api` {where}", f"`dockyard` {where}"))
         return Remote(host, client, account, orgs)
 
