@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from adapter.swr.credentials import OTC_REGIONS
 from adapter.swr.mapping import MappingRuleSchema
 from adapter.throttle import BandwidthSchema
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
-from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
+from harbor_client.yamldoc import YamlSyntaxError, parse_yaml, problems, shown
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
 DEFAULT_SANDBOX_API = "http://127.0.0.1:5001"
 
 
 class ConfigError(ValueError):
-    """A config problem, with the file, the key path and the reason."""
+    """Config problems, each with its key path and reason; `key_path` and `reason` are the first one's."""
 
-    def __init__(self, source: str, key_path: str, reason: str):
+    def __init__(self, source: str, key_path: str, reason: str, more: list[tuple[str, str]] = ()):
         self.source, self.key_path, self.reason = source, key_path, reason
-        super().__init__(f"{source}: {key_path}: {reason}" if key_path else f"{source}: {reason}")
+        self.problems = [(key_path, reason), *more]
+        super().__init__("\n".join(f"{source}: {key}: {why}" if key else f"{source}: {why}"
+                                   for key, why in self.problems))
 
 
 class _Strict(Schema):
@@ -29,8 +34,26 @@ class _Strict(Schema):
         unknown = RAISE
 
 
+class HostPort(fields.Field):
+    """`listen`: host:port or [v6]:port, as a string."""
+
+    PATTERN = re.compile(r"^[^:\s\[\]]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not (isinstance(value, str) and self.PATTERN.match(value)) or int(value.rsplit(":", 1)[1]) > 65535:
+            raise ValidationError(f'expected "host:port" (e.g. "127.0.0.1:8080"), got {shown(value)}')
+        return value
+
+
+def _known_region(value: str) -> None:
+    if value not in OTC_REGIONS:
+        close = difflib.get_close_matches(value, OTC_REGIONS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValidationError(f"unknown OTC region {value!r}; {hint}expected one of {', '.join(OTC_REGIONS)}")
+
+
 class SwrSchema(_Strict):
-    region = fields.String(load_default="eu-de")
+    region = fields.String(load_default="eu-de", validate=_known_region)
     registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
     api = fields.Url(require_tld=False, load_default=None, allow_none=True)
     # Where the huawei-SWR /dockyard calls go; SWR serves them on the registry host.
@@ -67,8 +90,7 @@ class OrganizationsSchema(_Strict):
 
 
 class BridgeConfigSchema(_Strict):
-    listen = fields.String(load_default="127.0.0.1:8080", validate=validate.Regexp(
-        r"^[^:\s]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$", error="must be HOST:PORT, e.g. 127.0.0.1:8080"))
+    listen = HostPort(load_default="127.0.0.1:8080")
     public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
     instance_key_env = fields.String(load_default="SWR_BRIDGE_KEY")
     token_ttl = fields.Integer(load_default=900, validate=validate.Range(min=60, max=86400))
@@ -83,20 +105,6 @@ class BridgeConfigSchema(_Strict):
     log_level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 
 
-def _first_error(messages, prefix="") -> tuple[str, str]:
-    """Flattens marshmallow's nested messages into the first (key.path, reason)."""
-    if isinstance(messages, dict):
-        key = sorted(messages, key=str)[0]
-        sub = f"{prefix}.{key}" if prefix else str(key)
-        if key == "_schema":
-            sub = prefix
-        return _first_error(messages[key], sub)
-    if isinstance(messages, list) and messages:
-        first = messages[0]
-        return (prefix, first) if isinstance(first, str) else _first_error(first, prefix)
-    return prefix, str(messages)
-
-
 def load_data(data: dict | None, source: str = "<config>") -> dict:
     if data is None:
         data = {}
@@ -105,8 +113,8 @@ def load_data(data: dict | None, source: str = "<config>") -> dict:
     try:
         return BridgeConfigSchema().load(data)
     except ValidationError as err:
-        key, reason = _first_error(err.messages)
-        raise ConfigError(source, key, reason) from None
+        (key, reason), *more = problems(err.messages, data)
+        raise ConfigError(source, key, reason, more) from None
 
 
 def load_config(path: str | os.PathLike | None = None) -> dict:
@@ -122,6 +130,10 @@ def load_config(path: str | os.PathLike | None = None) -> dict:
         data = parse_yaml(text)
     except YamlSyntaxError as exc:
         raise ConfigError(source, "", str(exc)) from None
+    if data is None:
+        # Most likely a file that was not filled in, or the wrong one: running on the defaults would hide that.
+        raise ConfigError(source, "", "the file is empty; expected a mapping with at least `swr:` and `mapping:` "
+                          "(without --config the embedded defaults apply)")
     return load_data(data, source)
 
 

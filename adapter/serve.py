@@ -16,7 +16,8 @@ def load_or_exit(path: str | None) -> dict:
     try:
         return load_config(path)
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+        for line in str(exc).splitlines():  # every problem at once, each with its key path
+            click.echo(f"error: {line}", err=True)
         sys.exit(2)
 
 

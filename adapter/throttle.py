@@ -136,8 +136,15 @@ class BandwidthSchema(Schema):
 
     @validates("per_organization")
     def _orgs(self, value, **_):
+        from adapter.swr.naming import namespace_violations
+
         if any(not k for k in value):
             raise ValidationError("organization names must not be empty")
+        # A name SWR refuses (or a path) would never match a transfer: its limit would silently not apply.
+        bad = {k: [f"expected an SWR organization: {e}" for e in namespace_violations(k)] or
+               ["expected an SWR organization, not a path"] for k in value if "/" in k or namespace_violations(k)}
+        if bad:
+            raise ValidationError(bad)
         if len(value) > MAX_ORGANIZATIONS:
             raise ValidationError(f"at most {MAX_ORGANIZATIONS} organizations can have a limit of their own")
 

@@ -27,7 +27,7 @@ from harbor_client.specs import (
     WebhookSpec,
 )
 from harbor_client.units import bandwidth_to_speed, flatten_to_count
-from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
+from harbor_client.yamldoc import YamlSyntaxError, parse_yaml, problems
 
 __all__ = ["BridgeFile", "BridgeFileError", "EndpointSpec", "HarborSection", "RuleSpec", "WebhookSpec",
            "load_bridgefile", "load_data"]
@@ -42,8 +42,6 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 NAMESPACE_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 # A secret written into the file instead of named through an env variable.
 _INLINE_SECRETS = {"password": "password_env", "access_secret": "access_secret_env", "auth_header": "auth_header_env"}
-_PLAINER = {"Unknown field.": "unknown key", "Missing data for required field.": "required key is missing",
-            "Field may not be null.": "may not be empty (null)"}
 
 
 class _Strict(Schema):
@@ -87,8 +85,15 @@ def _trigger(value: Any) -> tuple[str, str | None]:
 
 
 def _namespace(value: str) -> None:
+    from adapter.swr.naming import namespace_violations
+
     if value and not NAMESPACE_RE.match(value):
         raise ValidationError("must be lowercase path components (a-z, 0-9, separators . _ __ -) joined by '/'")
+    # Harbor accepts what SWR then refuses at every push (e.g. an organization starting with a digit).
+    # "library" is left to the endpoint's mapping, which usually sends it elsewhere.
+    found = [e for e in namespace_violations(value) if e.rule != "organization.reserved"] if value else []
+    if found:
+        raise ValidationError([f"SWR would refuse every push: {error}" for error in found])
 
 
 class HarborSchema(_Strict):
@@ -211,21 +216,6 @@ class BridgeFileSchema(_Strict):
             raise ValidationError(errors)
 
 
-def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
-    """marshmallow's nested messages as (key.path[i], reason) pairs, in order."""
-    if isinstance(messages, dict):
-        out = []
-        for key, sub in messages.items():
-            step = path if key == "_schema" else f"{path}[{key}]" if isinstance(key, int) else \
-                f"{path}.{key}" if path else str(key)
-            out += _flatten(sub, step)
-        return out
-    if isinstance(messages, list):
-        return [pair for item in messages for pair in _flatten(item, path)]
-    text = str(messages)
-    return [(path, _PLAINER.get(text, text))]
-
-
 def load_data(data: Any, source: str = "<bridge file>") -> BridgeFile:
     """Validate already-parsed YAML."""
     if not isinstance(data, dict):
@@ -233,7 +223,7 @@ def load_data(data: Any, source: str = "<bridge file>") -> BridgeFile:
     try:
         loaded = BridgeFileSchema().load(data)
     except ValidationError as err:
-        raise BridgeFileError(source, _flatten(err.messages)) from None
+        raise BridgeFileError(source, problems(err.messages, data, brackets=True)) from None
     return BridgeFile(source, loaded["harbor"], tuple(loaded["endpoints"]), tuple(loaded["rules"]),
                       tuple(loaded["webhooks"]))
 

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from adapter.registry.principal import Principal
 
-
 # The API gateway's "Incorrect IAM authentication information" (swr.md §2.2): a wrong SK, a skewed clock.
 SIGNATURE_CODES = frozenset({"APIGW.0301"})
 

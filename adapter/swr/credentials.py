@@ -12,6 +12,8 @@ _PROJECT_RE = re.compile(r"^[a-z]{2}-[a-z]+[0-9]*(?:_[A-Za-z0-9-]+)?$")
 _AK_RE = re.compile(r"^[A-Z0-9]{16,64}$")
 _LOGIN_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _SK_MIN = 16
+# Open Telekom Cloud's regions with SWR (swr.md §1.4): Germany, the Netherlands, Switzerland.
+OTC_REGIONS = ("eu-de", "eu-nl", "eu-ch2")
 
 
 class CredentialError(ValueError):

@@ -80,12 +80,19 @@ def _valid_glob(pattern: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
+def _valid_namespace(namespace: str) -> None:
+    """Every push through the rule would be refused by SWR: say so when the file is read, not at the push."""
+    found = naming.namespace_violations(namespace) if namespace else []
+    if found:
+        raise ValidationError([f"expected an SWR organization[/path]: {error}" for error in found])
+
+
 class MappingRuleSchema(Schema):
     class Meta:
         unknown = RAISE
 
     match = fields.String(required=True, validate=[validate.Length(min=1), _valid_glob])
-    namespace = fields.String(required=True)
+    namespace = fields.String(required=True, validate=_valid_namespace)
     flatten = _Flatten(load_default=-1)
 
     @post_load

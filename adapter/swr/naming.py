@@ -161,6 +161,15 @@ def check_destination(full_name: str) -> None:
     _first(_destination_errors(full_name))
 
 
+def namespace_violations(namespace: str) -> list[NamingError]:
+    """Every rule a fixed namespace breaks: `organization[/path...]`, where each repository lands under it."""
+    org, _, path = namespace.partition("/")
+    found = list(_organization_errors(org))
+    for segment in path.split("/") if path else ():
+        found += _segment_errors(namespace, segment)
+    return found
+
+
 def violations(full_name: str, tag: str | None = None) -> list[NamingError]:
     """Every rule `full_name` (and `tag`, if given) breaks, in order, without raising."""
     found = list(_destination_errors(full_name))

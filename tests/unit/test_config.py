@@ -51,3 +51,67 @@ def test_serve_check_exit_codes(tmp_path):
     assert failed.exit_code == 2 and "swr.registry" in failed.output
     missing = runner.invoke(main, ["serve", "--config", str(tmp_path / "none.yaml"), "--check"])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+BROKEN = """\
+listen: 8080
+swr:
+  region: eu-dee
+mapping:
+  - {match: "library/**", namespace: Dev-Container}
+  - {match: "team/**", namespace: 1team}
+bandwidth:
+  per_organization: {library: 2MiB/s}
+"""
+
+
+def test_serve_check_reports_every_problem_at_once_with_what_was_expected(tmp_path):
+    """What used to pass `--check` (an uppercase or digit-first namespace, a misspelled region) and fail every
+    push, or stop at the first problem with "Not a valid string.", is reported all at once."""
+    path = tmp_path / "swr-bridge.yaml"
+    path.write_text(BROKEN)
+    result = CliRunner().invoke(main, ["serve", "--config", str(path), "--check"])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    expected = [
+        'listen: expected "host:port" (e.g. "127.0.0.1:8080"), got 8080',
+        "swr.region: unknown OTC region 'eu-dee'; did you mean 'eu-de'? expected one of eu-de, eu-nl, eu-ch2",
+        "mapping.0.namespace: expected an SWR organization[/path]: organization 'Dev-Container' has 'CD'",
+        "mapping.1.namespace: expected an SWR organization[/path]: organization '1team' must start with a "
+        "lowercase letter",
+        "bandwidth.per_organization.library: expected an SWR organization: organization 'library' is reserved",
+    ]
+    for text in expected:
+        assert any(line.startswith(f"error: {path}: {text}") for line in lines), (text, lines)
+    assert len(lines) == len(expected)
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# nothing yet\n"])
+def test_an_empty_file_is_refused_rather_than_run_on_the_defaults(tmp_path, text):
+    path = tmp_path / "swr-bridge.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="the file is empty"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("region", ["eu-de", "eu-nl", "eu-ch2"])
+def test_the_known_regions_pass(region):
+    assert load_data({"swr": {"region": region}})["swr"]["region"] == region
+
+
+def test_a_region_far_from_any_known_one_lists_them_without_a_guess():
+    with pytest.raises(ConfigError) as err:
+        load_data({"swr": {"region": "us-east-1"}})
+    assert "did you mean" not in err.value.reason and "eu-de, eu-nl, eu-ch2" in err.value.reason
+
+
+@pytest.mark.parametrize("namespace", ["dev-container", "dev-container/team", "a.b", ""])
+def test_valid_mapping_namespaces_pass(namespace):
+    load_data({"mapping": [{"match": "x/**", "namespace": namespace}]})
+
+
+def test_type_errors_say_what_they_got():
+    with pytest.raises(ConfigError) as err:
+        load_data({"swr": {"verify_tls": "sometimes"}, "mapping": {"match": "x"}})
+    assert ("swr.verify_tls", 'expected true or false, got "sometimes"') in err.value.problems
+    assert ("mapping", 'expected a list, got {"match": "x"}') in err.value.problems

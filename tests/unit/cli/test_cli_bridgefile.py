@@ -33,11 +33,12 @@ BAD = [
     (("rules", 0, "bandwidth"), "10 parsecs", "rules[0].bandwidth", "invalid bandwidth"),
     (("rules", 0, "endpoint"), "otc-eu-nl", "rules[0].endpoint", "no endpoint named 'otc-eu-nl'"),
     (("rules", 0, "source", "project"), _DELETE, "rules[0].source.project", "required key is missing"),
-    (("rules", 0, "source", "labels"), "release", "rules[0].source.labels", "Not a valid list"),
+    (("rules", 0, "source", "labels"), "release", "rules[0].source.labels", 'expected a list, got "release"'),
     (("rules", 0, "overide"), True, "rules[0].overide", "unknown key"),
     (("rules", 0, "single_active_replication"), True, "rules[0].single_active_replication", None),
     (("endpoints", 0, "provider"), "harbor", "endpoints[0].provider", "docker-registry, huawei-SWR"),
-    (("endpoints", 0, "url"), "swr-bridge.example.com", "endpoints[0].url", "Not a valid URL"),
+    (("endpoints", 0, "url"), "swr-bridge.example.com", "endpoints[0].url",
+     'expected a URL such as https://host[:port], got "swr-bridge.example.com"'),
     (("endpoints", 0, "access_secret"), "plain-text", "endpoints[0].access_secret",
      "secrets never go in the file: name an env variable with access_secret_env"),
     (("endpoints", 0, "access_secret_env"), _DELETE, "endpoints[0].access_secret_env", "set both access_id"),
@@ -154,3 +155,13 @@ def test_defaults_fill_a_minimal_rule():
     with pytest.raises(BridgeFileError) as err:
         load_data({"rules": [{"name": "r", "endpoint": "e", "source": {"project": "p"}, "trigger": "manual"}]}, "f.yaml")
     assert err.value.problems == [("rules[0].endpoint", "no endpoint named 'e' in endpoints")]
+
+
+@pytest.mark.parametrize(("namespace", "rule"), [("1team", "organization.start"), ("a" * 65, "organization.length")])
+def test_plan_refuses_a_destination_namespace_swr_would_refuse(document, write, harbor_double, namespace, rule):
+    """Harbor accepts these namespaces; SWR refuses the organization at every push, so plan says so first."""
+    _set(document, ("rules", 0, "destination", "namespace"), namespace)
+    result = run("plan", "-f", write(document))
+    assert result.exit_code == 2, result.output
+    assert "rules[0].destination.namespace: SWR would refuse every push" in result.output and rule in result.output
+    assert harbor_double.requests == []

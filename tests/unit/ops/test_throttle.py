@@ -97,7 +97,7 @@ def test_unlimited_is_the_default():
 
 @pytest.mark.parametrize("bandwidth, key, reason", [
     ({"limit": "fast"}, "bandwidth.limit", "not like 50MiB/s"),
-    ({"limt": "1MiB/s"}, "bandwidth.limt", "Unknown field"),
+    ({"limt": "1MiB/s"}, "bandwidth.limt", "unknown key"),
     ({"windows": [{"days": "mon-fri", "hours": "08:00-18:00"}]}, "bandwidth.windows.0.limit", "required"),
     ({"windows": [{"days": "weekdays", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "days 'weekdays'"),
     ({"windows": [{"hours": "8-18", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "must look like 08:00-18:00"),
@@ -105,7 +105,7 @@ def test_unlimited_is_the_default():
     ({"windows": [{"hours": "08:60-09:00", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "not a valid time range"),
     ({"windows": [{"hours": "08:00-08:00", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "empty window"),
     ({"windows": [{"hours": "24:00-06:00", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "empty window"),
-    ({"windows": [{"limit": "1MiB/s", "speed": 3}]}, "bandwidth.windows.0.speed", "Unknown field"),
+    ({"windows": [{"limit": "1MiB/s", "speed": 3}]}, "bandwidth.windows.0.speed", "unknown key"),
     ({"per_organization": {"": "1MiB/s"}}, "bandwidth.per_organization", "must not be empty"),
     ({"per_organization": {"org": "1MiB"}}, "bandwidth.per_organization", "not like 50MiB/s"),
     ({"per_organization": {f"o{i}": "1MiB/s" for i in range(MAX_ORGANIZATIONS + 1)}},
