@@ -137,7 +137,8 @@ def scrape():
         registry = CollectorRegistry()
         registry.register(_Default())
     registry.register(OutboxDepth(current_app._get_current_object()))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: the constant has its charset already, and mimetype would add another.
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 class _Default:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 
 import click
 import requests
+
+from harbor_client.printers import emit, output_option, table
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -43,8 +45,17 @@ class ApiClient:
         return self._request("POST", path)
 
 
+def _output(command):
+    """`-o table|json|yaml` as every listing command takes it; `--json` stays as the older spelling."""
+    @functools.wraps(command)  # keeps the options already attached to `command`
+    def with_alias(*args, as_json: bool = False, fmt: str = "table", **kwargs):
+        return command(*args, fmt="json" if as_json else fmt, **kwargs)
+    with_alias = click.option("--json", "as_json", is_flag=True, hidden=True, help="the same as -o json")(with_alias)
+    return output_option(with_alias)
+
+
 def api_options(command):
-    command = click.option("--json", "as_json", is_flag=True, help="print the API's JSON")(command)
+    command = _output(command)
     command = click.option("--token-env", default="BRIDGE_API_TOKEN", show_default=True,
                            help="env variable holding the API bearer token")(command)
     return click.option("--url", envvar="SWR_BRIDGE_URL", default=DEFAULT_URL, show_default=True,
@@ -58,18 +69,12 @@ def client(url: str, token_env: str) -> ApiClient:
     return ApiClient(url, token)
 
 
-def table(rows: list[dict], columns: list[str]) -> None:
-    cells = [[str("" if row.get(c) is None else row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    for line in [[c.upper() for c in columns]] + cells:
-        click.echo("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
-
-
-def show(found, as_json: bool, columns: list[str] | None = None) -> None:
-    if as_json or columns is None:
-        click.echo(json.dumps(found, indent=2))
+def show(found: dict, fmt: str, columns: list[str] | None = None) -> None:
+    """A listing's items as a table of `columns`, one object as `key  value` lines; or the API's document."""
+    if fmt == "table" and columns is not None:
+        click.echo(table(found["items"], columns))
     else:
-        table(found["items"], columns)
+        emit(found, fmt)
 
 
 @click.group()
@@ -83,19 +88,19 @@ def events():
 @click.option("--execution", "execution_id", type=int)
 @click.option("--type", "event_type")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def events_list(url, token_env, as_json, status, execution_id, event_type, limit):
+def events_list(url, token_env, fmt, status, execution_id, event_type, limit):
     """List stored events, newest first."""
     found = client(url, token_env).get("/events", status=status, execution_id=execution_id,
                                        event_type=event_type, limit=limit)
-    show(found, as_json, ["id", "received_at", "event_type", "execution_id", "task_id", "job_status", "project"])
+    show(found, fmt, ["id", "received_at", "event_type", "execution_id", "task_id", "job_status", "project"])
 
 
 @events.command("show")
 @api_options
 @click.argument("event_id", type=int)
-def events_show(url, token_env, as_json, event_id):
+def events_show(url, token_env, fmt, event_id):
     """One event with its payload as Harbor sent it."""
-    show(client(url, token_env).get(f"/events/{event_id}"), True)
+    show(client(url, token_env).get(f"/events/{event_id}"), fmt)
 
 
 @click.group("summaries")
@@ -108,18 +113,18 @@ def executions():
 @click.option("--state", type=click.Choice(["open", "final"]))
 @click.option("--status", type=click.Choice(["succeeded", "failed", "stopped"]))
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def executions_list(url, token_env, as_json, state, status, limit):
+def executions_list(url, token_env, fmt, state, status, limit):
     """List executions, most recently active first."""
     found = client(url, token_env).get("/executions", state=state, status=status, limit=limit)
-    show(found, as_json, ["execution_id", "state", "status", "policy", "project", "events", "last_event_at"])
+    show(found, fmt, ["execution_id", "state", "status", "policy", "project", "events", "last_event_at"])
 
 
 @executions.command("show")
 @api_options
 @click.argument("execution_id", type=int)
-def executions_show(url, token_env, as_json, execution_id):
+def executions_show(url, token_env, fmt, execution_id):
     """One execution: its summary and its tasks."""
-    show(client(url, token_env).get(f"/executions/{execution_id}"), True)
+    show(client(url, token_env).get(f"/executions/{execution_id}"), fmt)
 
 
 @click.group()
@@ -132,20 +137,20 @@ def deliveries():
 @click.option("--state", type=click.Choice(["pending", "delivered", "dead"]))
 @click.option("--sink")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def deliveries_list(url, token_env, as_json, state, sink, limit):
+def deliveries_list(url, token_env, fmt, state, sink, limit):
     """List deliveries, newest first (--state dead for the dead letters)."""
     found = client(url, token_env).get("/deliveries", state=state, sink=sink, limit=limit)
-    show(found, as_json, ["id", "state", "sink", "attempts", "last_error", "alert", "title"])
+    show(found, fmt, ["id", "state", "sink", "attempts", "last_error", "alert", "title"])
 
 
 @deliveries.command("replay")
 @api_options
 @click.argument("delivery_id", type=int)
-def deliveries_replay(url, token_env, as_json, delivery_id):
+def deliveries_replay(url, token_env, fmt, delivery_id):
     """Queue a dead (or delivered) delivery again, with a fresh set of attempts."""
     found = client(url, token_env).post(f"/deliveries/{delivery_id}/replay")
-    if as_json:
-        show(found, True)
+    if fmt != "table":
+        show(found, fmt)
     else:
         click.echo(f"delivery {delivery_id} to {found['sink']} queued again")
 

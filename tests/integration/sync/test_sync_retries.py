@@ -66,3 +66,39 @@ def test_a_source_that_always_resets_fails_with_reasons_and_exit_1(sandbox, plai
         assert proxy.host in image["reason"] and "reset" in image["reason"].lower(), image["reason"]
     assert "final pass over 2 failed image(s)" in result.stderr
     assert dest_digest(sandbox, f"{org}/app0", "v1") is None
+
+
+def test_an_unresolvable_api_host_fails_at_once_naming_the_host_and_its_key(sandbox, plain_source, resettable,
+                                                                          tmp_path):
+    """A host name that does not resolve is a configuration problem: no retries (they took 24 s), and the
+    message says which key sets it. `.invalid` never resolves (RFC 6761)."""
+    key = sandbox_host(sandbox)
+    auth = {key: {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
+                  "project": "eu-de", "api": "https://swr-api.eu-de.invalid"}}
+    repo = next(iter(resettable))
+    rules = {f"{plain_source.host}/{repo}:v1": f"{key}/{unique('nodns')}/app"}
+    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
+                      "--images", write(tmp_path / "images.json", rules), "--retries", "3", "-o", "json")
+    assert result.returncode == 1
+    (image,) = report_of(result)["images"]
+    reason = image["reason"]
+    assert "swr-api.eu-de.invalid does not resolve" in reason and f"`api` in the auth file, under {key!r}" in reason
+    assert "retry" not in result.stderr, result.stderr
+
+
+def test_a_wrong_secret_key_is_reported_as_a_refused_signature(sandbox, plain_source, resettable, tmp_path):
+    """The organization is not what failed: SWR's gateway refused the request's signature (APIGW.0301)."""
+    key = sandbox_host(sandbox)
+    auth = {key: {"access_key": sandbox.tenants[0].ak, "secret_key": "not-the-secret-key-0123456789abcdef",
+                  "project": "eu-de", "api": sandbox.api_url}}
+    org = unique("wrongsk")
+    sandbox.create_organization(0, org)
+    repo = next(iter(resettable))
+    rules = {f"{plain_source.host}/{repo}:v1": f"{key}/{org}/app"}
+    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
+                      "--images", write(tmp_path / "images.json", rules), "-o", "json")
+    assert result.returncode == 1
+    (image,) = report_of(result)["images"]
+    reason = image["reason"]
+    assert "refused the request's AK/SK signature (APIGW.0301" in reason, reason
+    assert "refused to create organization" not in reason

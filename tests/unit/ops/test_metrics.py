@@ -239,3 +239,8 @@ def test_metric_names_follow_prometheus_conventions():
     for name in FAMILIES:
         assert re.fullmatch(r"swr_bridge_[a-z_]+", name)
     assert sa  # the outbox query is SQLAlchemy Core; imported here so a missing dependency fails loudly
+
+
+def test_the_content_type_names_its_charset_once(bridge_app):
+    content_type = bridge_app.test_client().get("/metrics").headers["Content-Type"]
+    assert content_type.startswith("text/plain; version=") and content_type.count("charset=") == 1, content_type

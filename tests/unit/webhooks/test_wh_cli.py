@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
@@ -42,7 +43,7 @@ def test_events_list_and_show(served):
     header, row = out.strip().splitlines()
     assert header.split()[:3] == ["ID", "RECEIVED_AT", "EVENT_TYPE"] and "Error" in row and "41" in row
     event_id = row.split()[0]
-    code, out = run("events", "show", event_id, "--url", served)
+    code, out = run("events", "show", event_id, "--url", served, "-o", "json")
     assert code == 0 and json.loads(out)["payload"]["type"] == "REPLICATION"
 
 
@@ -60,8 +61,8 @@ def test_summaries_list_and_show(served):
     assert code == 0
     (summary,) = json.loads(out)["items"]
     assert summary["execution_id"] == 41 and summary["status"] == "failed"
-    code, out = run("summaries", "show", "41", "--url", served)
-    assert code == 0 and json.loads(out)["execution_id"] == 41
+    code, out = run("summaries", "show", "41", "--url", served, "-o", "yaml")
+    assert code == 0 and yaml.safe_load(out)["execution_id"] == 41
 
 
 def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
@@ -75,3 +76,22 @@ def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
 def test_an_unreachable_bridge_is_a_clear_error():
     code, out = run("deliveries", "list", "--url", "http://127.0.0.1:9")
     assert code == 1 and "not reachable" in out
+
+
+@pytest.mark.parametrize("command", [("events", "list"), ("summaries", "list"), ("deliveries", "list")])
+def test_every_listing_takes_the_output_flag_and_keeps_json_as_an_alias(served, command):
+    """The convention of every listing command (-o table|json|yaml); these used to take only --json."""
+    outputs = {fmt: run(*command, "--url", served, "-o", fmt) for fmt in ("table", "json", "yaml")}
+    assert all(code == 0 for code, _ in outputs.values()), outputs
+    as_json = json.loads(outputs["json"][1])
+    assert yaml.safe_load(outputs["yaml"][1]) == as_json and as_json["items"]
+    assert outputs["table"][1].splitlines()[0].split()[0].isupper()
+    code, alias = run(*command, "--url", served, "--json")
+    assert code == 0 and json.loads(alias) == as_json
+    code, out = run(*command, "--url", served, "-o", "xml")
+    assert code == 2 and "table" in out and "yaml" in out
+
+
+def test_a_show_command_prints_key_value_lines_by_default(served):
+    code, out = run("summaries", "show", "41", "--url", served)
+    assert code == 0 and any(line.split()[:2] == ["execution_id", "41"] for line in out.splitlines())
