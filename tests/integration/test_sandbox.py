@@ -205,6 +205,10 @@ def test_cli_prints_one_json_line_and_stops_cleanly(tmp_path):
         resp = requests.post(ready["api"] + "/v2/manage/namespaces", json={"namespace": "clikept"},
                              auth=SdkHmacSha256Auth(tenant["ak"], tenant["sk"]), timeout=10)
         assert resp.status_code == 201
+        # Where the /dockyard calls go (the `dockyard` key of the endpoint's config and of sync's auth file).
+        resp = requests.get(ready["dockyard"] + "/dockyard/v2/namespaces/clikept",
+                            auth=(tenant["access_id"], tenant["login_key"]), timeout=10)
+        assert resp.status_code == 200, resp.text
     finally:
         rest = _stop_cli(proc)
     assert proc.returncode == 0 and rest == ""
