@@ -49,6 +49,9 @@ WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, b
                          "replication status (empty when there is none).", ["outcome", "status"])
 DELIVERIES = Counter(f"{PREFIX}_webhook_deliveries", "Alert delivery attempts, by sink and outcome "
                      "(delivered, retry, dead).", ["sink", "outcome"])
+LOGIN_REFUSED = Counter(f"{PREFIX}_login_refused", "Pass-through logins refused, by reason (wrong: SWR refused "
+                        "the secret; cached: a secret SWR refused moments ago, SWR not asked; backoff: the "
+                        "address failed too often; busy: too many SWR logins at once).", ["reason"])
 OUTBOX_STATES = ("pending", "dead")
 
 
@@ -59,6 +62,10 @@ def multiprocess_dir() -> str | None:
 
 def token_cache(hit: bool) -> None:
     TOKEN_CACHE.labels(result="hit" if hit else "miss").inc()
+
+
+def login_refused(reason: str) -> None:
+    LOGIN_REFUSED.labels(reason=reason).inc()
 
 
 def counting(organization: str, direction: str, throttle=None):

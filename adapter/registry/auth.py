@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from adapter import metrics
 from adapter.registry.errors import RegistryError
 from adapter.registry.principal import Principal
 from adapter.registry.tokens import TokenBox
@@ -97,6 +98,7 @@ class Authenticator:
             if self._ok.get(key, 0) > now:
                 return principal
         if not self._login(principal):
+            metrics.login_refused("wrong")
             raise RegistryError("UNAUTHORIZED", "SWR refused these credentials", status=401)
         with self._lock:
             if len(self._ok) > 10000:
@@ -110,6 +112,7 @@ class Authenticator:
         # compare_digest on both branches so timing does not reveal which usernames exist
         ok = hmac.compare_digest((expected or "\0").encode(), password.encode()) and expected
         if not ok:
+            metrics.login_refused("wrong")
             raise RegistryError("UNAUTHORIZED", "unknown client or wrong password", status=401)
         return principal
 

@@ -244,3 +244,25 @@ def test_metric_names_follow_prometheus_conventions():
 def test_the_content_type_names_its_charset_once(bridge_app):
     content_type = bridge_app.test_client().get("/metrics").headers["Content-Type"]
     assert content_type.startswith("text/plain; version=") and content_type.count("charset=") == 1, content_type
+
+
+def test_refused_logins_are_counted(monkeypatch):
+    """What the LoginRefusalsSpiking alert (deploy/monitoring) watches."""
+    from adapter.registry.auth import Authenticator
+    from adapter.registry.tokens import TokenBox
+
+    monkeypatch.setenv("PINNED_SK", "pinned-secret-key-0123456789abcdef")
+    monkeypatch.setenv("HARBOR_CLIENT_PW", "right-password")
+    config = load_data({"credentials": {"mode": "pinned", "pinned": {
+        "access_id": "eu-de@AKPINNED0123456789", "secret_key_env": "PINNED_SK",
+        "clients": [{"username": "harbor", "password_env": "HARBOR_CLIENT_PW"}]}}})
+    auth = Authenticator(config, TokenBox("metrics-test-instance-key-0123456789"), login=lambda _p: False)
+    before = value("swr_bridge_login_refused_total", reason="wrong")
+    with pytest.raises(RegistryError):
+        auth.check_basic("harbor", "wrong-password")
+    auth.check_basic("harbor", "right-password")
+    assert value("swr_bridge_login_refused_total", reason="wrong") == before + 1
+    passthrough = Authenticator(load_data({}), TokenBox("metrics-test-instance-key-0123456789"), login=lambda _p: False)
+    with pytest.raises(RegistryError):
+        passthrough.check_basic("eu-de@AKPINNED0123456789", "a" * 64)
+    assert value("swr_bridge_login_refused_total", reason="wrong") == before + 2
