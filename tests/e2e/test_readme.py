@@ -104,6 +104,13 @@ def test_make_run_and_the_try_it_steps_print_what_the_readme_says(tmp_path):
         for (block, expected), output in zip(steps, outputs, strict=True):
             assert_prints([local(line) for line in expected], output, block)
 
+        # The dashboard's relay and outbox panels have data from the real (multi-process) /metrics.
+        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert scraped.headers["Content-Type"].count("charset") == 1
+        for name in ("swr_bridge_relayed_bytes_total", "swr_bridge_request_duration_seconds_bucket",
+                     "swr_bridge_token_cache_requests_total", "swr_bridge_webhook_outbox_depth"):
+            assert re.search(rf"^{name}{{", scraped.text, re.M), name
+
         # A second start on a busy port fails before it writes anything.
         before = local_files(var)
         second = subprocess.run([str(BIN / "swr-bridge"), "run", "--var", str(var), "--port", str(port),
