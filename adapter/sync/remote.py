@@ -101,7 +101,11 @@ class Remote:
         try:
             resp = self.client.request(self.creds, method, url, scopes or [f"repository:{repo}:{action}"], **kw)
         except TransferError as exc:
-            raise CopyError(f"{what}: {describe(exc)}", retryable=exc.status >= 500) from None
+            hint = ""
+            if self.client.scheme is None and self.client.base.startswith("http://") and "GET /v2/" in exc.message:
+                hint = ("; on HTTPS, a loopback registry needs `insecure: true` (or a `ca_bundle`) in its auth "
+                        "entry, as plain HTTP is the default there")
+            raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.status >= 500) from None
         if resp.status_code not in ok:
             raise _failure(resp, what)
         return resp
