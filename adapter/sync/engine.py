@@ -226,7 +226,7 @@ class Engine:
         found = self.retry(what, lambda: job.source.manifest(job.src_repo, job.src_ref, unless=digest))
         if found is None:
             return True
-        manifest = manifests.load(*found, job.src_name, schema1=self.opt.schema1)  # changed, or no 304 from this registry: keep it
+        manifest = self._load(*found, job.src_name)  # changed, or no 304 from this registry: keep it
         self._shared(("manifest", id(job.source), job.src_repo, job.src_ref), lambda: manifest)
         return manifest.digest == digest
 
@@ -254,9 +254,16 @@ class Engine:
     def _read_manifest(self, job: Job, ref: str) -> manifests.Manifest:
         what = f"{job.src_name} ({ref})" if ref != job.src_ref else job.src_name
         body, content_type = self.retry(f"read {what}", lambda: job.source.manifest(job.src_repo, ref))
-        found = manifests.load(body, content_type, what, schema1=self.opt.schema1)
+        found = self._load(body, content_type, what)
         if ":" in ref and found.digest != ref:
             raise CopyError(f"{what}: the source sent a manifest with digest {found.digest}")
+        return found
+
+    def _load(self, body: bytes, content_type: str, what: str) -> manifests.Manifest:
+        found = manifests.load(body, content_type, what, schema1=self.opt.schema1)
+        if found.is_schema1:
+            self.reporter.line(f"warning: {what}: a Docker schema 1 manifest, copied unconverted (as image-syncer "
+                               "copies it); --strict refuses it")
         return found
 
     def _select(self, job: Job) -> manifests.Manifest | None:
@@ -299,7 +306,7 @@ class Engine:
             self.retry(f"put {job.dst_name}" + (f" ({ref})" if ref != job.dst_ref else ""),
                         lambda: job.dest.put_manifest(job.dst_repo, ref, manifest.body, manifest.media_type))
         except CopyError as exc:
-            if not manifest.is_schema1 or exc.retryable:
+            if not manifest.is_schema1:
                 raise
             raise CopyError(f"{exc}; {manifests.schema1_refused(job.src_name, job.dest.is_swr)}") from None
 
