@@ -110,15 +110,18 @@ def _session(proc: int):
     return session
 
 
-def _load(make_rules, auth_path, opts: dict):
-    """(remotes, rules, log file, budget) from the files and flags; bad input of any kind is exit 2."""
+def _load(make_rules, auth, opts: dict):
+    """(remotes, rules, log file, budget) from the files and flags; bad input of any kind is exit 2.
+
+    `auth` is the auth file's path (None: anonymous), or the accounts already read from an old --config."""
     from adapter.sync.files import load_auth
     from adapter.sync.remote import Remotes
 
     mapping, policy = _endpoint_config(opts["config_path"])
     lenient = opts["lenient"]
     try:
-        accounts = auth_path if isinstance(auth_path, dict) else load_auth(auth_path, lenient)
+        accounts = auth if isinstance(auth, dict) else load_auth(auth, lenient)
+        _writable(opts.get("success_path"))
         remotes = Remotes(accounts, _session(opts["proc"]), opts["timeout"])
         rules = make_rules(remotes, mapping)
         log = open(opts["log_path"], "a") if opts["log_path"] else None
@@ -129,13 +132,13 @@ def _load(make_rules, auth_path, opts: dict):
     return remotes, rules, log, _budget(policy, opts["bandwidth"])
 
 
-def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
+def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
     """Loads everything, plans, copies, reports; exit 1 when anything failed."""
     from adapter.sync.engine import Engine, Options
     from adapter.sync.plan import destinations, expand_each
     from adapter.sync.progress import Reporter, render, summary, to_json
 
-    remotes, rules, log, budget = _load(make_rules, auth_path, opts)
+    remotes, rules, log, budget = _load(make_rules, auth, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
                       dry_run=opts["dry_run"], listing=opts["swr_listing"], force=opts["force"],
                       schema1=not opts["strict"])
@@ -162,14 +165,13 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
         if log:
             log.close()
     report = summary(results, time.monotonic() - started, opts["dry_run"])
-    if opts.get("success_path"):
-        _write_success(opts["success_path"], opts["success_format"], results)
+    written = not opts.get("success_path") or _write_success(opts["success_path"], opts["success_format"], results)
     click.echo(to_json(report) if opts["output"] == "json" else render(report))
-    if report["failed"]:
+    if report["failed"] or not written:  # a missing success file is a failure: the rerun needs it
         raise SystemExit(1)
 
 
-def _write_success(path: str, fmt: str, results) -> None:
+def _write_success(path: str, fmt: str, results) -> bool:
     """image-syncer's --output-success-images: the images copied or up to date, as an images file
     ({source: destination or [destinations]}) that a later run takes as its --images."""
     done: dict[str, list[str]] = {}
@@ -189,7 +191,19 @@ def _write_success(path: str, fmt: str, results) -> None:
         with open(path, "w") as fh:
             fh.write(text)
     except OSError as exc:
-        raise BadInput(f"--output-success-images {path}: {exc.strerror}") from None
+        click.echo(f"--output-success-images {path}: {exc.strerror}", err=True)
+        return False
+    return True
+
+
+def _writable(path: str | None) -> None:
+    """Checked before anything is copied: --output-success-images names a file that can be written."""
+    if path:
+        import os
+
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.access(folder, os.W_OK) or os.path.isdir(path):
+            raise InputError(f"--output-success-images {path}", "cannot write a file there")
 
 
 @click.command("sync")

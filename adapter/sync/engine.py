@@ -187,7 +187,7 @@ class Engine:
     def _plan(self, job: Job, top: manifests.Manifest) -> Result:
         """Dry run: what would be copied; a destination that cannot be read counts as missing."""
         try:
-            current = self._current(job, top.digest)
+            current = None if self.opt.force else self._current(job, top.digest)
         except CopyError:
             current = None
         if current == top.digest:

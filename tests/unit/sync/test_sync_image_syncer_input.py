@@ -165,3 +165,11 @@ def test_every_image_syncer_flag_is_accepted():
     for flag in ("--auth", "--images", "--config", "-p, --proc", "-r, --retries", "--namespace", "--registry",
                  "--arch", "--os", "--force", "--output-success-images", "--output-images-format", "--log"):
         assert flag in result.output, flag
+
+
+def test_an_unwritable_success_file_is_refused_before_anything_is_copied(tmp_path):
+    (tmp_path / "images.json").write_text(json.dumps({"127.0.0.1:5999/a/b": "127.0.0.1:5998/o/b"}))
+    result = CliRunner().invoke(main, ["sync", "--images", str(tmp_path / "images.json"),
+                                       "--output-success-images", "/nonexistent/dir/ok.yaml"])
+    assert result.exit_code == 2
+    assert "--output-success-images /nonexistent/dir/ok.yaml: cannot write a file there" in result.output
