@@ -46,6 +46,16 @@ class _Exact:
         return data
 
 
+def _size(desc: dict, reader, source: str) -> int:
+    """The descriptor's size; schema 1 layers have none, so the source's Content-Length says it."""
+    if "size" in desc:
+        return int(desc["size"])
+    length = getattr(reader, "length", None)
+    if length is None:
+        raise CopyError(f"blob {desc['digest'][:19]} of {source}: the source sent no Content-Length")
+    return length
+
+
 class Blobs:
     """`transfer(job, descriptor, result)` gives the blob's transfer as a Future; `retry(what, call)` is
     the engine's retry policy, `budget` the bandwidth budget (None: unlimited)."""
@@ -102,9 +112,9 @@ class Blobs:
             return self._count(result, dest, digest, repo, "existing")
         else:
             location = dest.start_upload(repo)
-        size = int(desc.get("size", 0))
         reader = job.source.open_blob(job.src_repo, digest)
         try:
+            size = _size(desc, reader, job.src_name)
             body = SizedBodyStream(_Exact(reader, size, f"blob {digest[:19]} of {job.src_name}"), size,
                                    algorithm=digest.split(":")[0], throttle=self._meter(repo))
             dest.upload(repo, location, body, digest)

@@ -35,6 +35,10 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
     @property
+    def is_schema1(self) -> bool:
+        return self.media_type in SCHEMA1
+
+    @property
     def children(self) -> list[dict]:
         return list(self.doc.get("manifests") or []) if self.is_index else []
 
@@ -43,14 +47,19 @@ class Manifest:
         """Config and layers that have to travel (foreign layers and URL-only layers stay behind)."""
         if self.is_index:
             return []
+        if self.is_schema1:  # layers without sizes, often repeated (empty layers): each digest once
+            sums = [layer.get("blobSum") for layer in self.doc.get("fsLayers") or []]
+            return [{"digest": digest} for digest in dict.fromkeys(sums) if isinstance(digest, str)]
         found = [self.doc["config"]] if isinstance(self.doc.get("config"), dict) else []
         found += [layer for layer in self.doc.get("layers") or []
                   if layer.get("mediaType") not in FOREIGN and not layer.get("urls")]
         return found
 
 
-def load(body: bytes, content_type: str | None, what: str) -> Manifest:
-    """Parses a manifest; the media type is its own mediaType, else the Content-Type it came with."""
+def load(body: bytes, content_type: str | None, what: str, *, schema1: bool = False) -> Manifest:
+    """Parses a manifest; the media type is its own mediaType, else the Content-Type it came with.
+
+    Docker schema 1 is taken as it is (image-syncer copies it unconverted) only with `schema1`."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -59,7 +68,10 @@ def load(body: bytes, content_type: str | None, what: str) -> Manifest:
         raise CopyError(f"{what}: the manifest is not a JSON object")
     media_type = doc.get("mediaType") or content_type or ""
     if media_type in SCHEMA1 or doc.get("schemaVersion") == 1:
-        raise CopyError(f"{what}: Docker schema 1 manifests are not supported; convert the image first")
+        if not schema1:
+            raise CopyError(f"{what}: Docker schema 1 manifests are not supported; convert the image first")
+        signed = "signatures" in doc or media_type == SCHEMA1[0]
+        return Manifest(body, SCHEMA1[0] if signed else SCHEMA1[1], doc)
     if not media_type or media_type == "application/json":
         media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     if media_type not in (*INDEX_TYPES, OCI_MANIFEST, DOCKER_MANIFEST):
@@ -104,3 +116,14 @@ def load_json(data: bytes) -> dict:
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def schema1_refused(source: str, swr: bool) -> str:
+    """What to do when a destination refuses a Docker schema 1 manifest (which the sync does not convert)."""
+    advice = (f"the destination does not take Docker schema 1 manifests ({source} is one, copied unconverted "
+              "as image-syncer copies it)")
+    if swr:
+        return (f"{advice}. SWR needs schema 2: convert it first, e.g. `skopeo copy --format v2s2 docker://{source} "
+                "docker://<a registry you can write>/...:<tag>` (or docker pull, then docker push with a current "
+                "Docker), and sync that copy")
+    return f"{advice}; convert it to schema 2 first (e.g. skopeo copy --format v2s2)"

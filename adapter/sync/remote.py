@@ -24,11 +24,35 @@ LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PUSH = "pull,push"  # every call on a destination asks for this one scope: one token per repository
 
 
-def base_url(host: str, insecure: bool) -> str:
+def base_url(host: str, plain: bool = False) -> str:
+    """The registry's URL: plain HTTP when asked, or for a loopback host; HTTPS otherwise."""
     if host == "docker.io":
         return "https://registry-1.docker.io"
-    plain = insecure or host.split(":")[0] in LOOPBACK or host.startswith("[::1]")
+    plain = plain or host.split(":")[0] in LOOPBACK or host.startswith("[::1]")
     return f"{'http' if plain else 'https'}://{host}"
+
+
+class InsecureClient(RegistryClient):
+    """`insecure: true` as image-syncer means it (containers/image's DockerInsecureSkipTLSVerify): HTTPS
+    without certificate verification, and plain HTTP when HTTPS gets no answer; the choice is announced once."""
+
+    def __init__(self, host: str, session: requests.Session, *, timeout: float, announce):
+        super().__init__(f"https://{host}", session, name=host, timeout=timeout, verify=False)
+        self.announce = announce
+        # Asked for, and announced: urllib3's warning on every streamed blob would add nothing.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def _discover(self) -> None:
+        try:
+            super()._discover()
+        except TransferError as exc:
+            if exc.code != "UPSTREAM_UNREACHABLE":
+                raise
+            self.base = f"http://{self.name}"
+            super()._discover()
+            self.announce(f"{self.name}: insecure: plain HTTP (HTTPS did not answer)")
+            return
+        self.announce(f"{self.name}: insecure: HTTPS without certificate verification")
 
 
 def _failure(resp: requests.Response, what: str) -> CopyError:
@@ -46,6 +70,8 @@ class _Body:
 
     def __init__(self, resp: requests.Response, what: str):
         self.resp, self.what = resp, what
+        length = resp.headers.get("Content-Length", "")
+        self.length = int(length) if length.isdigit() else None
 
     def read(self, size: int) -> bytes:
         try:
@@ -76,7 +102,11 @@ class Remote:
         try:
             resp = self.client.request(self.creds, method, url, scopes or [f"repository:{repo}:{action}"], **kw)
         except TransferError as exc:
-            raise CopyError(f"{what}: {describe(exc)}", retryable=exc.status >= 500) from None
+            hint = ""
+            if self.client.scheme is None and self.client.base.startswith("http://") and "GET /v2/" in exc.message:
+                hint = ("; on HTTPS, a loopback registry needs `insecure: true` (or a `ca_bundle`) in its auth "
+                        "entry, as plain HTTP is the default there")
+            raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.status >= 500) from None
         if resp.status_code not in ok:
             raise _failure(resp, what)
         return resp
@@ -109,7 +139,8 @@ class Remote:
             location = resp.headers.get("Location", "")
             resp.close()
             try:
-                resp = self.client.session.get(self.client.url(location), stream=True, timeout=(5, self.client.timeout))
+                resp = self.client.session.get(self.client.url(location), stream=True, verify=self.client.verify,
+                                               timeout=(5, self.client.timeout))
             except requests.RequestException as exc:
                 raise CopyError(f"{what}: {describe(exc)}", retryable=True) from None
             if resp.status_code != 200:
@@ -199,9 +230,10 @@ class Remote:
 class Remotes:
     """Remote objects by host and account, sharing one RegistryClient per host and one session."""
 
-    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0):
-        self.accounts, self.session, self.timeout = accounts, session, timeout
-        self._clients: dict[str, RegistryClient] = {}
+    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0,
+                 announce=lambda line: None):
+        self.accounts, self.session, self.timeout, self.announce = accounts, session, timeout, announce
+        self._clients: dict[tuple, RegistryClient] = {}
         self._remotes: dict[tuple[str, str], Remote] = {}
         self._lock = threading.Lock()
 
@@ -213,11 +245,24 @@ class Remotes:
                 self._remotes[key] = self._make(host, account)
             return self._remotes[key]
 
-    def _make(self, host: str, account: Account | None) -> Remote:
-        base = base_url(host, bool(account and account.insecure))
-        client = self._clients.get(host)
+    def _client(self, host: str, insecure: bool, ca_bundle: str | None) -> RegistryClient:
+        """One client per host and TLS setting: `insecure` as image-syncer, or verified with a CA bundle
+        (HTTPS also on loopback), or the default (HTTPS verified; plain HTTP on loopback)."""
+        key = (host, insecure, ca_bundle)
+        client = self._clients.get(key)
         if client is None:
-            client = self._clients[host] = RegistryClient(base, self.session, name=host, timeout=self.timeout)
+            if insecure and host != "docker.io":
+                client = InsecureClient(host, self.session, timeout=self.timeout,
+                                        announce=lambda line: self.announce(line))
+            else:
+                base = f"https://{host}" if ca_bundle and host != "docker.io" else base_url(host)
+                client = RegistryClient(base, self.session, name=host, timeout=self.timeout, verify=ca_bundle or True)
+            self._clients[key] = client
+        return client
+
+    def _make(self, host: str, account: Account | None) -> Remote:
+        client = self._client(host, bool(account and account.insecure), account.ca_bundle if account else None)
+        base = client.base
         orgs = None
         if account and account.principal:
             orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
