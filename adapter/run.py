@@ -96,9 +96,9 @@ def _banner(config: dict, sandbox: dict, config_path: Path, var: Path) -> str:
         f"  webhook intake  {config['public_url']}/webhooks/harbor  (tokens in {var / 'tokens.env'})",
         f"  sync files      {var / 'auth.yaml'}, {var / 'images.example.yaml'}",
         "Try it (README.md, \"Try it locally\"), in another terminal:",
-        "  .venv/bin/swr-bridge sandbox demo-image /tmp/demo",
+        "  .venv/bin/swr-bridge sandbox demo-image /tmp/swr-bridge-demo",
         f"  skopeo copy --dest-tls-verify=false --dest-creds '{tenant['access_id']}:{tenant['sk']}' \\",
-        f"      oci:/tmp/demo:v1 docker://{endpoint}/library/myapp:v1     # lands as dev-container/myapp",
+        f"      oci:/tmp/swr-bridge-demo:v1 docker://{endpoint}/library/myapp:v1     # lands as dev-container/myapp",
         "Stop with Ctrl-C.",
     ])
 
