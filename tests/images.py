@@ -13,17 +13,9 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapter.sandbox.demo import (
-    OCI_CONFIG,
-    OCI_INDEX,
-    OCI_LAYER_GZIP,
-    OCI_MANIFEST,
-    OciLayout,
-    file_tar,
-    image_config,
-    sha256_digest,
-)
+from adapter.sandbox.demo import OCI_CONFIG, OCI_LAYER_GZIP, OciLayout, file_tar, image_config
 from adapter.sandbox.demo import compact_json as _json
+from adapter.transfer.oci import OCI_INDEX, OCI_MANIFEST, sha256_digest
 
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
