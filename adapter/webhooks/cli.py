@@ -111,7 +111,7 @@ def executions():
 def executions_list(url, token_env, as_json, state, status, limit):
     """List executions, most recently active first."""
     found = client(url, token_env).get("/executions", state=state, status=status, limit=limit)
-    show(found, as_json, ["execution_id", "state", "status", "policy", "project", "events", "last_event_at"])
+    show(found, as_json, ["execution_id", "key", "state", "status", "policy", "project", "events", "last_event_at"])
 
 
 @executions.command("show")

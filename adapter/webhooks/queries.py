@@ -7,6 +7,7 @@ import time
 
 import sqlalchemy as sa
 
+from adapter.webhooks.grouping import shown_id
 from adapter.webhooks.store import alerts, deliveries, events, executions, tasks
 
 
@@ -21,7 +22,9 @@ def _page(query, args: dict):
 
 
 def execution_item(row) -> dict:
-    return {"execution_id": row.execution_id, "policy": row.policy, "project": row.project, "trigger": row.trigger,
+    # key: the bridge's own (Harbor's id, or < 0 for a group of id-less events); execution_id: Harbor's or
+    # "unresolved".
+    return {"execution_id": shown_id(row.harbor_id), "key": row.execution_id, "policy": row.policy, "project": row.project, "trigger": row.trigger,
             "state": row.state, "status": row.status, "revision": row.revision, "events": row.events,
             "first_event_at": _iso(row.first_event_at), "last_event_at": _iso(row.last_event_at),
             "finalized_at": _iso(row.finalized_at)}
@@ -37,13 +40,17 @@ def list_executions(conn, args: dict) -> list[dict]:
 
 def get_execution(conn, execution_id: int, grouper) -> dict | None:
     """The execution, its summary (live while open) and its task rows."""
-    row = conn.execute(sa.select(executions).where(executions.c.execution_id == execution_id)).first()
+    # By the bridge's key, or by Harbor's id once a group of id-less events was resolved to it.
+    row = conn.execute(sa.select(executions).where(sa.or_(executions.c.execution_id == execution_id,
+                                                          executions.c.harbor_id == execution_id))
+                       .order_by(executions.c.execution_id.desc()).limit(1)).first()
     if row is None:
         return None
     summary = json.loads(row.summary) if row.state == "final" else grouper.summary(conn, row)
-    found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == execution_id).order_by(tasks.c.task_id))
-    task_items = [{"task_id": t.task_id, "status": t.status, "job_status": t.job_status,
-                   "repository": t.repository, "name_tag": t.name_tag, "references": json.loads(t.refs or "[]"),
+    found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == row.execution_id).order_by(tasks.c.task_id))
+    task_items = [{"task_id": t.task_id if row.execution_id > 0 else None, "status": t.status,
+                   "job_status": t.job_status, "repository": t.repository, "name_tag": t.name_tag,
+                   "references": json.loads(t.refs or "[]"), "reference_count": t.ref_count or 0,
                    "failures": t.failures, "occur_at": t.occur_at} for t in found]
     return {**execution_item(row), "summary": summary, "tasks": task_items}
 
