@@ -140,9 +140,9 @@ class HarborSource:
             raise HarborUnavailable(type(exc).__name__) from exc
         return _view(found, name)
 
-    def _policies(self) -> list:
-        """Harbor's replication policies, listed at most once a POLICIES_TTL."""
-        if self._listed is None or self._listed[0] < time.monotonic() - POLICIES_TTL:
+    def _policies(self, fresh: bool = False) -> list:
+        """Harbor's replication policies, listed at most once a POLICIES_TTL unless `fresh`."""
+        if fresh or self._listed is None or self._listed[0] < time.monotonic() - POLICIES_TTL:
             self._listed = (time.monotonic(), list(self.client.replication_policies.list()))
             self._policy_names.update({p.id: p.name or "" for p in self._listed[1]})
         return self._listed[1]
@@ -171,7 +171,7 @@ class HarborSource:
 
         found = []
         try:
-            for policy in self._policies():
+            for policy in self._policies(fresh=True):  # once a watch interval: a new policy is watched at once
                 if not fnmatch.fnmatchcase(policy.name or "", policies):
                     continue
                 remote = _remote(policy)
