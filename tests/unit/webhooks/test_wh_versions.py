@@ -110,3 +110,25 @@ def test_references_beyond_a_thousand_are_counted_not_refused(make_app):
         (task,) = api_get(client, f"/executions/{execution_id}").get_json()["tasks"]
         assert task["reference_count"] == 1001 and len(task["references"]) == 1000
         assert task["references"][-1] == "v999"
+
+
+@pytest.mark.parametrize("family", hv.FAMILIES)
+def test_the_harbor_doubles_notifier_sends_what_the_fixtures_hold(family):
+    from harbor_client.versions import parse_version
+    from tests.doubles.harbor import notifier
+
+    version = parse_version(family)
+    ctx = {"policy": {"description": "library -> relay", "override": True, "creator": "admin"},
+           "registry": {"name": "relay", "type": "docker-registry", "url": "https://relay.example.com",
+                        "credential": {"type": "basic"}},
+           "execution": {"id": 12, "trigger": "manual"}, "ext_endpoint": "https://harbor.example.com",
+           "operator": "robot$replctl", "execution_started": hv.STARTED}
+    task = {"id": 35, "resource_type": "artifact", "src_resource": "library/app2 [2 item(s) in total]",
+            "dst_resource": "mirror/app2 [2 item(s) in total]"}
+    sent = notifier.replication_data(ctx, task, "Error", ["v1", "latest"], version)
+    assert sent == hv.replication(family, "app2", "Error")
+    assert json.loads(notifier.default_body(ctx, sent, version)[0])["operator"] == hv.operator(family)
+    assert notifier.sends(version, "Running") == (family != "2.0")
+    nested = notifier.replication_data(ctx, {**task, "src_resource": "library/tools/app [1 item(s) in total]"},
+                                       "Error", ["v1"], version)["failed_artifact"][0]["name_tag"]
+    assert nested == ("tools/app [1 item(s) in total]" if family == "2.13" else "tools")
