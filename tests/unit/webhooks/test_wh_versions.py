@@ -132,3 +132,15 @@ def test_the_harbor_doubles_notifier_sends_what_the_fixtures_hold(family):
     nested = notifier.replication_data(ctx, {**task, "src_resource": "library/tools/app [1 item(s) in total]"},
                                        "Error", ["v1"], version)["failed_artifact"][0]["name_tag"]
     assert nested == ("tools/app [1 item(s) in total]" if family == "2.13" else "tools")
+
+
+def test_a_repository_of_100_000_tags_is_one_accepted_event(make_app):
+    app = make_app()
+    refs = [f"1.{n // 1000}.{n % 1000}" for n in range(100_000)]
+    doc = hv.default("2.10", "huge", "Success", hv.STARTED + 5, refs=refs)
+    assert len(hv.body(doc)) > 1024 * 1024
+    answer = post(app.test_client(), hv.body(doc))
+    assert answer.status_code == 200 and answer.get_json()["status"] == "accepted"
+    (item,) = api_get(app.test_client(), "/executions").get_json()["items"]
+    (task,) = api_get(app.test_client(), f"/executions/{item['key']}").get_json()["tasks"]
+    assert task["reference_count"] == 100_000 and task["references"][:2] == ["1.0.0", "1.0.1"]
