@@ -229,11 +229,22 @@ class Grouper:
             ).values(state="final", status=summary["status"], summary=json.dumps(summary), finalized_at=now)).rowcount
             if not done:
                 return False
-            found = self.router.alerts("execution", f"{row.execution_id}:{row.revision}", summary,
-                                       execution_id=row.execution_id)
+            found = [] if _reported_elsewhere(conn, row, harbor_id) else self.router.alerts(
+                "execution", f"{row.execution_id}:{row.revision}", summary, execution_id=row.execution_id)
             self.outbox.enqueue(conn, found, now)
         log.info("execution %s final: %s (%d alert(s))", summary["execution_id"], summary["status"], len(found))
         return True
+
+
+def _reported_elsewhere(conn, row, harbor_id: int | None) -> bool:
+    """Whether another row already summarised the same Harbor execution: a policy replicating several projects
+    without a destination namespace gives, before 2.13, one group per namespace, and all resolve to one id.
+    Harbor's view covers every task, so the first summary speaks for them all."""
+    if harbor_id is None or row.execution_id > 0:
+        return False
+    other = sa.select(executions.c.execution_id).where(executions.c.harbor_id == harbor_id, executions.c.state ==
+                                                       "final", executions.c.execution_id != row.execution_id)
+    return conn.execute(other.limit(1)).first() is not None
 
 
 def _status(counts: Counter) -> str:

@@ -108,3 +108,26 @@ def test_the_watcher_alerts_once_for_an_execution_that_failed_before_any_task(ma
     assert dispatch_once(app, now + 5)["watched"] == 1  # the stopped one, once
     with app.extensions["webhooks"].store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(executions)).scalar() == 2
+
+
+def test_groups_of_one_execution_split_by_namespace_alert_once(make_app, harbor_double, harbor_state, monkeypatch):
+    # A policy over several projects without a destination namespace: each project's tasks name their own
+    # namespace, so before 2.13 they form one group each; both resolve to the one Harbor execution.
+    monkeypatch.setenv("HARBOR_PASSWORD", "Harbor12345")
+    _, execution = seed_execution(harbor_state, status="Failed")
+    harbor_state.add_task(execution["id"], status="Failed", log=LOG, src_resource="team-a/app2 [2 item(s) in total]")
+    harbor_state.add_task(execution["id"], status="Failed", log=LOG, src_resource="team-b/app3 [1 item(s) in total]")
+    app = make_app(quiet_period="30s", harbor={"url": harbor_double.url, **HARBOR})
+    client = app.test_client()
+    started = epoch(execution["start_time"])
+    docs = [hv.default("2.10", "app2", "Error", started + 2, remote_ns="team-a", started=started),
+            hv.default("2.10", "app3", "Error", started + 3, remote_ns="team-b", started=started, refs=("v3",))]
+    for doc in docs:
+        assert post(client, hv.body(doc)).status_code == 200
+    listed = api_get(client, "/executions").get_json()["items"]
+    assert len({i["key"] for i in listed}) == 2
+    assert dispatch_once(app, time.time() + 31)["finalized"] == 2
+    (alert,) = alert_rows(app.extensions["webhooks"])
+    data = json.loads(alert.data)
+    assert data["execution_id"] == execution["id"]
+    assert sorted(a["repository"] for a in data["failed_artifacts"]) == ["team-a/app2", "team-b/app3"]
