@@ -135,4 +135,5 @@ def notify(state, ctx: dict, task: dict, job_status: str, references: list[str])
                 body, ctype = cloudevents_body(ctx, replication, project["project_id"], policy["id"], version)
             else:
                 body, ctype = default_body(ctx, replication, version)
+            ctx.setdefault("bodies", []).append(body)
             deliver(target, body, ctype, log=ctx.setdefault("deliveries", []))
