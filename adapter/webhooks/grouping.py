@@ -99,7 +99,7 @@ def _task_rows(events: list[Event]) -> list[dict]:
     rows: dict[tuple[int, int], dict] = {}
     for event in events:
         if event.replication.group_task_id is None:
-            continue  # an id-less Running or Stopped event: it keeps its execution open, it names no task
+            continue  # an id-less Running event: it keeps its execution open, it names no task
         new = _task_row(event)
         key = (new["execution_id"], new["task_id"])
         old = rows.setdefault(key, new)

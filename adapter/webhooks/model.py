@@ -120,13 +120,16 @@ class Replication:
 
     @property
     def group_task_id(self) -> int | None:
-        """Harbor's task id, or (before 2.13) one derived from the task's repository; None for an id-less event
-        that names no repository (Running, Stopped): it says an execution is alive, not which task."""
+        """Harbor's task id, or (before 2.13) one derived from the task's repository.
+
+        An id-less event that names no repository says that some task runs (None: no task row, the execution
+        stays open) or was stopped (one stand-in task per execution, so a stopped execution reads stopped).
+        """
         if self.task_id is not None:
             return self.task_id
         art = self.artifact
         if art is None:
-            return None
+            return None if self.status == "running" else 1 + _hash63(json.dumps(["", self.job_status]))
         # 2.0-2.12 cut name_tag at the second slash, so the references tell nested repositories apart.
         return 1 + _hash63(json.dumps([art.name_tag, art.references]))
 

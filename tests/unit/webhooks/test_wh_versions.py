@@ -144,3 +144,20 @@ def test_a_repository_of_100_000_tags_is_one_accepted_event(make_app):
     (item,) = api_get(app.test_client(), "/executions").get_json()["items"]
     (task,) = api_get(app.test_client(), f"/executions/{item['key']}").get_json()["tasks"]
     assert task["reference_count"] == 100_000 and task["references"][:2] == ["1.0.0", "1.0.1"]
+
+
+def test_a_stopped_execution_without_ids_reads_stopped(make_app):
+    app = make_app(quiet_period="30s", routes=[{"match": {"status": "stopped"}, "sinks": ["ops-http"]}])
+    client = app.test_client()
+    for repo, at in (("app1", 1), ("app2", 1), ("app3", 2)):
+        post(client, hv.body(hv.default("2.2", repo, "Running", hv.STARTED + at)))
+    for at in (3, 3, 4):  # Stopped events name no artifact; two at one second are one body
+        post(client, hv.body(hv.default("2.2", "app1", "Stopped", hv.STARTED + at)))
+    assert dispatch_once(app, time.time() + 31)["finalized"] == 1
+    (alert,) = [json.loads(row.data) for row in alert_rows(app)]
+    assert alert["status"] == "stopped" and alert["counts"]["stopped"] == 1
+
+
+def alert_rows(app) -> list:
+    with app.extensions["webhooks"].store.read() as conn:
+        return conn.execute(sa.select(alerts.c.data)).all()
