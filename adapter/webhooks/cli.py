@@ -118,7 +118,9 @@ def executions_list(url, token_env, as_json, state, status, limit):
 @api_options
 @click.argument("execution_id", type=int)
 def executions_show(url, token_env, as_json, execution_id):
-    """One execution: its summary and its tasks."""
+    """One execution by Harbor's id or by its key: its summary and its tasks.
+
+    A group of events without ids (Harbor < 2.13) has a negative key: `summaries show -- -123`."""
     show(client(url, token_env).get(f"/executions/{execution_id}"), True)
 
 
