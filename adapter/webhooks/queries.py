@@ -56,22 +56,33 @@ def get_execution(conn, execution_id: int, grouper) -> dict | None:
 
 
 def event_item(row) -> dict:
+    # events.execution_id holds the execution's key; Harbor's id is the key itself from 2.13 on, else resolved.
+    harbor_id = row.execution_id if row.execution_id is None or row.execution_id > 0 else row.harbor_id
     return {"id": row.id, "key": row.idem_key, "received_at": _iso(row.received_at), "format": row.format,
             "event_type": row.event_type, "occur_at": row.occur_at, "operator": row.operator,
-            "execution_id": row.execution_id, "task_id": row.task_id, "job_status": row.job_status,
+            "execution_id": None if row.execution_id is None else shown_id(harbor_id),
+            "execution_key": row.execution_id, "task_id": row.task_id, "job_status": row.job_status,
             "status": row.status, "project": row.project}
 
 
+def _events(*columns):
+    joined = events.outerjoin(executions, executions.c.execution_id == events.c.execution_id)
+    return sa.select(*columns, executions.c.harbor_id).select_from(joined)
+
+
 def list_events(conn, args: dict) -> list[dict]:
-    query = sa.select(*[c for c in events.c if c.name != "body"]).order_by(events.c.id.desc())
-    for key in ("status", "execution_id", "event_type"):
+    query = _events(*[c for c in events.c if c.name != "body"]).order_by(events.c.id.desc())
+    for key in ("status", "event_type"):
         if args.get(key) is not None:
             query = query.where(events.c[key] == args[key])
+    if args.get("execution_id") is not None:  # the key, or Harbor's id once resolved
+        query = query.where(sa.or_(events.c.execution_id == args["execution_id"],
+                                   executions.c.harbor_id == args["execution_id"]))
     return [event_item(row) for row in conn.execute(_page(query, args))]
 
 
 def get_event(conn, event_id: int) -> dict | None:
-    row = conn.execute(sa.select(events).where(events.c.id == event_id)).first()
+    row = conn.execute(_events(*events.c).where(events.c.id == event_id)).first()
     return None if row is None else {**event_item(row), "payload": json.loads(row.body)}
 
 

@@ -53,6 +53,9 @@ def test_a_pre_2_13_execution_resolves_to_harbors_id_and_its_alert_has_the_log_t
     (listed,) = api_get(client, "/executions").get_json()["items"]
     assert listed["execution_id"] == execution["id"] and listed["key"] < 0 and listed["state"] == "open"
     assert api_get(client, f"/executions/{execution['id']}").get_json()["key"] == listed["key"]
+    found = api_get(client, f"/events?execution_id={execution['id']}").get_json()["items"]
+    assert len(found) == len(docs) and {(e["execution_id"], e["execution_key"]) for e in found} == {
+        (execution["id"], listed["key"])}
     execution.update(status="Failed", end_time="2024-05-01T10:00:42.000Z")
     assert dispatch_once(app, now + 31)["finalized"] == 1
     (alert,) = alert_rows(bridge)

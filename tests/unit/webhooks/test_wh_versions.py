@@ -91,6 +91,8 @@ def test_a_two_task_execution_sent_twice_gives_one_alert_naming_the_failed_artif
     assert data["execution_id"] == expected and f"execution {expected}," in alert.text
     listed = api_get(client, "/executions").get_json()["items"]
     assert [(i["execution_id"], i["status"]) for i in listed] == [(expected, "failed")]
+    found = api_get(client, f"/events?execution_id={listed[0]['key']}").get_json()["items"]
+    assert len(found) == len(docs) and {e["execution_id"] for e in found} == {expected}
     shown = api_get(client, f"/executions/{listed[0]['key']}").get_json()
     assert [t["task_id"] for t in shown["tasks"]] == ([34, 35] if family == "2.13" else [None, None])
 
