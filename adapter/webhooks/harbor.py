@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from adapter.webhooks.model import repository_of
+
 # Harbor's API statuses (harbor.md §3.2) in the bridge's vocabulary.
 API_STATUSES = {"InProgress": "running", "Succeed": "succeeded", "Failed": "failed", "Stopped": "stopped"}
 _ERROR_LINE = re.compile(r"\[(ERROR|FATAL)\]")
@@ -117,10 +119,6 @@ def _replicates_to(policy, hint: ExecutionHint) -> bool:
     return remote.name == hint.remote_name or (remote.url or "").rstrip("/") == hint.remote_endpoint.rstrip("/")
 
 
-def _repository(resource: str | None) -> str:
-    return re.sub(r" \[\d+ item\(s\) in total\]$", "", resource or "")
-
-
 class HarborSource:
     """An ExecutionSource over harbor_client.HarborClient; every Harbor error becomes HarborUnavailable."""
 
@@ -200,7 +198,7 @@ class HarborSource:
             for task in self.client.executions.tasks(execution_id, status="Failed"):
                 text = self.client.executions.task_log(execution_id, task.id)
                 reason, tail = reason_from_log(text, self.tail_lines)
-                found.append(FailedTask(task.id, _repository(task.src_resource), reason, tail))
+                found.append(FailedTask(task.id, repository_of(task.src_resource), reason, tail))
         except HarborError as exc:
             raise HarborUnavailable(type(exc).__name__) from exc
         return found
