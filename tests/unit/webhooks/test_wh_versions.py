@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from adapter.webhooks.schemas import load_event
 from adapter.webhooks.store import alerts, events
-from adapter.webhooks.views import dispatch_once
+from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import harbor_versions as hv
 from tests.unit.webhooks.helpers import api_get, post
 

@@ -8,7 +8,7 @@ import logging
 
 from prometheus_client import REGISTRY
 
-from adapter.webhooks.views import MAX_BODY
+from adapter.webhooks.middleware import MAX_BODY
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import WEBHOOK_TOKEN, post
 
