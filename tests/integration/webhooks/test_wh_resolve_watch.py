@@ -9,8 +9,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from adapter.webhooks.store import alerts, executions
 from adapter.webhooks.middleware import dispatch_once
+from adapter.webhooks.store import alerts, executions
 from tests.integration.webhooks.test_wh_harbor import LOG
 from tests.unit.webhooks import harbor_versions as hv
 from tests.unit.webhooks.helpers import api_get, post

@@ -7,8 +7,8 @@ import hmac
 import sqlalchemy as sa
 
 from adapter.webhooks import bridge as bridge_module
-from adapter.webhooks.store import events, executions, tasks
 from adapter.webhooks.middleware import MAX_BODY
+from adapter.webhooks.store import events, executions, tasks
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import WEBHOOK_TOKEN, WEBHOOK_TOKEN_NEXT, post
 

@@ -8,9 +8,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from adapter.webhooks.middleware import dispatch_once
 from adapter.webhooks.schemas import load_event
 from adapter.webhooks.store import alerts, events
-from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import harbor_versions as hv
 from tests.unit.webhooks.helpers import api_get, post
 
