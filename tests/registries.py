@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+from adapter.sandbox.front import Strictness
 from adapter.sandbox.registry import RegistryProcess, free_port, registry_config
 
 
@@ -20,3 +21,8 @@ def plain_registry(root: Path):
         yield process
     finally:
         process.stop()
+
+
+# SWR's checks, all on, for the sandboxes tests start. The request rate is raised from SWR's 20/s: many
+# tests push with skopeo, which gives up on a 503, into a sandbox they share. The rate tests start their own.
+TEST_STRICT = Strictness(push_rate=500.0)

@@ -7,6 +7,7 @@ import pytest
 from adapter import create_app
 from adapter.config import load_data
 from adapter.sandbox.runner import Sandbox
+from tests.registries import TEST_STRICT
 from tests.integration.endpoint import Endpoint
 
 INSTANCE_KEY = "relay-tests-instance-key-0123456789"
@@ -15,7 +16,7 @@ _orgs = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=100) as sandbox:
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=100, strict=TEST_STRICT) as sandbox:
         yield sandbox
 
 

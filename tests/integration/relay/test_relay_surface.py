@@ -3,6 +3,7 @@
 import os
 
 from adapter.sandbox.runner import Sandbox
+from tests.registries import TEST_STRICT
 from tests.integration.relay.conftest import relay_config
 from tests.integration.relay.helpers import basic, bearer, digest_of, upload_blob
 
@@ -78,7 +79,7 @@ def test_quota_refusal_answers_denied_with_swr_reason(tmp_path, monkeypatch):
     from adapter import create_app
 
     monkeypatch.setenv("SWR_BRIDGE_KEY", "quota-test-instance-key-0123456789")
-    with Sandbox(tmp_path / "sbx", org_quota=1) as sbx:
+    with Sandbox(tmp_path / "sbx", org_quota=1, strict=TEST_STRICT) as sbx:
         tenant = sbx.tenants[0]
         client = create_app(relay_config(sbx)).test_client()
         auth = basic(tenant)

@@ -1,0 +1,91 @@
+"""SWR's limits as both data paths keep them: layer size, request pacing, and Retry-After (swr.md §4.5)."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from email.utils import parsedate_to_datetime
+
+# OTC documents "at most 10 GB per layer"; the decimal reading is the smaller one, so it is the safe one.
+LAYER_LIMIT = 10 * 1000**3
+# "the image push traffic for a single tenant is limited to 20 QPS"
+PUSH_RATE = 20.0
+MAX_RETRY_AFTER = 300.0  # seconds: a longer wait than this from a peer is taken as this
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.I)
+
+
+def parse_size(text) -> int:
+    """`10GB`, `512MiB`, `4096` -> bytes."""
+    match = _SIZE_RE.match(str(text))
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise ValueError(f"size {text!r} is not like 10GB, 512MiB or a number of bytes")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def human_size(nbytes: int) -> str:
+    for unit, size in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
+        if nbytes >= size:
+            return f"{nbytes / size:g} {unit}"
+    return f"{nbytes} bytes"
+
+
+def layer_too_large(size: int, limit: int | None) -> str | None:
+    """The refusal's wording when a blob of `size` bytes is over `limit` (None: it fits)."""
+    if limit is None or size <= limit:
+        return None
+    return (f"the layer is {size} bytes, over SWR's limit of {human_size(limit)} per layer; "
+            f"SWR refuses it, so it is not sent (split the layer, or push this image elsewhere)")
+
+
+def retry_after(value, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or
+    unreadable. Capped, so a peer cannot park a client for ever."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        moment = parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return min(max(moment - (time.time() if now is None else now), 0.0), MAX_RETRY_AFTER)
+
+
+class Pacer:
+    """At most `rate` requests per second for all the threads that share it, evenly spaced (no bursts:
+    any one-second window then holds at most rate + 1 of them), and a pause for all of them when the
+    peer said Retry-After."""
+
+    def __init__(self, rate: float | None, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Blocks until this caller's turn."""
+        if not self.interval and not self._next:
+            return
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+    def pause(self, seconds: float) -> None:
+        """Nobody sends before `seconds` from now (a 429/503's Retry-After)."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+def ceil_seconds(seconds: float) -> int:
+    """Retry-After is whole seconds; never 0, which would invite an immediate retry."""
+    return max(1, math.ceil(seconds))
