@@ -67,11 +67,11 @@ class TenantRate:
         return wait
 
 
-def _error(start_response, status: str, code: str, message: str, detail: str = "", headers=()):
+def _error(start_response, status: str, code: str, message: str, detail: str = "", headers=(), head=False):
     body = json.dumps({"errors": [{"code": code, "message": message, "detail": detail}]}).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                             ("Docker-Distribution-Api-Version", "registry/2.0"), *headers])
-    return [body]
+    return [] if head else [body]  # an answer to HEAD has headers only
 
 
 class Front:
@@ -120,7 +120,8 @@ class Front:
             if wait is not None:
                 return _error(start_response, "503 Service Unavailable", "TOOMANYREQUESTS",
                               f"the image push traffic of a tenant is limited to {self.strict.push_rate:g} "
-                              "requests per second", headers=[("Retry-After", str(ceil_seconds(wait)))])
+                              "requests per second", headers=[("Retry-After", str(ceil_seconds(wait)))],
+                              head=method == "HEAD")
         body = None
         if method == "PUT" and "/manifests/" in path:
             body = get_input_stream(environ).read(MAX_MANIFEST + 1)
