@@ -26,3 +26,5 @@ def plain_registry(root: Path):
 # SWR's checks, all on, for the sandboxes tests start. The request rate is raised from SWR's 20/s: many
 # tests push with skopeo, which gives up on a 503, into a sandbox they share. The rate tests start their own.
 TEST_STRICT = Strictness(push_rate=500.0)
+# docker-registry itself on the registry address, for tests that kill SWR's registry process mid-request.
+DIRECT = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False)

@@ -33,7 +33,7 @@ def _failure(resp: requests.Response, what: str) -> CopyError:
 
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
     retryable = resp.status_code >= 500 or resp.status_code == 429
-    return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable)
+    return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable, code=err.code)
 
 
 class _Body:
@@ -204,8 +204,9 @@ class Remote:
 class Remotes:
     """Remote objects by host and account, sharing one RegistryClient per host and one session."""
 
-    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0):
-        self.accounts, self.session, self.timeout = accounts, session, timeout
+    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0,
+                 max_rps: float | None = None):
+        self.accounts, self.session, self.timeout, self.max_rps = accounts, session, timeout, max_rps
         self._clients: dict[str, RegistryClient] = {}
         self._remotes: dict[tuple[str, str], Remote] = {}
         self._lock = threading.Lock()
@@ -226,6 +227,11 @@ class Remotes:
         orgs = None
         if account and account.principal:
             from adapter.registry.organizations import Organizations
+            from adapter.transfer.limits import Pacer
+
+            if client.pacer is None and self.max_rps:
+                # SWR limits a tenant's requests; one pacer per host is shared by every worker thread.
+                client.pacer = Pacer(self.max_rps)
 
             orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
         return Remote(host, client, account, orgs)
