@@ -8,9 +8,9 @@ import os
 import pytest
 
 from adapter.sandbox.runner import Sandbox
-from tests.registries import TEST_STRICT
 from adapter.sandbox.state import Tenant
 from tests import images
+from tests.registries import TEST_STRICT
 
 # Two tenants so tests can check that one account cannot reach another's organizations.
 SANDBOX_TENANTS = [

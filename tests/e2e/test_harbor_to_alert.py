@@ -60,7 +60,7 @@ def test_apply_replicate_and_alert(rule, provider, chunked, sandbox, harbor_regi
 
 def test_quota_exhausted_fails_the_task_and_alerts_with_the_reason(harbor_registry, alertmanager, tmp_path):
     from adapter.sandbox.runner import Sandbox
-from tests.registries import TEST_STRICT
+    from tests.registries import TEST_STRICT
 
     with Sandbox(tmp_path / "sbx", org_quota=1, strict=TEST_STRICT) as sandbox:
         tenant = sandbox.tenants[0]

@@ -18,11 +18,11 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapter.sandbox.runner import DEMO_TENANT, Sandbox
-from tests.registries import TEST_STRICT
 from adapter.sandbox.state import Tenant
 from adapter.sandbox.tokens import libtrust_key_id
 from adapter.swr.signer import DATE_FORMAT, SdkHmacSha256Auth
 from tests import images
+from tests.registries import TEST_STRICT
 
 pytestmark = pytest.mark.real
 SWR_BRIDGE = str(Path(sys.executable).with_name("swr-bridge"))

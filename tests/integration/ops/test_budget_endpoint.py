@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from adapter.sandbox.runner import Sandbox
-from tests.registries import TEST_STRICT
 from adapter.throttle import BURST, QUANTUM
 from tests.integration.endpoint import Endpoint
+from tests.registries import TEST_STRICT
 
 MIB = 1024 * 1024
 ORGS = ("budget-a", "budget-b", "budget-slow")

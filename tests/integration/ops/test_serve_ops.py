@@ -16,9 +16,9 @@ import yaml
 
 from adapter.sandbox.registry import free_port
 from adapter.sandbox.runner import Sandbox
-from tests.registries import TEST_STRICT
 from tests.images import build_image, push
 from tests.integration.endpoint import SWR_BRIDGE, Endpoint
+from tests.registries import TEST_STRICT
 from tests.tls import self_signed
 
 MIB = 1024 * 1024

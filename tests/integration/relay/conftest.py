@@ -7,8 +7,8 @@ import pytest
 from adapter import create_app
 from adapter.config import load_data
 from adapter.sandbox.runner import Sandbox
-from tests.registries import TEST_STRICT
 from tests.integration.endpoint import Endpoint
+from tests.registries import TEST_STRICT
 
 INSTANCE_KEY = "relay-tests-instance-key-0123456789"
 _orgs = itertools.count(1)

@@ -9,9 +9,9 @@ import requests
 import yaml
 
 from adapter.sandbox.runner import Sandbox
-from tests.registries import DIRECT, TEST_STRICT
 from tests.images import build_image, push, skopeo
 from tests.integration.endpoint import Endpoint
+from tests.registries import DIRECT, TEST_STRICT
 
 MIB = 1024 * 1024
 

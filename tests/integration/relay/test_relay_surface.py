@@ -3,9 +3,9 @@
 import os
 
 from adapter.sandbox.runner import Sandbox
-from tests.registries import TEST_STRICT
 from tests.integration.relay.conftest import relay_config
 from tests.integration.relay.helpers import basic, bearer, digest_of, upload_blob
+from tests.registries import TEST_STRICT
 
 
 def test_monolithic_post_with_digest(make_app, tenant, org):
