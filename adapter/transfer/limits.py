@@ -58,13 +58,18 @@ def retry_after(value, now: float | None = None) -> float | None:
     return min(max(moment - (time.time() if now is None else now), 0.0), MAX_RETRY_AFTER)
 
 
-class Pacer:
-    """At most `rate` requests per second for all the threads that share it, evenly spaced (no bursts:
-    any one-second window then holds at most rate + 1 of them), and a pause for all of them when the
-    peer said Retry-After."""
+# Requests leave evenly spaced but arrive bunched by the network and the threads that send them: pacing
+# at 90% of the allowed rate keeps any one second of arrivals at or under it (measured in
+# tests/integration/sync/test_sync_rate.py: at 100% one second in a minute held 22 of 20, and 4% were refused).
+PACE_MARGIN = 0.9
 
-    def __init__(self, rate: float | None, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / rate if rate else 0.0
+
+class Pacer:
+    """Fewer than `rate` requests per second for all the threads that share it, evenly spaced (no bursts),
+    and a pause for all of them when the peer said Retry-After."""
+
+    def __init__(self, rate: float | None, clock=time.monotonic, sleep=time.sleep, margin: float = PACE_MARGIN):
+        self.interval = 1.0 / (rate * margin) if rate else 0.0
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
         self._lock = threading.Lock()
