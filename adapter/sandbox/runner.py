@@ -15,7 +15,7 @@ from adapter.sandbox.api import SandboxContext, create_app
 from adapter.sandbox.catalog import RegistryCatalog
 from adapter.sandbox.front import Front, Strictness
 from adapter.sandbox.registry import RegistryProcess, RegistryStartError, free_port, registry_config
-from adapter.sandbox.server import KeepAliveServer
+from adapter.sandbox.server import KeepAliveServer, QuietHandler
 from adapter.sandbox.state import SandboxState, Tenant, parse_tenants
 from adapter.sandbox.tokens import TokenIssuer
 from adapter.swr.signer import SdkHmacSha256Auth
@@ -89,7 +89,7 @@ class Sandbox:
             _RUNNING.add(self)
             if self.strict.needs_front:
                 self.front = Front(app, self.strict, self.issuer)
-                self._front_server = KeepAliveServer("127.0.0.1", self._registry_port, self.front)
+                self._front_server = KeepAliveServer("127.0.0.1", self._registry_port, self.front, QuietHandler)
                 self._front_thread = threading.Thread(target=self._front_server.serve_forever,
                                                       name="swr-sandbox-registry", daemon=True)
                 self._front_thread.start()
