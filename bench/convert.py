@@ -30,7 +30,7 @@ def docker_form(index, root: Path) -> Path:
     image = convert.convert(index.manifest, convert.OCI_INDEX,
                             lambda d: (index.layout / "blobs/sha256" / d.split(":")[1]).read_bytes())
     for body in [*image.children, image.body]:
-        layout.blob_path(convert.digest_of(body)).write_bytes(body)
+        layout.blob_path(convert.sha256_digest(body)).write_bytes(body)
     layout.tag({"mediaType": image.media_type, "digest": image.digest, "size": len(image.body)}, "v2s2")
     return root
 

@@ -11,10 +11,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+from adapter.transfer.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256_digest
+
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -48,13 +46,7 @@ class Converted:
 
     @property
     def digest(self) -> str:
-        return digest_of(self.body)
-
-
-def digest_of(body: bytes) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+        return sha256_digest(self.body)
 
 
 def _dump(doc: dict) -> bytes:
@@ -133,12 +125,12 @@ def docker_list(index_body: bytes, read_child: Callable[[str], bytes]) -> Conver
         if entry.get("mediaType") in (OCI_INDEX, DOCKER_LIST):
             raise ConversionError(f"nested index {entry.get('digest')} cannot be converted")
         body = read_child(entry["digest"])
-        if digest_of(body) != entry["digest"]:
-            raise ConversionError(f"member {entry['digest']} came back with digest {digest_of(body)}")
+        if sha256_digest(body) != entry["digest"]:
+            raise ConversionError(f"member {entry['digest']} came back with digest {sha256_digest(body)}")
         converted = docker_manifest(body)
         children.append(converted)
         platform = {k: v for k, v in (entry.get("platform") or {}).items() if k in PLATFORM_KEYS}
-        entries.append({"mediaType": DOCKER_MANIFEST, "size": len(converted), "digest": digest_of(converted),
+        entries.append({"mediaType": DOCKER_MANIFEST, "size": len(converted), "digest": sha256_digest(converted),
                         "platform": platform})
     if not entries:
         raise ConversionError("the index holds no image for any platform (only attestations)")

@@ -6,7 +6,6 @@ import math
 import re
 import threading
 import time
-from email.utils import parsedate_to_datetime
 
 # OTC documents "at most 10 GB per layer"; the decimal reading is the smaller one, so it is the safe one.
 LAYER_LIMIT = 10 * 1000**3
@@ -44,18 +43,11 @@ def layer_too_large(size: int, limit: int | None) -> str | None:
 
 
 def retry_after(value, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or
-    unreadable. Capped, so a peer cannot park a client for ever."""
-    if value is None or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    if text.isdigit():
-        return min(float(text), MAX_RETRY_AFTER)
-    try:
-        moment = parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return min(max(moment - (time.time() if now is None else now), 0.0), MAX_RETRY_AFTER)
+    """harbor_client.units.retry_after, capped: a peer cannot park a client for ever."""
+    from harbor_client.units import retry_after as parse
+
+    seconds = parse(value, now)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
 
 
 # Requests leave evenly spaced but arrive bunched by the network and the threads that send them: pacing

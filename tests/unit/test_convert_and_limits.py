@@ -43,12 +43,12 @@ def test_what_has_no_docker_form_is_refused_with_the_reason():
 
 def test_an_index_becomes_a_list_without_its_attestations():
     amd, arm, proof = _manifest(), _manifest(layers=[]), _manifest(layers=[{**LAYER, "mediaType": convert.DOCKER_LAYER}])
-    bodies = {convert.digest_of(b): b for b in (amd, arm, proof)}
-    entries = [{"mediaType": convert.OCI_MANIFEST, "digest": convert.digest_of(amd), "size": len(amd),
+    bodies = {convert.sha256_digest(b): b for b in (amd, arm, proof)}
+    entries = [{"mediaType": convert.OCI_MANIFEST, "digest": convert.sha256_digest(amd), "size": len(amd),
                 "platform": {"os": "linux", "architecture": "amd64"}},
-               {"mediaType": convert.OCI_MANIFEST, "digest": convert.digest_of(arm), "size": len(arm),
+               {"mediaType": convert.OCI_MANIFEST, "digest": convert.sha256_digest(arm), "size": len(arm),
                 "platform": {"os": "linux", "architecture": "arm64", "variant": "v8", "unknown-key": 1}},
-               {"mediaType": convert.OCI_MANIFEST, "digest": convert.digest_of(proof), "size": len(proof),
+               {"mediaType": convert.OCI_MANIFEST, "digest": convert.sha256_digest(proof), "size": len(proof),
                 "platform": {"os": "unknown", "architecture": "unknown"},
                 "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}]
     index = json.dumps({"schemaVersion": 2, "mediaType": convert.OCI_INDEX, "manifests": entries}).encode()
@@ -58,7 +58,7 @@ def test_an_index_becomes_a_list_without_its_attestations():
     assert image.media_type == convert.DOCKER_LIST and image.dropped == 1 and len(image.children) == 2
     assert [m["platform"] for m in doc["manifests"]] == [{"os": "linux", "architecture": "amd64"},
                                                          {"os": "linux", "architecture": "arm64", "variant": "v8"}]
-    assert [m["digest"] for m in doc["manifests"]] == [convert.digest_of(c) for c in image.children]
+    assert [m["digest"] for m in doc["manifests"]] == [convert.sha256_digest(c) for c in image.children]
     with pytest.raises(convert.ConversionError, match="came back with digest"):
         convert.docker_list(index, lambda d: b"{}")
     only = json.dumps({"schemaVersion": 2, "mediaType": convert.OCI_INDEX, "manifests": entries[2:]}).encode()
