@@ -9,9 +9,10 @@ from flask import Response, request
 from adapter.registry.errors import RegistryError, upstream_error
 from adapter.registry.relay import body_stream, has_body, stream_response
 from adapter.registry.service import grant, service
-from adapter.transfer.limits import ceil_seconds, layer_too_large, retry_after
+from adapter.transfer.limits import MAX_RETRY_AFTER, ceil_seconds, layer_too_large
 from adapter.transfer.oci import is_digest
 from adapter.transfer.streams import copy_headers, error_body
+from harbor_client.units import retry_after
 
 RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
 
@@ -24,9 +25,9 @@ def _fail(resp) -> RegistryError:
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
     if resp.status_code in (429, 503):
         # SWR's rate limit: Harbor's client backs off on a 429/503 and its Retry-After, not on a 502.
-        wait = retry_after(resp.headers.get("Retry-After"))
+        wait = min(retry_after(resp.headers.get("Retry-After")) or 1, MAX_RETRY_AFTER)
         return RegistryError("TOOMANYREQUESTS", f"SWR is limiting requests: {err.message}",
-                             status=resp.status_code, headers={"Retry-After": str(ceil_seconds(wait or 1))})
+                             status=resp.status_code, headers={"Retry-After": str(ceil_seconds(wait))})
     if err.status == 401:
         # The client did authenticate with us; a 401 would make it retry our auth forever.
         return RegistryError("DENIED", f"SWR denied access: {err.message}", status=403)

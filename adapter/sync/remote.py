@@ -20,6 +20,7 @@ from adapter.transfer.errors import TransferError, upstream_error
 from adapter.transfer.limits import Pacer
 from adapter.transfer.oci import ACCEPT
 from adapter.transfer.streams import error_body
+from harbor_client.units import retry_after
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PUSH = "pull,push"  # every call on a destination asks for this one scope: one token per repository
@@ -108,6 +109,9 @@ class Remote:
                 hint = ("; on HTTPS, a loopback registry needs `insecure: true` (or a `ca_bundle`) in its auth "
                         "entry, as plain HTTP is the default there")
             raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.status >= 500) from None
+        if resp.status_code in (429, 503) and self.client.pacer is not None:
+            # SWR's rate limit: every worker waits as long as it asked, not only this one.
+            self.client.pacer.pause(retry_after(resp.headers.get("Retry-After")) or 1.0)
         if resp.status_code not in ok:
             raise _failure(resp, what)
         return resp

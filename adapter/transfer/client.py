@@ -37,7 +37,7 @@ class RegistryClient:
         self.name, self.session, self.timeout, self.verify = name, session, timeout, verify
         self.allowed_hosts = None if allowed_hosts is None else set(allowed_hosts) | {urlsplit(self.base).netloc}
         self.bearer_only = bearer_only
-        self.pacer = None  # a limits.Pacer: requests spaced to a rate, paused on Retry-After
+        self.pacer = None  # a limits.Pacer: requests spaced to a rate (the sync pauses it on Retry-After)
         self.scheme: str | None = None  # "bearer", "basic" or "none" once discovered
         self._challenge: tuple[str, str] | None = None
         self._challenge_lock = threading.Lock()
@@ -188,8 +188,4 @@ class RegistryClient:
             raise self.fail("UPSTREAM_ERROR", f"request to {self.name} failed: {type(exc).__name__}", 502) from None
         if resp.status_code >= 500:
             self.on_error("http_5xx")
-        if self.pacer is not None and resp.status_code in (429, 503):
-            from adapter.transfer.limits import retry_after
-
-            self.pacer.pause(retry_after(resp.headers.get("Retry-After")) or 1.0)
         return resp

@@ -1,4 +1,4 @@
-"""SWR's limits as both data paths keep them: layer size, request pacing, and Retry-After (swr.md §4.5)."""
+"""SWR's limits as both data paths keep them: layer size and request pacing (swr.md §4.5)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 LAYER_LIMIT = 10 * 1000**3
 # "the image push traffic for a single tenant is limited to 20 QPS"
 PUSH_RATE = 20.0
-MAX_RETRY_AFTER = 300.0  # seconds: a longer wait than this from a peer is taken as this
+MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After than this from a peer is taken as this
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
                "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
@@ -42,14 +42,6 @@ def layer_too_large(size: int, limit: int | None) -> str | None:
             f"SWR refuses it, so it is not sent (split the layer, or push this image elsewhere)")
 
 
-def retry_after(value, now: float | None = None) -> float | None:
-    """harbor_client.units.retry_after, capped: a peer cannot park a client for ever."""
-    from harbor_client.units import retry_after as parse
-
-    seconds = parse(value, now)
-    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
-
-
 # Requests leave evenly spaced but arrive bunched by the network and the threads that send them: pacing
 # at 90% of the allowed rate keeps any one second of arrivals at or under it (measured in
 # tests/integration/sync/test_sync_rate.py: at 100% one second in a minute held 22 of 20, and 4% were refused).
@@ -78,9 +70,9 @@ class Pacer:
             self._sleep(slot - now)
 
     def pause(self, seconds: float) -> None:
-        """Nobody sends before `seconds` from now (a 429/503's Retry-After)."""
+        """Nobody sends before `seconds` from now (a 429/503's Retry-After, capped)."""
         with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+            self._next = max(self._next, self._clock() + min(seconds, MAX_RETRY_AFTER))
 
 
 def ceil_seconds(seconds: float) -> int:
