@@ -98,7 +98,7 @@ def put_manifest(name: str, ref: str) -> Response:
     resp = _push(dest, ref, body, media_type)
     if resp.status_code == 400 and media_type == convert.OCI_INDEX:
         refusal = _fail(resp)
-        if refusal.code != "MANIFEST_INVALID":
+        if not convert.refused_index(refusal.code, refusal.message):
             raise refusal
         digest = _converted(dest, ref, body, refusal)
         return Response(None, status=201, headers={"Location": f"/v2/{name}/manifests/{digest}",

@@ -200,7 +200,7 @@ class Engine:
         try:
             self._put(job, top, job.dst_ref)
         except CopyError as exc:
-            if exc.code != "MANIFEST_INVALID" or top.media_type != manifests.OCI_INDEX:
+            if top.media_type != manifests.OCI_INDEX or not convert.refused_index(exc.code, str(exc)):
                 raise
             if self.opt.format == "oci":
                 raise CopyError(f"{exc} (SWR refuses OCI image indexes; --format auto, the default, or v2s2 "

@@ -77,6 +77,11 @@ def is_oci_index(body: bytes, content_type: str = "") -> bool:
                                        and media_type in ("", "application/json"))
 
 
+def refused_index(code: str | None, message: str) -> bool:
+    """SWR's answer to an OCI index PUT: MANIFEST_INVALID, or an SWR-shaped error with its wording."""
+    return code == "MANIFEST_INVALID" or "fail to parse 'manifest.json'" in (message or "")
+
+
 def is_attestation(entry: dict) -> bool:
     platform = entry.get("platform") or {}
     kind = (entry.get("annotations") or {}).get("vnd.docker.reference.type")

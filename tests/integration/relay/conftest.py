@@ -34,7 +34,7 @@ def tenant(sbx):
 
 
 def relay_config(sbx, mapping=None, **extra) -> dict:
-    data = {"swr": {"registry": sbx.registry_url, "api": sbx.api_url, "dockyard": sbx.api_url},
+    data = {"swr": {"registry": sbx.registry_url, "api": sbx.api_url},
             "mapping": mapping or [], **extra}
     return load_data(data)
 
