@@ -9,8 +9,8 @@ import requests
 
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
+from adapter.transfer.oci import sha256_digest
 from tests.integration.endpoint import Endpoint
-from tests.integration.relay.helpers import digest_of
 
 
 def _token(ep, tenant, name: str) -> dict:
@@ -50,7 +50,7 @@ def test_a_layer_over_the_limit_is_refused_before_anything_is_sent(tmp_path):
             start = requests.post(f"{ep.url}/v2/sized/app/blobs/uploads/", headers=auth, timeout=10)
             assert start.status_code == 202
             sent = len(sbx.front.rates.arrivals)
-            put = requests.put(ep.url + start.headers["Location"], params={"digest": digest_of(data)}, data=data,
+            put = requests.put(ep.url + start.headers["Location"], params={"digest": sha256_digest(data)}, data=data,
                                headers=auth, timeout=10)
             assert put.status_code == 413
             error = put.json()["errors"][0]
@@ -60,6 +60,6 @@ def test_a_layer_over_the_limit_is_refused_before_anything_is_sent(tmp_path):
                                    headers={**auth, "Content-Range": f"0-{70 * 1024 - 1}"})
             assert chunk.status_code == 413 and len(sbx.front.rates.arrivals) == sent
             small = os.urandom(1000)
-            ok = requests.post(f"{ep.url}/v2/sized/app/blobs/uploads/", params={"digest": digest_of(small)},
+            ok = requests.post(f"{ep.url}/v2/sized/app/blobs/uploads/", params={"digest": sha256_digest(small)},
                                data=small, headers=auth, timeout=10)
             assert ok.status_code == 201
