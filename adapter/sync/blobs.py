@@ -12,8 +12,8 @@ import functools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from adapter.registry.relay import SizedBodyStream
 from adapter.sync.errors import CopyError
+from adapter.transfer.streams import SizedBodyStream
 
 
 def failed(future: Future) -> bool:

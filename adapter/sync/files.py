@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapter.registry.principal import Principal
 from adapter.swr.credentials import AccessID, CredentialError, api_host, check_secret, registry_password
+from adapter.swr.principal import Principal
 from adapter.sync.errors import InputError, Leniency
 from adapter.sync.references import normal_host
 

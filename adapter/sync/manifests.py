@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform as host_platform
 from dataclasses import dataclass
 
 from adapter.sync.errors import CopyError
+from adapter.transfer.oci import (
+    DOCKER_MANIFEST,
+    FOREIGN,
+    INDEX_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    SCHEMA1,
+    sha256_digest,
+)
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+prettyjws",
-           "application/vnd.docker.distribution.manifest.v1+json")
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, *SCHEMA1))
-# Layers that registries do not serve (Windows base layers): referenced, never copied.
-FOREIGN = ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-           "application/vnd.oci.image.layer.nondistributable.v1.tar",
-           "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-           "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -33,7 +28,7 @@ class Manifest:
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.body).hexdigest()
+        return sha256_digest(self.body)
 
     @property
     def is_index(self) -> bool:

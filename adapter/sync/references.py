@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from adapter.swr.naming import OCI_COMPONENT_RE, TAG_RE
 from adapter.sync.errors import InputError, Leniency
+from adapter.transfer.oci import is_digest
 
-DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 DOCKER_HUB = "docker.io"
 HUB_ALIASES = {"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
@@ -40,7 +40,7 @@ class Ref:
 
     def at(self, reference: str) -> str:
         """`name:tag` or `name@digest`, for reports."""
-        return f"{self.name}{'@' if DIGEST_RE.match(reference) else ':'}{reference}"
+        return f"{self.name}{'@' if is_digest(reference) else ':'}{reference}"
 
 
 def is_host(component: str) -> bool:
@@ -79,7 +79,7 @@ def _selector(text: str, where: str, lenient: Leniency) -> tuple[str, dict]:
         return base, {"regex": regex}
     if "@" in text:
         base, digest = text.rsplit("@", 1)
-        if not DIGEST_RE.match(digest):
+        if not is_digest(digest):
             raise InputError(where, f"digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>")
         return _tag_at_digest(base, digest, where, lenient)
     base, sep, tail = text.rpartition(":")

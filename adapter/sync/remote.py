@@ -1,7 +1,7 @@
 """A registry as the sync sees it: the shared RegistryClient bound to the account from auth.json.
 
 Sources read tags, manifests and blobs; destinations also check, mount and upload blobs, put
-manifests, and create SWR organizations through the endpoint's Organizations.
+manifests, and create SWR organizations through adapter.swr's Organizations.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import threading
 import requests
 import urllib3
 
-from adapter.registry.relay import error_body
+from adapter.swr.api import SwrError
+from adapter.swr.organizations import OrganizationError, Organizations
 from adapter.sync.errors import CopyError, describe
 from adapter.sync.files import Account, account_for
-from adapter.sync.manifests import ACCEPT
-from adapter.transfer.client import RegistryClient, TransferError
+from adapter.transfer.client import RegistryClient
+from adapter.transfer.errors import TransferError, upstream_error
+from adapter.transfer.oci import ACCEPT
+from adapter.transfer.streams import error_body
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PUSH = "pull,push"  # every call on a destination asks for this one scope: one token per repository
@@ -53,8 +56,6 @@ class InsecureClient(RegistryClient):
 
 
 def _failure(resp: requests.Response, what: str) -> CopyError:
-    from adapter.registry.errors import upstream_error  # imports Flask: only when something failed
-
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
     retryable = resp.status_code >= 500 or resp.status_code == 429
     return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable)
@@ -159,8 +160,6 @@ class Remote:
         principal = self.account.principal if self.is_swr else None
         if self.orgs is None or principal is None or not principal.sk:
             return None
-        from adapter.swr.api import SwrError
-
         org, _, name = repo.partition("/")
         try:  # one attempt: a failed listing costs only the per-tag checks it would have saved
             entries = self.orgs.client(principal, retries=0).list_tags(org, name)
@@ -223,11 +222,7 @@ class Remote:
         try:
             with self._org_lock:
                 self.orgs.ensure(self.account.principal, org)
-        except Exception as exc:
-            from adapter.registry.errors import RegistryError  # imports Flask: only when something failed
-
-            if not isinstance(exc, RegistryError):
-                raise
+        except OrganizationError as exc:
             raise CopyError(f"organization {org!r} on {self.host}: {exc.message}",
                             retryable=exc.status >= 500) from None
 
@@ -270,8 +265,6 @@ class Remotes:
         base = client.base
         orgs = None
         if account and account.principal:
-            from adapter.registry.organizations import Organizations
-
             orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
         return Remote(host, client, account, orgs)
 

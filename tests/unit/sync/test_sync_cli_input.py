@@ -111,7 +111,7 @@ def test_swr_host_names_its_project(tmp_path):
 
 
 @pytest.mark.parametrize("flags,expected", [
-    (["--bandwidth", "fast"], "Invalid value for '--bandwidth': bandwidth 'fast' is not like 50MiB/s"),
+    (["--bandwidth", "fast"], "Invalid value for '--bandwidth': invalid bandwidth 'fast'"),
     (["--proc", "0"], "Invalid value for '-p' / '--proc'"),
     (["-r", "-1"], "Invalid value for '-r' / '--retries'"),
     (["-o", "xml"], "Invalid value for '-o' / '--output'"),
