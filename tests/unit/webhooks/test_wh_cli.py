@@ -75,3 +75,19 @@ def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
 def test_an_unreachable_bridge_is_a_clear_error():
     code, out = run("deliveries", "list", "--url", "http://127.0.0.1:9")
     assert code == 1 and "not reachable" in out
+
+
+def test_lists_page_with_after(served):
+    code, out = run("events", "list", "--url", served, "--limit", "3")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 5 and lines[-1].startswith("more: --after ")
+    first = [line.split()[0] for line in lines[1:4]]
+    code, out = run("events", "list", "--url", served, "--limit", "3", *lines[-1].split()[1:])
+    second = [line.split()[0] for line in out.strip().splitlines()[1:]]
+    assert code == 0 and len(second) == 1 and "more:" not in out
+    assert sorted(map(int, first + second), reverse=True) == list(map(int, first + second))
+    code, out = run("summaries", "list", "--url", served, "--policy", "prod-sync", "--since", "2000-01-01",
+                    "--limit", "1", "--json")
+    assert code == 0 and [i["execution_id"] for i in json.loads(out)["items"]] == [41]
+    code, out = run("deliveries", "list", "--url", served, "--after", "garbage")
+    assert code == 1 and "400 INVALID_QUERY" in out and "after" in out
