@@ -67,3 +67,35 @@ def test_merge_sums_and_finds_overlap():
     assert merged["overlap"] == [{"source": "a/b:1", "destination": "s/o/b:1", "files": ["r0", "r1"]}]
     with pytest.raises(InputError, match="bad"):
         merge([("bad", {"x": 1})])
+
+
+def test_bounded_and_ordered_draw_items_only_as_fast_as_the_work_goes():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adapter.sync.engine import bounded, ordered
+
+    drawn, running, peak, lock = [], [0], [0], threading.Lock()
+
+    def items():
+        for i in range(40):
+            drawn.append(i)
+            yield i
+
+    def work(i):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            ahead = len(drawn) - i  # items drawn but not yet this far
+        time.sleep(0.002)
+        with lock:
+            running[0] -= 1
+        return i * 2, ahead
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [f.result() for f in bounded(pool, work, items(), 3)]
+        assert [r for r, _ in results] == [i * 2 for i in range(40)] and peak[0] <= 3
+        drawn.clear()
+        found = list(ordered(pool, work, items(), 4))
+        assert [r for r, _ in found] == [i * 2 for i in range(40)] and max(a for _, a in found) <= 4
