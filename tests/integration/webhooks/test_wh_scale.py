@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from adapter import metrics
 from adapter.webhooks import store as st
-from adapter.webhooks.views import dispatch_once
+from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import api_get, post
 
