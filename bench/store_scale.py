@@ -75,7 +75,7 @@ def generate(events: int, days: float, now: float):
                               "incomplete": False})
         yield "executions", (eid, policy, "library", "event_based", "robot$replctl", "harbor.example.com", "push",
                              "relay", "https://relay.example.com", "mirror", occur, at, at + 0.02, occur + 1,
-                             2 * ntasks, "final", 1, status, summary, at + 60, None)
+                             2 * ntasks, "final", 1, status, summary, at + 60, None, eid)
         if failed:
             alerts += 1
             yield "alerts", (alerts, f"execution:{eid}:1:route1", "execution", "route1", eid, None, status,
@@ -88,7 +88,7 @@ def generate(events: int, days: float, now: float):
 COLUMNS = {
     "executions": ("wh_executions", "execution_id, policy, project, trigger, operator, harbor_hostname, mode, "
                    "remote_name, remote_endpoint, remote_namespace, started_at, first_event_at, last_event_at, "
-                   "last_occur_at, events, state, revision, status, summary, finalized_at, next_poll_at"),
+                   "last_occur_at, events, state, revision, status, summary, finalized_at, next_poll_at, harbor_id"),
     "tasks": ("wh_tasks", "execution_id, task_id, job_status, status, rank, occur_at, repository, name_tag, refs, "
                           "failures"),
     "events": ("wh_events", "idem_key, received_at, format, event_type, occur_at, operator, execution_id, task_id, "
