@@ -7,6 +7,7 @@ import time
 
 import sqlalchemy as sa
 
+from adapter.webhooks.grouping import task_done
 from adapter.webhooks.store import alerts, deliveries, events, executions, tasks
 
 
@@ -20,9 +21,27 @@ def _page(query, args: dict):
     return query.limit(args["limit"]).offset(args["offset"])
 
 
+def version(row) -> int:
+    """Grows with every event and when the execution turns final: what a long poll's `since` compares."""
+    return row.events * 2 + (row.state == "final")
+
+
+def settled(row) -> bool:
+    """Final with every task's outcome known: a summary finalised over silent tasks is not a verdict yet."""
+    return row.state == "final" and not json.loads(row.summary or "{}").get("incomplete", False)
+
+
+def execution_change(conn, execution_id: int) -> tuple[int, bool] | None:
+    """(version, settled) of an execution, or None while the bridge has not heard of it."""
+    row = conn.execute(sa.select(executions.c.events, executions.c.state, executions.c.summary)
+                       .where(executions.c.execution_id == execution_id)).first()
+    return None if row is None else (version(row), settled(row))
+
+
 def execution_item(row) -> dict:
     return {"execution_id": row.execution_id, "policy": row.policy, "project": row.project, "trigger": row.trigger,
             "state": row.state, "status": row.status, "revision": row.revision, "events": row.events,
+            "version": version(row),
             "first_event_at": _iso(row.first_event_at), "last_event_at": _iso(row.last_event_at),
             "finalized_at": _iso(row.finalized_at)}
 
@@ -44,8 +63,8 @@ def get_execution(conn, execution_id: int, grouper) -> dict | None:
     found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == execution_id).order_by(tasks.c.task_id))
     task_items = [{"task_id": t.task_id, "status": t.status, "job_status": t.job_status,
                    "repository": t.repository, "name_tag": t.name_tag, "references": json.loads(t.refs or "[]"),
-                   "failures": t.failures, "occur_at": t.occur_at} for t in found]
-    return {**execution_item(row), "summary": summary, "tasks": task_items}
+                   "failures": t.failures, "done": task_done(t), "occur_at": t.occur_at} for t in found]
+    return {**execution_item(row), "settled": settled(row), "summary": summary, "tasks": task_items}
 
 
 def event_item(row) -> dict:
