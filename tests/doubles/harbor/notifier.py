@@ -98,4 +98,5 @@ def notify(state, ctx: dict, task: dict, job_status: str, references: list[str])
                 body, ctype = cloudevents_body(ctx, replication, project["project_id"], policy["id"])
             else:
                 body, ctype = default_body(ctx, replication)
-            deliver(target, body, ctype, log=ctx.setdefault("deliveries", []))
+            delivered = deliver(target, body, ctype, log=ctx.setdefault("deliveries", []))
+            ctx.setdefault("notified", []).append((time.time(), task["id"], job_status, delivered))
