@@ -89,9 +89,10 @@ class BridgeFollower:
                 if snap is None:
                     raise BridgeUnavailable(f"the bridge had not heard of execution {execution_id} within {timeout:g}s")
                 raise FollowTimeout(snap, timeout)
-            limit = min(self.poll, *(t - elapsed for t in (timeout, None if snap else self.grace) if t is not None))
-            # since=0 answers as soon as the bridge hears of it; after that, only a verdict ends a poll early.
-            params = {"wait": "final", "timeout": f"{max(limit, 0.0):.3f}s", **({} if snap else {"since": "0"})}
+            bounds = [self.poll, self.grace - elapsed if snap is None else self.poll]
+            limit = max(0.0, min(bounds + ([timeout - elapsed] if timeout is not None else [])))
+            # Only a verdict ends a poll early (no since=): one request per poll whatever the tasks do.
+            params = {"wait": "final", "timeout": f"{limit:.3f}s"}
             asked = self.clock()
             try:
                 resp = self._request(execution_id, params)
@@ -100,12 +101,12 @@ class BridgeFollower:
                                                   f"({type(exc).__name__})")
                 continue
             if resp.status_code == 404 and snap is None:
+                # The bridge held the request for the poll; one that does not (an older bridge) is not asked faster.
+                self.sleep(max(0.0, limit - (self.clock() - asked)))
                 if self.clock() - start >= self.grace:
                     raise BridgeUnavailable(
                         f"the bridge has not heard of execution {execution_id} after {self.grace:g}s (no webhook "
                         "policy to it, or a Harbor older than 2.13 and no harbor: section on the bridge?)")
-                # The bridge held the request for the poll; one that does not (an older bridge) is not asked faster.
-                self.sleep(max(0.0, limit - (self.clock() - asked)))
                 continue
             if resp.status_code == 503 and resp.headers.get("Retry-After", "").isdigit():
                 self.sleep(float(resp.headers["Retry-After"]))  # the bridge's own limit of waiters
