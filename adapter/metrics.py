@@ -61,6 +61,11 @@ def token_cache(hit: bool) -> None:
     TOKEN_CACHE.labels(result="hit" if hit else "miss").inc()
 
 
+def throttle_wait(seconds: float, limit: str) -> None:
+    """The endpoint's Budget on_wait: seconds spent waiting on the bandwidth budget."""
+    THROTTLE_WAIT.labels(limit=limit).inc(seconds)
+
+
 def counting(organization: str, direction: str, throttle=None):
     """A `throttle(n)` for one transfer that counts its bytes, then applies `throttle` if there is one."""
     child = BYTES.labels(organization=organization, direction=direction)

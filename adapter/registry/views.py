@@ -10,6 +10,7 @@ from adapter.registry import blobs, manifests
 from adapter.registry.auth import SERVICE, Grant, parse_basic
 from adapter.registry.errors import API_VERSION_HEADER, RegistryError
 from adapter.registry.service import EXTENSION, RegistryService, service
+from adapter.transfer.errors import TransferError
 
 bp = Blueprint("registry", __name__)
 
@@ -129,9 +130,9 @@ def _split_scopes(value: str) -> list[str]:
     return [s for s in value.split(" ") if s]
 
 
-@bp.errorhandler(RegistryError)
-def registry_error(exc: RegistryError) -> Response:
-    return exc.response()
+@bp.errorhandler(TransferError)
+def registry_error(exc: TransferError) -> Response:
+    return RegistryError.of(exc).response()
 
 
 @bp.after_request

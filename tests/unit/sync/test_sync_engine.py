@@ -9,7 +9,7 @@ import threading
 
 from adapter.sync.engine import Engine, Job, Options
 from adapter.sync.errors import CopyError
-from adapter.sync.manifests import DOCKER_LIST, OCI_MANIFEST
+from adapter.transfer.oci import DOCKER_LIST, OCI_MANIFEST
 
 
 def digest_of(data: bytes) -> str:
