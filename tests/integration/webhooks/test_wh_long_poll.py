@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from adapter.webhooks.views import dispatch_once
+from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import api_get, post
 
