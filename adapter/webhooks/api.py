@@ -18,6 +18,8 @@ bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
 # Ids the stores can hold; anything larger is a 404 from the router, not an overflow in the driver.
 ID = "int(min=1, max=9223372036854775807)"
 MAX_WAIT = 60.0  # below common load balancer idle timeouts; a client simply asks again
+# An execution's key is negative for a group of id-less events (Harbor < 2.13, model.group_id).
+KEY = "int(signed=True)"
 
 
 def error(status: int, code: str, message: str, **extra):
@@ -48,7 +50,7 @@ class WaitArgs(Schema):
 
 class EventArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES + ("running",)))
-    execution_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
+    execution_id = fields.Integer(validate=validate.Range(min=-(2**63), max=2**63 - 1))  # the execution's key
     event_type = fields.String(validate=validate.Length(min=1, max=128))
 
 
@@ -97,10 +99,12 @@ def list_executions():
     return _listing(ExecutionArgs, queries.list_executions)
 
 
-@bp.get(f"/executions/<{ID}:execution_id>")
+@bp.get(f"/executions/<{KEY}:execution_id>")
 def get_execution(execution_id: int):
     """With wait=final, a long poll: answers once the execution is settled (final with every task's outcome),
     or has changed from the version `since` names (since=0: once the bridge hears of it), or after `timeout`."""
+    if not -(2**63) <= execution_id < 2**63:  # beyond what the stores hold: nothing there
+        return error(404, "NOT_FOUND", f"no execution {execution_id}")
     args = WaitArgs().load(request.args.to_dict())
     if args.get("wait") and not _waited(execution_id, args.get("since"), args["timeout"]):
         body, status = error(503, "TOO_MANY_WAITERS", "this replica holds its limit of waiting requests "

@@ -90,6 +90,8 @@ class Waiters:
 
     def changed(self, execution_ids=None) -> None:
         """Wakes the waiters on these executions (all of them for None)."""
+        if execution_ids is not None and any(i <= 0 for i in execution_ids):
+            execution_ids = None  # a group of id-less events (Harbor < 2.13): waited on by Harbor's id, if at all
         with self._cond:
             self._changes += 1
             for key in [0] if execution_ids is None else execution_ids:
@@ -141,7 +143,7 @@ class Waiters:
             self.changed(None)  # whatever committed before LISTEN took effect is re-read once
             while not self._idle():
                 for note in conn.notifies(timeout=1.0):
-                    self.changed([int(part) for part in note.payload.split(",") if part.isdigit()])
+                    self.changed([int(part) for part in note.payload.split(",") if part.lstrip("-").isdigit()])
         finally:
             raw.close()
 
