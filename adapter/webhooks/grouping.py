@@ -77,7 +77,7 @@ def task_context(event: Event, event_id: int) -> dict:
     return {
         "execution_id": shown_id(rep.execution_id), "task_id": rep.task_id, "event_id": event_id, "status": rep.status,
         "job_status": rep.job_status, "policy": rep.description, "project": rep.project, "trigger": rep.trigger,
-        "operator": event.operator, "event_type": event.event_type, "harbor_hostname": rep.harbor_hostname,
+        "operator": event.user, "event_type": event.event_type, "harbor_hostname": rep.harbor_hostname,
         "repository": f"{rep.project}/{art.repository}" if art else "", "name_tag": art.name_tag if art else "",
         "references": list(art.references) if art else [], "reference_count": art.reference_count if art else 0,
         "remote_name": rep.remote.registry_name,
@@ -103,7 +103,7 @@ def _execution_rows(events: list[Event], now: float) -> list[dict]:
         rows[rep.group_id] = {
             "execution_id": rep.group_id, "harbor_id": rep.execution_id, "policy": rep.description,
             "project": rep.project,
-            "trigger": rep.trigger, "operator": event.operator, "harbor_hostname": rep.harbor_hostname,
+            "trigger": rep.trigger, "operator": event.user, "harbor_hostname": rep.harbor_hostname,
             "mode": rep.mode, "remote_name": rep.remote.registry_name, "remote_endpoint": rep.remote.endpoint,
             "remote_namespace": rep.remote_namespace, "started_at": rep.execution_timestamp,
             "first_event_at": now, "last_event_at": now, "last_occur_at": event.occur_at, "events": 1,

@@ -24,7 +24,8 @@ def epoch(stamp: str) -> int:
 
 def seed_execution(state, *, description="library -> relay", status="InProgress"):
     registry = state.add_registry("relay")
-    policy = state.add_policy("prod-sync-eu", dest_registry_id=registry["id"], description=description)
+    policy = state.add_policy("prod-sync-eu", dest_registry_id=registry["id"], description=description,
+                              filters=[{"type": "name", "value": "library/**"}])
     # Same destination and start second, another policy: the description tells them apart.
     decoy = state.add_policy("nightly", dest_registry_id=registry["id"], description="nightly copy")
     state.add_execution(decoy["id"])
@@ -105,6 +106,7 @@ def test_the_watcher_alerts_once_for_an_execution_that_failed_before_any_task(ma
     data = json.loads(alert.data)
     assert alert.title == "Replication failed: prod-sync-eu"
     assert data["execution_id"] == failed["id"] and data["total"] == 0 and data["status_text"] == reason
+    assert data["project"] == "library" and data["trigger"] == "manual" and data["remote_name"] == "relay"
     assert f"Harbor: {reason}" in alert.text
     running.update(status="Stopped", end_time="2024-05-01T10:00:42.000Z")
     assert dispatch_once(app, now + 5)["watched"] == 1  # the stopped one, once
