@@ -52,6 +52,8 @@ DELIVERIES = Counter(f"{PREFIX}_webhook_deliveries", "Alert delivery attempts, b
 LOGIN_REFUSED = Counter(f"{PREFIX}_login_refused", "Pass-through logins refused, by reason (wrong: SWR refused "
                         "the secret; cached: a secret SWR refused moments ago, SWR not asked; backoff: the "
                         "address failed too often; busy: too many SWR logins at once).", ["reason"])
+PRUNED = Counter(f"{PREFIX}_webhook_rows_pruned", "Webhook store rows deleted by retention, by table "
+                 "(events, summaries, deliveries).", ["table"])
 OUTBOX_STATES = ("pending", "dead")
 
 
