@@ -10,7 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from adapter.swr.mapping import MappingRuleSchema
 from adapter.throttle import BandwidthSchema
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
-from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
+from provisioning.yamldoc import YamlSyntaxError, parse_yaml
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
 DEFAULT_SANDBOX_API = "http://127.0.0.1:5001"

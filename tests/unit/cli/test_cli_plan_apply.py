@@ -7,7 +7,7 @@ import json
 import click
 import yaml
 
-from harbor_client import marker
+from provisioning import marker
 from tests.unit.cli.helpers import SECRETS, run
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from harbor_client.bridgefile import BridgeFile, BridgeFileError, load_bridgefile
 from harbor_client.client import HarborClient
 from harbor_client.errors import (
     Forbidden,
@@ -18,6 +17,7 @@ from harbor_client.errors import (
     Unauthorized,
     UnsupportedByHarborVersion,
 )
+from provisioning.bridgefile import BridgeFile, BridgeFileError, load_bridgefile
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a replication or an apply failed (or Harbor refused a call)

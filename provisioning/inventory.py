@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from harbor_client import desired, follow
-from harbor_client.clikit import EXIT_USAGE, CliError, connect, file_option, guarded, load
 from harbor_client.errors import BadRequest
 from harbor_client.models import Registry, RegistryPing, ReplicationPolicy, WebhookPolicy
-from harbor_client.printers import details, emit, emit_list, output_option, plain, table
+from provisioning import desired, follow
+from provisioning.clikit import EXIT_USAGE, CliError, connect, file_option, guarded, load
+from provisioning.printers import details, emit, emit_list, output_option, plain, table
 
 ENDPOINT_COLUMNS = ("id", "name", "provider", "url", "status", "access_id", "verify_remote_cert", "managed")
 RULE_COLUMNS = ("id", "name", "endpoint", "source", "destination", "trigger", "enabled", "managed")

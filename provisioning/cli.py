@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from harbor_client import follow, provision, reports, retry
-from harbor_client.bridgefile import load_bridgefile
 from harbor_client.client import HarborClient
-from harbor_client.clikit import EXIT_USAGE, CliError, connect, exit_code_for, file_option, guarded, load
-from harbor_client.printers import emit, output_option
+from provisioning import follow, provision, reports, rerun
+from provisioning.bridgefile import load_bridgefile
+from provisioning.clikit import EXIT_USAGE, CliError, connect, exit_code_for, file_option, guarded, load
+from provisioning.printers import emit, output_option
 
 
 @click.command()
@@ -82,7 +82,7 @@ def replicate(rule: str, path: str | None, wait: bool, timeout: float | None, re
         policy = client.replication_policies.get_by_name(rule)
         if policy is None:
             raise CliError(f"Harbor has no rule named {rule!r} (run swr-bridge apply first?)", EXIT_USAGE)
-        run = retry.start_retry(client, policy) if retry_failed else None
+        run = rerun.start_retry(client, policy) if retry_failed else None
         if retry_failed and run is None:
             emit({"rule": rule, "retried": []}, fmt, lambda: f"nothing to retry: the last execution of {rule} "
                  "has no failed tasks")
@@ -94,14 +94,14 @@ def replicate(rule: str, path: str | None, wait: bool, timeout: float | None, re
             return
         options = {"timeout": timeout, "interval": interval, "settle": settle}
         code = _follow(client, execution_id, rule, options, log_lines, progress, fmt)
-        warning = retry.cleanup(client, run) if run else None
+        warning = rerun.cleanup(client, run) if run else None
     if warning:
         click.echo(f"warning: {warning}", err=True)
     if code:
         raise click.exceptions.Exit(code)
 
 
-def _announce(rule: str, execution_id: int, run: retry.RetryRun | None) -> None:
+def _announce(rule: str, execution_id: int, run: rerun.RetryRun | None) -> None:
     if run:
         click.echo(f"retrying {len(run.repositories)} failed repositories of execution {run.source_execution.id} "
                    f"with the temporary rule {run.policy_name}: {', '.join(run.repositories)}", err=True)
@@ -131,7 +131,7 @@ def _follow(client: HarborClient, execution_id: int, rule: str, options: dict, l
 
 def register(group: click.Group) -> None:
     """Mount the provisioning and inventory commands on the `swr-bridge` group."""
-    from harbor_client import inventory
+    from provisioning import inventory
 
     for command in (plan, apply_command, replicate, *inventory.GROUPS):
         group.add_command(command)
