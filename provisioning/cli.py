@@ -7,7 +7,16 @@ import click
 from harbor_client.client import HarborClient
 from provisioning import follow, provision, reports, rerun
 from provisioning.bridgefile import load_bridgefile
-from provisioning.clikit import EXIT_USAGE, CliError, connect, exit_code_for, file_option, guarded, load
+from provisioning.clikit import (
+    EXIT_USAGE,
+    CliError,
+    connect,
+    exit_code_for,
+    file_option,
+    guarded,
+    load,
+    stdin_is_terminal,
+)
 from provisioning.printers import emit, output_option
 
 
@@ -50,7 +59,7 @@ def apply_command(path: str, prune: bool, yes: bool, fmt: str) -> None:
 
 
 def _confirm(the_plan: provision.Plan, source: str) -> None:
-    if not click.get_text_stream("stdin").isatty():
+    if not stdin_is_terminal():
         raise CliError("apply changes Harbor: pass --yes when stdin is not a terminal", EXIT_USAGE)
     click.echo(reports.plan_text(the_plan, source), err=True)
     click.confirm(f"Apply {len(the_plan.writes)} change(s) to Harbor?", abort=True, err=True)

@@ -8,6 +8,7 @@ and a 200 means no authentication at all.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +21,11 @@ from adapter.transfer.errors import TransferError
 __all__ = ["Creds", "RegistryClient", "TransferError"]
 
 Creds = tuple[str, str] | None
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """The Basic Authorization header value (UTF-8, as registries read it)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 class RegistryClient:
@@ -150,7 +156,7 @@ class RegistryClient:
             return f"Bearer {self.token(who, scopes, fresh)}"
         creds = self.creds_of(who)
         if self.scheme == "basic" and creds:
-            return requests.auth._basic_auth_str(*creds)
+            return basic_authorization(*creds)
         return None
 
     # --- requests -------------------------------------------------------------------------------
