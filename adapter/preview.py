@@ -96,7 +96,7 @@ def _endpoint_mapping(path: str | None) -> list[MappingRule]:
     from adapter.config import ConfigError, load_config
 
     try:
-        return load_config(path)["mapping"]
+        return list(load_config(path).mapping)
     except ConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
 

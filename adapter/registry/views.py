@@ -17,7 +17,7 @@ bp = Blueprint("registry", __name__)
 
 def _challenge(scope: str | None = None) -> dict[str, str]:
     cfg = service().config
-    base = (cfg.get("public_url") or request.host_url).rstrip("/")
+    base = (cfg.public_url or request.host_url).rstrip("/")
     value = f'Bearer realm="{base}/auth/token",service="{SERVICE}"'
     if scope:
         value += f',scope="{scope}"'
@@ -145,5 +145,6 @@ def api_version(resp: Response) -> Response:
 
 
 def init_app(app) -> None:
-    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"])
+    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"], budget_file=app.config.get("BUDGET_FILE"),
+                                                instance_key=app.config.get("INSTANCE_KEY"))
     app.register_blueprint(bp)
