@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.follow import Snapshot, resource_name
+from harbor_client.models import resource_name
+from provisioning.follow import Snapshot
 from provisioning.printers import cell, plain
 from provisioning.provision import ApplyResult, Change, Plan
 

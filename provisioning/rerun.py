@@ -12,9 +12,9 @@ from harbor_client.models import (
     ReplicationFilter,
     ReplicationPolicy,
     ReplicationTrigger,
+    resource_name,
 )
 from provisioning import marker
-from provisioning.follow import resource_name
 
 _GLOB_SPECIAL = set("*?[]{}\\,")
 
