@@ -162,14 +162,16 @@ class RegistryClient:
     # --- requests -------------------------------------------------------------------------------
     def request(self, who, method: str, path_or_url: str, scopes: list[str], *,
                 headers=None, data=None, params=None, stream=True, replayable=True) -> requests.Response:
-        """Sends with the right Authorization; a 401 gets one replay with a fresh token."""
+        """Sends with the right Authorization; a 401 gets one replay with a fresh token, and so does a 403:
+        a cached token may predate the repository's organization (made meanwhile by another transfer), and
+        a registry grants a token only the access that existed when it was issued."""
         url = self.url(path_or_url)
         hdrs = dict(headers or {})
         auth = self.authorization(who, scopes)
         if auth:
             hdrs["Authorization"] = auth
         resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)
-        if resp.status_code == 401 and replayable and self.scheme == "bearer":
+        if resp.status_code in (401, 403) and replayable and self.scheme == "bearer":
             resp.close()
             hdrs["Authorization"] = self.authorization(who, scopes, fresh=True)
             resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)
