@@ -12,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from adapter.swr.mapping import MappingRule, MappingRuleSchema
 from adapter.throttle import BandwidthPolicy, BandwidthSchema
+from adapter.transfer.limits import LAYER_LIMIT
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml
 
@@ -36,6 +37,7 @@ class SwrConfig:
     verify_tls: bool = True
     ca_bundle: str | None = None
     timeout: float = 30.0
+    max_layer_size: int = LAYER_LIMIT  # SWR's per-layer limit: a blob known to be larger is refused at once
 
     @property
     def verify(self) -> bool | str:
@@ -69,6 +71,11 @@ class OrganizationsConfig:
 
 
 @dataclass(frozen=True)
+class ManifestsConfig:
+    oci_index: str = "convert"  # an OCI index SWR refuses: pushed as a Docker manifest list, or refused
+
+
+@dataclass(frozen=True)
 class BridgeConfig:
     """The endpoint's whole config, validated; `webhooks` and `api` are those sections as their schemas
     (adapter.webhooks.config) load them, None when absent."""
@@ -82,6 +89,7 @@ class BridgeConfig:
     credentials: CredentialsConfig
     mapping: tuple[MappingRule, ...]
     organizations: OrganizationsConfig
+    manifests: ManifestsConfig
     bandwidth: BandwidthPolicy
     webhooks: dict[str, Any] | None
     api: dict[str, Any] | None
@@ -99,6 +107,18 @@ class _Strict(Schema):
         return self.model(**data) if self.model else data
 
 
+class SizeField(fields.Field):
+    """A byte size written like 10GB, 512MiB or a plain number of bytes."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from adapter.transfer.limits import parse_size
+
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class SwrSchema(_Strict):
     model = SwrConfig
     region = fields.String(load_default="eu-de")
@@ -108,6 +128,8 @@ class SwrSchema(_Strict):
     verify_tls = fields.Boolean(load_default=True)
     ca_bundle = fields.String(load_default=None, allow_none=True)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
+    # SWR's per-layer limit: a blob known to be larger is refused before a byte of it is sent.
+    max_layer_size = SizeField(load_default=LAYER_LIMIT, validate=validate.Range(min=1))
 
 
 class PinnedClientSchema(_Strict):
@@ -139,6 +161,12 @@ class CredentialsSchema(_Strict):
             raise ValidationError("mode pinned needs a 'pinned' block", "pinned")
 
 
+class ManifestsSchema(_Strict):
+    model = ManifestsConfig
+    # What to do when SWR refuses an OCI image index: push it as a Docker manifest list, or pass the refusal on.
+    oci_index = fields.String(load_default="convert", validate=validate.OneOf(["convert", "refuse"]))
+
+
 class OrganizationsSchema(_Strict):
     model = OrganizationsConfig
     auto_create = fields.Boolean(load_default=True)
@@ -155,6 +183,7 @@ class BridgeConfigSchema(_Strict):
     credentials = fields.Nested(CredentialsSchema, load_default=lambda: CredentialsSchema().load({}))
     mapping = fields.List(fields.Nested(MappingRuleSchema), load_default=list)
     organizations = fields.Nested(OrganizationsSchema, load_default=lambda: OrganizationsSchema().load({}))
+    manifests = fields.Nested(ManifestsSchema, load_default=lambda: ManifestsSchema().load({}))
     bandwidth = fields.Nested(BandwidthSchema, load_default=lambda: BandwidthSchema().load({}))
     webhooks = fields.Nested(WebhooksSchema, load_default=None, allow_none=True)
     api = fields.Nested(ApiSchema, load_default=None, allow_none=True)

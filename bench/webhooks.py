@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -55,7 +56,10 @@ def bare_app():
 
 
 class Payloads:
-    """Realistic Harbor REPLICATION events (Default format) with distinct idempotency keys."""
+    """Realistic Harbor REPLICATION events (Default format) with distinct idempotency keys, as Harbor `family`
+    sends them (`--harbor`): with ids from 2.13, before without (grouped by their fields, keyed by body hash)."""
+
+    family = "2.13"
 
     def __init__(self, port: int):
         from tests.unit.webhooks.payloads import default
@@ -70,11 +74,19 @@ class Payloads:
         failed = task % FAILED_EVERY == FAILED_EVERY - 1
         status = "Running" if step == 0 else ("Error" if failed else "Success")
         occur_at = 1_714_557_600 + n
-        body = json.dumps(self.default(status, occur_at=occur_at, execution_id=execution, task_id=task + 1,
-                                       repo=f"team/app{task % 500}", description="prod-sync-eu")).encode()
+        if self.family == "2.13":
+            body = json.dumps(self.default(status, occur_at=occur_at, execution_id=execution, task_id=task + 1,
+                                           repo=f"team/app{task % 500}", description="prod-sync-eu")).encode()
+            key = f"rep:{execution}:{task + 1}:{status}:{occur_at}"
+        else:
+            from tests.unit.webhooks import harbor_versions as hv
+
+            body = hv.body(hv.default(self.family, f"app{task}", status, occur_at, started=execution,
+                                      description="prod-sync-eu"))
+            key = "sha256:" + hashlib.sha256(body).hexdigest()
         head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: {TOKEN}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-        return f"rep:{execution}:{task + 1}:{status}:{occur_at}", head.encode() + body
+        return key, head.encode() + body
 
 
 def _response_end(buf: bytes) -> tuple[int, int] | None:
@@ -374,11 +386,14 @@ def main() -> None:
     # did not raise the bridge's events/s measurably, and it showed the ceiling a p99 three times higher.
     parser.add_argument("--load", choices=["python", "wrk"], default="python",
                         help="load generator for both the ceiling and the bridge")
+    parser.add_argument("--harbor", choices=["2.0", "2.2", "2.8", "2.9", "2.10", "2.13"], default="2.13",
+                        help="the Harbor family whose payloads are sent (before 2.13: no ids)")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    Payloads.family = args.harbor
     if args.receiver:
         return receiver(args.receiver)
-    print(f"load from {args.load}; gunicorn gthread, {args.workers} workers x {args.threads} threads; "
+    print(f"Harbor {args.harbor} payloads; load from {args.load}; gunicorn gthread, {args.workers} workers x {args.threads} threads; "
           f"{args.connections} keep-alive "
           f"connections; {args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {os.cpu_count()} CPUs; "
           f"load average before: {os.getloadavg()[0]:.1f}")

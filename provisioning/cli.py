@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from harbor_client import versions
 from harbor_client.client import HarborClient
 from provisioning import follow, provision, reports, rerun
 from provisioning.bridgefile import load_bridgefile
@@ -30,7 +31,9 @@ def plan(path: str, prune: bool, fmt: str) -> None:
     bridge = load_bridgefile(path)
     with connect(bridge) as client:
         the_plan = provision.make_plan(client, bridge, prune=prune)
-    emit(reports.plan_data(the_plan), fmt, lambda: reports.plan_text(the_plan, bridge.source))
+        version = client.harbor_version
+    emit({**reports.plan_data(the_plan), "harbor_version": str(version) if version else None}, fmt,
+         lambda: f"Harbor {versions.shown(version)}\n" + reports.plan_text(the_plan, bridge.source))
     if the_plan.conflicts:
         raise CliError(f"{len(the_plan.conflicts)} conflict(s): apply would refuse this file")
 
@@ -52,10 +55,17 @@ def apply_command(path: str, prune: bool, yes: bool, fmt: str) -> None:
         if the_plan.writes and not yes:
             _confirm(the_plan, bridge.source)
         result = provision.apply(client, the_plan)
+        note = versions.webhook_note(client.harbor_version) if _replication_webhooks(bridge) else None
+    if note:
+        click.echo(note, err=True)
     nothing = f"Nothing to do: Harbor matches {bridge.source}."
     emit(reports.apply_data(result), fmt, lambda: reports.apply_text(result) if the_plan.writes else nothing)
     if result.failed:
         raise CliError(f"apply stopped at {result.failed.kind} {result.failed.name}", exit_code_for(result.error))
+
+
+def _replication_webhooks(bridge) -> bool:
+    return any("REPLICATION" in spec.events for spec in bridge.webhooks)
 
 
 def _confirm(the_plan: provision.Plan, source: str) -> None:

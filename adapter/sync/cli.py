@@ -31,6 +31,15 @@ def _rate(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _size(ctx, param, value):
+    from adapter.transfer.limits import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _split(ctx, param, values) -> tuple[str, ...]:
     return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
@@ -60,6 +69,14 @@ def common_options(command):
         click.option("--log", "log_path", type=click.Path(dir_okay=False), help="also write every line here"),
         click.option("--timeout", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
                      help="seconds to wait for a registry's answer"),
+        click.option("--format", "fmt", type=click.Choice(["auto", "oci", "v2s2"]), default="auto", show_default=True,
+                     help="auto: send images as they are, and an OCI index that SWR refuses as a Docker manifest "
+                          "list; v2s2: convert OCI images to Docker schema 2 before sending; oci: never convert"),
+        click.option("--max-rps", type=click.FloatRange(0), default=20.0, show_default=True,
+                     help="requests per second to an SWR registry, shared by all --proc workers (SWR allows a "
+                          "tenant 20; 0: no limit); a 429/503's Retry-After pauses them all"),
+        click.option("--max-layer-size", callback=_size, default="10GB", show_default=True, metavar="SIZE",
+                     help="SWR's per-layer limit: an image with a larger layer fails before any byte is sent"),
         click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="the final summary as text or as a JSON report"),
     ]
@@ -122,7 +139,7 @@ def _load(make_rules, auth, opts: dict):
     try:
         accounts = auth if isinstance(auth, dict) else load_auth(auth, lenient)
         _writable(opts.get("success_path"))
-        remotes = Remotes(accounts, _session(opts["proc"]), opts["timeout"])
+        remotes = Remotes(accounts, _session(opts["proc"]), opts["timeout"], max_rps=opts["max_rps"] or None)
         rules = make_rules(remotes, mapping)
         log = open(opts["log_path"], "a") if opts["log_path"] else None
     except InputError as exc:
@@ -141,7 +158,7 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
     remotes, rules, log, budget = _load(make_rules, auth, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
                       dry_run=opts["dry_run"], listing=opts["swr_listing"], force=opts["force"],
-                      schema1=not opts["strict"])
+                      schema1=not opts["strict"], format=opts["fmt"], max_layer_size=opts["max_layer_size"] or None)
     reporter = Reporter(log=log)
     for warning in opts["lenient"].warnings:
         reporter.line(f"warning: {warning}")

@@ -16,6 +16,8 @@ from adapter.webhooks.config import STATUSES
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
 # Ids the stores can hold; anything larger is a 404 from the router, not an overflow in the driver.
 ID = "int(min=1, max=9223372036854775807)"
+# An execution's key is negative for a group of id-less events (Harbor < 2.13, model.group_id).
+KEY = "int(signed=True)"
 
 
 def error(status: int, code: str, message: str, **extra):
@@ -37,7 +39,7 @@ class ExecutionArgs(PageArgs):
 
 class EventArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES + ("running",)))
-    execution_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
+    execution_id = fields.Integer(validate=validate.Range(min=-(2**63), max=2**63 - 1))  # the execution's key
     event_type = fields.String(validate=validate.Length(min=1, max=128))
 
 
@@ -86,8 +88,10 @@ def list_executions():
     return _listing(ExecutionArgs, queries.list_executions)
 
 
-@bp.get(f"/executions/<{ID}:execution_id>")
+@bp.get(f"/executions/<{KEY}:execution_id>")
 def get_execution(execution_id: int):
+    if not -(2**63) <= execution_id < 2**63:  # beyond what the stores hold: nothing there
+        return error(404, "NOT_FOUND", f"no execution {execution_id}")
     return _one(lambda conn, ident: queries.get_execution(conn, ident, _bridge().grouper), "execution",
                 execution_id)
 

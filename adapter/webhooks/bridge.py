@@ -15,6 +15,7 @@ from adapter.webhooks.outbox import Outbox
 from adapter.webhooks.routes import Router
 from adapter.webhooks.sinks import build_sinks, env_value
 from adapter.webhooks.store import Store
+from adapter.webhooks.watch import Watcher
 
 
 def read_tokens(names: list[str], key: str) -> list[bytes]:
@@ -49,11 +50,14 @@ class Bridge:
         self.grouper = Grouper(self.store, self.router, self.outbox, quiet_period=conf["quiet_period"],
                                source=source, poll_interval=harbor.get("poll_interval", 15.0),
                                max_wait=harbor.get("max_wait", 1800.0), harbor_url=harbor.get("url"))
+        watch = harbor.get("watch")
+        self.watcher = Watcher(self.store, source, self.router, self.outbox, quiet_period=conf["quiet_period"],
+                               harbor_url=harbor.get("url"), **watch) if watch else None
         self.session = session or requests.Session()
         self.sinks = build_sinks(conf["sinks"], self.session)
         out = conf["outbox"]
         self.dispatcher = Dispatcher(self.grouper, self.outbox, self.sinks, batch_size=out["batch_size"],
-                                     poll_interval=out["poll_interval"])
+                                     poll_interval=out["poll_interval"], watcher=self.watcher)
         self.intake = Intake(self.store, self.grouper, self.router, self.outbox)
 
     def record(self, event: Event, now: float) -> int | None:

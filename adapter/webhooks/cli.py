@@ -111,14 +111,16 @@ def executions():
 def executions_list(url, token_env, as_json, state, status, limit):
     """List executions, most recently active first."""
     found = client(url, token_env).get("/executions", state=state, status=status, limit=limit)
-    show(found, as_json, ["execution_id", "state", "status", "policy", "project", "events", "last_event_at"])
+    show(found, as_json, ["execution_id", "key", "state", "status", "policy", "project", "events", "last_event_at"])
 
 
 @executions.command("show")
 @api_options
 @click.argument("execution_id", type=int)
 def executions_show(url, token_env, as_json, execution_id):
-    """One execution: its summary and its tasks."""
+    """One execution by Harbor's id or by its key: its summary and its tasks.
+
+    A group of events without ids (Harbor < 2.13) has a negative key: `summaries show -- -123`."""
     show(client(url, token_env).get(f"/executions/{execution_id}"), True)
 
 

@@ -132,6 +132,15 @@ class SinkField(fields.Field):
         return schema().load(value)
 
 
+class WatchSchema(_Strict):
+    """Harbor's executions read every `interval`, for failures that send no webhook (harbor.md §5.7)."""
+
+    interval = Duration(load_default=30.0, validate=validate.Range(min=1.0, error="at least 1s"))
+    policies = fields.String(load_default="*", validate=validate.Length(min=1, max=256))  # a name glob
+    # Executions started longer ago than this are not looked at (nor alerted for when the bridge first starts).
+    lookback = Duration(load_default=3600.0)
+
+
 class HarborSchema(_Strict):
     url = HttpUrl(required=True)
     username = fields.String(required=True, validate=validate.Length(min=1))
@@ -141,6 +150,7 @@ class HarborSchema(_Strict):
     log_tail_lines = fields.Integer(load_default=20, validate=validate.Range(min=1, max=500))
     # Past this long after the last event, an execution Harbor cannot tell us about is summarised from events.
     max_wait = Duration(load_default=1800.0)
+    watch = fields.Nested(WatchSchema, load_default=None)
 
 
 class OutboxSchema(_Strict):

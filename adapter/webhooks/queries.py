@@ -6,6 +6,7 @@ import json
 
 import sqlalchemy as sa
 
+from adapter.webhooks.grouping import shown_id
 from adapter.webhooks.store import alerts, deliveries, events, executions, tasks
 from harbor_client.units import isotime
 
@@ -19,7 +20,9 @@ def _page(query, args: dict):
 
 
 def execution_item(row) -> dict:
-    return {"execution_id": row.execution_id, "policy": row.policy, "project": row.project, "trigger": row.trigger,
+    # key: the bridge's own (Harbor's id, or < 0 for a group of id-less events); execution_id: Harbor's or
+    # "unresolved".
+    return {"execution_id": shown_id(row.harbor_id), "key": row.execution_id, "policy": row.policy, "project": row.project, "trigger": row.trigger,
             "state": row.state, "status": row.status, "revision": row.revision, "events": row.events,
             "first_event_at": _iso(row.first_event_at), "last_event_at": _iso(row.last_event_at),
             "finalized_at": _iso(row.finalized_at)}
@@ -35,34 +38,49 @@ def list_executions(conn, args: dict) -> list[dict]:
 
 def get_execution(conn, execution_id: int, grouper) -> dict | None:
     """The execution, its summary (live while open) and its task rows."""
-    row = conn.execute(sa.select(executions).where(executions.c.execution_id == execution_id)).first()
+    # By the bridge's key, or by Harbor's id once a group of id-less events was resolved to it.
+    row = conn.execute(sa.select(executions).where(sa.or_(executions.c.execution_id == execution_id,
+                                                          executions.c.harbor_id == execution_id))
+                       .order_by(executions.c.execution_id.desc()).limit(1)).first()
     if row is None:
         return None
     summary = json.loads(row.summary) if row.state == "final" else grouper.summary(conn, row)
-    found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == execution_id).order_by(tasks.c.task_id))
-    task_items = [{"task_id": t.task_id, "status": t.status, "job_status": t.job_status,
-                   "repository": t.repository, "name_tag": t.name_tag, "references": json.loads(t.refs or "[]"),
+    found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == row.execution_id).order_by(tasks.c.task_id))
+    task_items = [{"task_id": t.task_id if row.execution_id > 0 else None, "status": t.status,
+                   "job_status": t.job_status, "repository": t.repository, "name_tag": t.name_tag,
+                   "references": json.loads(t.refs or "[]"), "reference_count": t.ref_count or 0,
                    "failures": t.failures, "occur_at": t.occur_at} for t in found]
     return {**execution_item(row), "summary": summary, "tasks": task_items}
 
 
 def event_item(row) -> dict:
+    # events.execution_id holds the execution's key; Harbor's id is the key itself from 2.13 on, else resolved.
+    harbor_id = row.execution_id if row.execution_id is None or row.execution_id > 0 else row.harbor_id
     return {"id": row.id, "key": row.idem_key, "received_at": _iso(row.received_at), "format": row.format,
             "event_type": row.event_type, "occur_at": row.occur_at, "operator": row.operator,
-            "execution_id": row.execution_id, "task_id": row.task_id, "job_status": row.job_status,
+            "execution_id": None if row.execution_id is None else shown_id(harbor_id),
+            "execution_key": row.execution_id, "task_id": row.task_id, "job_status": row.job_status,
             "status": row.status, "project": row.project}
 
 
+def _events(*columns):
+    joined = events.outerjoin(executions, executions.c.execution_id == events.c.execution_id)
+    return sa.select(*columns, executions.c.harbor_id).select_from(joined)
+
+
 def list_events(conn, args: dict) -> list[dict]:
-    query = sa.select(*[c for c in events.c if c.name != "body"]).order_by(events.c.id.desc())
-    for key in ("status", "execution_id", "event_type"):
+    query = _events(*[c for c in events.c if c.name != "body"]).order_by(events.c.id.desc())
+    for key in ("status", "event_type"):
         if args.get(key) is not None:
             query = query.where(events.c[key] == args[key])
+    if args.get("execution_id") is not None:  # the key, or Harbor's id once resolved
+        query = query.where(sa.or_(events.c.execution_id == args["execution_id"],
+                                   executions.c.harbor_id == args["execution_id"]))
     return [event_item(row) for row in conn.execute(_page(query, args))]
 
 
 def get_event(conn, event_id: int) -> dict | None:
-    row = conn.execute(sa.select(events).where(events.c.id == event_id)).first()
+    row = conn.execute(_events(*events.c).where(events.c.id == event_id)).first()
     return None if row is None else {**event_item(row), "payload": json.loads(row.body)}
 
 

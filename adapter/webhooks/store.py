@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 log = logging.getLogger(__name__)
 metadata = sa.MetaData()
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PG_MIGRATION_LOCK = 0x5357_5242  # any constant; serialises replicas migrating at once
 
 events = sa.Table(
@@ -62,7 +62,11 @@ executions = sa.Table(
     sa.Column("summary", sa.Text),
     sa.Column("finalized_at", sa.Double),
     sa.Column("next_poll_at", sa.Double),
+    # Harbor's execution id: execution_id itself from Harbor 2.13 on; before, the one the bridge found in
+    # Harbor's executions API for this group (execution_id < 0), or NULL while unresolved.
+    sa.Column("harbor_id", sa.BigInteger),
     sa.Index("wh_executions_due", "state", "last_event_at"),
+    sa.Index("wh_executions_harbor_id", "harbor_id"),
 )
 
 tasks = sa.Table(
@@ -77,6 +81,14 @@ tasks = sa.Table(
     sa.Column("name_tag", sa.Text),
     sa.Column("refs", sa.Text),
     sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("ref_count", sa.Integer),  # how many references Harbor sent; refs keeps the first 1,000
+)
+
+# Periodic jobs shared by every replica (the executions watcher): who may run next, and when.
+schedules = sa.Table(
+    "wh_schedules", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_run_at", sa.Double, nullable=False),
 )
 
 alerts = sa.Table(
@@ -116,7 +128,13 @@ deliveries = sa.Table(
 schema_version = sa.Table("wh_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 # Steps from version N-1 to N for stores created by an older release; a fresh store gets the latest at once.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE wh_executions ADD COLUMN harbor_id BIGINT",
+        "UPDATE wh_executions SET harbor_id = execution_id",
+        "CREATE INDEX wh_executions_harbor_id ON wh_executions (harbor_id)",
+        "ALTER TABLE wh_tasks ADD COLUMN ref_count INTEGER",
+        "CREATE TABLE wh_schedules (name VARCHAR(64) NOT NULL PRIMARY KEY, next_run_at DOUBLE PRECISION NOT NULL)"],
+}
 
 
 def _sqlite_engine(url: str, pool_size: int) -> sa.Engine:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from adapter.swr.glob import glob_match
 from adapter.swr.mapping import replace_namespace
@@ -20,6 +21,11 @@ from tests.doubles.harbor.state import HarborState, now
 from tests.harbor_push import HarborPusher, RegistryClient
 from tests.harbor_push.sources import RegistrySource
 from tests.harbor_push.wire import Transport
+
+
+def _epoch(stamp: str) -> int:
+    """Harbor's execution_timestamp: the execution's start_time in Unix seconds."""
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
 def _filter(policy: dict, kind: str) -> dict | None:
@@ -97,7 +103,8 @@ class JobserviceState(HarborState):
     def start_execution(self, policy: dict, trigger: str = "manual") -> dict:
         execution = self.add_execution(policy["id"], trigger=trigger, status="InProgress")
         ctx = {"policy": dict(policy), "execution": execution, "registry": dict(self.registries[policy["dest_registry_id"]]),
-               "ext_endpoint": self.ext_endpoint, "operator": "admin", "execution_started": int(time.time())}
+               "ext_endpoint": self.ext_endpoint, "operator": "admin",
+               "execution_started": _epoch(execution["start_time"])}
         self.runs[execution["id"]] = ctx
         thread = threading.Thread(target=self._run, args=(ctx,), daemon=True, name=f"execution-{execution['id']}")
         self.threads.append(thread)

@@ -35,7 +35,8 @@ def test_task_events_fold_into_one_summary(make_app):
     assert summary["status"] == "failed" and summary["total"] == 4 and summary["policy"] == "prod-sync"
     assert summary["trigger"] == "manual" and summary["project"] == "library"
     assert summary["failed_artifacts"] == [{"task_id": 5002, "repository": "library/app2",
-                                            "references": ["v1", "latest"], "reason": "", "failures": 1}]
+                                            "references": ["v1", "latest"], "reference_count": 2, "reason": "",
+                                            "failures": 1}]
     assert summary["duration"] == 1714557600 + 5 - 1714557590
 
 
