@@ -69,10 +69,14 @@ def requires(action: str):
             try:
                 return handler(name, **args)
             except RegistryError as exc:
-                if action == "pull" and exc.status in (401, 403) and _organization_missing(name):
+                if not (action == "pull" and exc.status in (401, 403)):
+                    raise
+                if _organization_missing(name):
                     raise RegistryError("NAME_UNKNOWN", f"repository {name} is not known to SWR",
                                         status=404) from None
-                raise
+            # The organization exists now: a concurrent push made it after this read's token was issued
+            # (SWR grants a token only the access that existed then); once more, with a fresh token.
+            return handler(name, **args)
         return view
     return wrap
 
