@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 
+import pytest
 import requests
 
 from adapter.sandbox.front import Strictness
@@ -44,6 +45,12 @@ def _seed(source_url: str) -> None:
                 assert put.status_code == 201, put.text
 
 
+@pytest.fixture(scope="module")
+def seeded(plain_source):
+    _seed(plain_source.url)
+    return plain_source
+
+
 def _peak(times: list[float], window: float) -> int:
     """The most arrivals in any `window` seconds."""
     peak, first = 0, 0
@@ -54,8 +61,8 @@ def _peak(times: list[float], window: float) -> int:
     return peak
 
 
-def test_200_images_at_proc_16_keep_under_the_tenants_rate(plain_source, tmp_path):
-    _seed(plain_source.url)
+def test_200_images_at_proc_16_keep_under_the_tenants_rate(seeded, tmp_path):
+    plain_source = seeded
     with Sandbox(tmp_path / "sbx", strict=Strictness(push_rate=LIMIT)) as box:
         rules = {f"{plain_source.host}/rate/r{r}": f"{sandbox_host(box)}/rate{os.getpid() % 10000}/r{r}"
                  for r in range(REPOS)}
@@ -73,3 +80,17 @@ def test_200_images_at_proc_16_keep_under_the_tenants_rate(plain_source, tmp_pat
           f"at most {peak} in any second, {refused} refused with 503")
     assert len(times) / seconds <= LIMIT * 1.1
     assert peak <= LIMIT * 1.1
+
+
+def test_a_sync_faster_than_swr_allows_waits_out_its_503s(seeded, tmp_path):
+    """--max-rps above the tenant's rate: SWR's 503s come, every worker waits the Retry-After, nothing fails."""
+    plain_source = seeded
+    with Sandbox(tmp_path / "sbx", strict=Strictness(push_rate=10)) as box:
+        rules = {f"{plain_source.host}/rate/r0": f"{sandbox_host(box)}/burst{os.getpid() % 10000}/r0"}
+        result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(box)),
+                          "--images", write(tmp_path / "images.json", rules), "--proc", "8", "--max-rps", "100",
+                          "--retries", "6", "-o", "json", timeout=600)
+        refused = sum(1 for a in box.front.rates.arrivals if not a[2])
+    report = report_of(result)
+    assert result.returncode == 0 and (report["copied"], report["failed"]) == (TAGS, 0), result.stderr[-3000:]
+    assert refused > 0 and "503 TOOMANYREQUESTS" in result.stderr  # the retries say why
