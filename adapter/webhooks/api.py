@@ -11,11 +11,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapter.errors import error_body
 from adapter.webhooks import queries
 from adapter.webhooks.bridge import token_matches
-from adapter.webhooks.config import STATUSES
+from adapter.webhooks.config import STATUSES, Duration
+from adapter.webhooks.waiters import TooManyWaiters
 
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
 # Ids the stores can hold; anything larger is a 404 from the router, not an overflow in the driver.
 ID = "int(min=1, max=9223372036854775807)"
+MAX_WAIT = 60.0  # below common load balancer idle timeouts; a client simply asks again
 # An execution's key is negative for a group of id-less events (Harbor < 2.13, model.group_id).
 KEY = "int(signed=True)"
 
@@ -35,6 +37,15 @@ class PageArgs(Schema):
 class ExecutionArgs(PageArgs):
     state = fields.String(validate=validate.OneOf(["open", "final"]))
     status = fields.String(validate=validate.OneOf(STATUSES))
+
+
+class WaitArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    wait = fields.String(validate=validate.OneOf(["final"]))
+    timeout = Duration(load_default=30.0, validate=validate.Range(min=0, max=MAX_WAIT))
+    since = fields.Integer(validate=validate.Range(min=0, max=2**62))
 
 
 class EventArgs(PageArgs):
@@ -90,10 +101,35 @@ def list_executions():
 
 @bp.get(f"/executions/<{KEY}:execution_id>")
 def get_execution(execution_id: int):
+    """With wait=final, a long poll: answers once the execution is settled (final with every task's outcome),
+    or has changed from the version `since` names (since=0: once the bridge hears of it), or after `timeout`."""
     if not -(2**63) <= execution_id < 2**63:  # beyond what the stores hold: nothing there
         return error(404, "NOT_FOUND", f"no execution {execution_id}")
+    args = WaitArgs().load(request.args.to_dict())
+    if args.get("wait") and not _waited(execution_id, args.get("since"), args["timeout"]):
+        body, status = error(503, "TOO_MANY_WAITERS", "this replica holds its limit of waiting requests "
+                             "(api.max_waiters); retry later")
+        return body, status, {"Retry-After": "5"}
     return _one(lambda conn, ident: queries.get_execution(conn, ident, _bridge().grouper), "execution",
                 execution_id)
+
+
+def _waited(execution_id: int, since: int | None, timeout: float) -> bool:
+    """Holds the request until the execution changes as asked or `timeout` passes; False over the limit."""
+    store = _bridge().store
+
+    def ready():
+        with store.read() as conn:
+            found = queries.execution_change(conn, execution_id)
+        if found is not None and (found[1] or (since is not None and found[0] != since)):
+            return True
+        return None
+
+    try:
+        _bridge().waiters.wait(execution_id, ready, timeout)
+    except TooManyWaiters:
+        return False
+    return True
 
 
 @bp.get("/events")

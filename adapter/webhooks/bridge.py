@@ -15,6 +15,7 @@ from adapter.webhooks.outbox import Outbox
 from adapter.webhooks.routes import Router
 from adapter.webhooks.sinks import build_sinks, env_value
 from adapter.webhooks.store import Store
+from adapter.webhooks.waiters import Waiters
 from adapter.webhooks.watch import Watcher
 
 
@@ -59,6 +60,7 @@ class Bridge:
         self.dispatcher = Dispatcher(self.grouper, self.outbox, self.sinks, batch_size=out["batch_size"],
                                      poll_interval=out["poll_interval"], watcher=self.watcher)
         self.intake = Intake(self.store, self.grouper, self.router, self.outbox)
+        self.waiters = Waiters(self.store, (api or {}).get("max_waiters", 8))
 
     def record(self, event: Event, now: float) -> int | None:
         """Stores the event, its grouping and its immediate alerts durably; None for a duplicate."""

@@ -193,3 +193,5 @@ class WebhooksSchema(_Strict):
 
 class ApiSchema(_Strict):
     tokens_env = fields.List(fields.String(validate=ENV_NAME), load_default=list)
+    # Long polls (GET /api/v1/executions/<id>?wait=final) each hold a worker thread: at most this many per process.
+    max_waiters = fields.Integer(load_default=8, validate=validate.Range(min=1, max=1000))

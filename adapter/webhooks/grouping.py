@@ -11,9 +11,35 @@ import sqlalchemy as sa
 from adapter.webhooks.harbor import ExecutionHint, ExecutionSource, ExecutionView, HarborUnavailable
 from adapter.webhooks.model import STATUS_RANK, UNRESOLVED, Event
 from adapter.webhooks.store import Prepared, Store, executions, tasks
+from adapter.webhooks.waiters import publish
 
 log = logging.getLogger(__name__)
 BATCH = 100
+# jobservice runs a replication task up to 3 times (MaxFails, src/jobservice/job/impl/replication/replication.go):
+# an Error with attempts left is not the task's end, though Harbor shows the execution Failed meanwhile
+# (harbor#14986).
+MAX_ATTEMPTS = 3
+# gocraft/work waits fails^4 + 15 + rand(0..29)*(fails+1) s before a retry: at most 118 s before the third
+# attempt. This much silence after an Error with attempts left means no retry is coming.
+RETRY_WINDOW = 150.0
+# An event this close before Harbor was last asked may have committed after that poll read the tasks.
+_POLL_MARGIN = 2.0
+
+
+def open_task():
+    """SQL: a task whose outcome can still change (running, or failed with attempts left)."""
+    return sa.or_(tasks.c.status == "running", sa.and_(tasks.c.status == "failed", tasks.c.failures < MAX_ATTEMPTS))
+
+
+def task_done(task) -> bool:
+    """A task row at its final status: succeeded, stopped, or failed on its last attempt."""
+    return task.status != "running" and not (task.status == "failed" and task.failures < MAX_ATTEMPTS)
+
+
+def _counts(found) -> Counter:
+    counts = Counter({"succeeded": 0, "failed": 0, "stopped": 0, "running": 0})
+    counts.update(t.status for t in found)
+    return counts
 
 
 def _upserts(store: Store):
@@ -51,7 +77,7 @@ def task_context(event: Event, event_id: int) -> dict:
     return {
         "execution_id": shown_id(rep.execution_id), "task_id": rep.task_id, "event_id": event_id, "status": rep.status,
         "job_status": rep.job_status, "policy": rep.description, "project": rep.project, "trigger": rep.trigger,
-        "operator": event.operator, "event_type": event.event_type, "harbor_hostname": rep.harbor_hostname,
+        "operator": event.user, "event_type": event.event_type, "harbor_hostname": rep.harbor_hostname,
         "repository": f"{rep.project}/{art.repository}" if art else "", "name_tag": art.name_tag if art else "",
         "references": list(art.references) if art else [], "reference_count": art.reference_count if art else 0,
         "remote_name": rep.remote.registry_name,
@@ -77,7 +103,7 @@ def _execution_rows(events: list[Event], now: float) -> list[dict]:
         rows[rep.group_id] = {
             "execution_id": rep.group_id, "harbor_id": rep.execution_id, "policy": rep.description,
             "project": rep.project,
-            "trigger": rep.trigger, "operator": event.operator, "harbor_hostname": rep.harbor_hostname,
+            "trigger": rep.trigger, "operator": event.user, "harbor_hostname": rep.harbor_hostname,
             "mode": rep.mode, "remote_name": rep.remote.registry_name, "remote_endpoint": rep.remote.endpoint,
             "remote_namespace": rep.remote_namespace, "started_at": rep.execution_timestamp,
             "first_event_at": now, "last_event_at": now, "last_occur_at": event.occur_at, "events": 1,
@@ -126,17 +152,17 @@ class Grouper:
 
         Rows are merged here first, so each statement touches an execution or a task once per batch.
         """
-        self._upsert_execution.execute(conn, _execution_rows(events, now))
+        rows = _execution_rows(events, now)
+        self._upsert_execution.execute(conn, rows)
         task_rows = _task_rows(events)
         if task_rows:
             self._upsert_task.execute(conn, task_rows)
+        publish(conn, [row["execution_id"] for row in rows])
 
     def summary(self, conn, row, view: ExecutionView | None = None, harbor_id: int | None = None) -> dict:
         """The execution's summary from its task rows, corrected by what Harbor said when it was asked."""
-        found = conn.execute(sa.select(tasks).where(tasks.c.execution_id == row.execution_id)
-                             .order_by(tasks.c.task_id)).all()
-        counts = Counter({"succeeded": 0, "failed": 0, "stopped": 0, "running": 0})
-        counts.update(t.status for t in found)
+        found = _tasks(conn, row.execution_id)
+        counts = _counts(found)
         # Before 2.13 the task ids are the bridge's own (model.group_task_id): not shown as Harbor's.
         failed = [{"task_id": t.task_id if row.execution_id > 0 else None, "repository": t.repository or "",
                    "references": json.loads(t.refs or "[]"), "reference_count": t.ref_count or 0, "reason": "",
@@ -160,11 +186,17 @@ class Grouper:
 
     def finalize_due(self, now: float) -> int:
         """Finalises every execution that is due; returns how many this process finalised."""
+        mine = tasks.c.execution_id == executions.c.execution_id
         if self.source is None:
-            rows = self._open(executions.c.last_event_at <= now - self.quiet_period)
+            retrying = sa.exists().where(mine, tasks.c.status == "failed", tasks.c.failures < MAX_ATTEMPTS)
+            rows = self._open(sa.and_(executions.c.last_event_at <= now - self.quiet_period,
+                                      sa.or_(executions.c.last_event_at <= now - RETRY_WINDOW, ~retrying)))
             return sum(self._finalize(row, now) for row in rows)
         due = sa.or_(executions.c.next_poll_at.is_(None), executions.c.next_poll_at <= now)
-        return sum(self._poll_harbor(row, now) for row in self._open(due))
+        # Every task sent its final status since Harbor was last asked: its task count may say this is all.
+        settled = sa.and_(sa.exists().where(mine), ~sa.exists().where(mine, open_task()),
+                          executions.c.last_event_at >= executions.c.next_poll_at - self.poll_interval - _POLL_MARGIN)
+        return sum(self._poll_harbor(row, now) for row in self._open(sa.or_(due, settled)))
 
     def _open(self, condition) -> list:
         with self.store.read() as conn:
@@ -179,23 +211,21 @@ class Grouper:
         if harbor_id is None:
             # Harbor lists no execution that fits: the events alone tell the story, once they went quiet.
             return row.last_event_at <= now - self.quiet_period and self._finalize(row, now)
+        with self.store.read() as conn:
+            found = _tasks(conn, row.execution_id)
         try:
-            view = self.source.execution(harbor_id)
-            # Harbor shows Failed while tasks still retry (harbor#14986): trust it only once events went quiet.
-            if view.status == "failed" and row.last_event_at > now - self.quiet_period:
-                return False
-            if view.final and view.counts.get("failed"):
+            view = self._judge(row, self.source.execution(harbor_id), found, now)
+            if view is not None and view.counts.get("failed"):
                 view.failed_tasks = self.source.failed_tasks(harbor_id)
         except HarborUnavailable as exc:
             log.warning("execution %s: Harbor not reachable (%s)", harbor_id, exc)
             view = None
-        if view is None or not view.final:
+        if view is None:
             if not stale:
                 return False
             # Stuck executions (harbor#13799) and a Harbor that stays away must still end in an alert.
             log.warning("execution %s: no final status from Harbor %ds after the last event; summarising "
                         "from events", row.execution_id, int(now - row.last_event_at))
-            view = None
         return self._finalize(row, now, view, harbor_id)
 
     def _resolve(self, row) -> int | None:
@@ -211,6 +241,23 @@ class Grouper:
                              .values(harbor_id=found))
             log.info("execution %s resolved to Harbor execution %s", row.execution_id, found)
         return found
+
+    def _judge(self, row, view: ExecutionView, found: list, now: float) -> ExecutionView | None:
+        """The view to finalise with, or None while the execution may still change."""
+        done = bool(found) and all(task_done(t) for t in found)
+        if done and 0 < sum(view.counts.values()) <= len(found):
+            # Every task Harbor created has sent its final status: no need to wait for Harbor's own status,
+            # which trails its tasks by up to 30 s (EXECUTION_STATUS_REFRESH_INTERVAL_SECONDS).
+            counts = _counts(found)
+            view.status, view.counts = _status(counts), dict(counts)
+            return view
+        if not view.final:
+            return None
+        quiet = now - row.last_event_at
+        # Harbor shows Failed while a task waits for its retry (harbor#14986): believe it once no retry can come.
+        if view.status == "failed" and (quiet < self.quiet_period or (not done and quiet < RETRY_WINDOW)):
+            return None
+        return view
 
     def _claim_poll(self, row, now: float) -> bool:
         # Claiming the poll slot first keeps replicas from asking Harbor about the same execution together.
@@ -229,6 +276,7 @@ class Grouper:
             ).values(state="final", status=summary["status"], summary=json.dumps(summary), finalized_at=now)).rowcount
             if not done:
                 return False
+            publish(conn, [i for i in (row.execution_id, harbor_id) if i is not None])
             found = [] if _reported_elsewhere(conn, row, harbor_id) else self.router.alerts(
                 "execution", f"{row.execution_id}:{row.revision}", summary, execution_id=row.execution_id)
             self.outbox.enqueue(conn, found, now)
@@ -245,6 +293,10 @@ def _reported_elsewhere(conn, row, harbor_id: int | None) -> bool:
     other = sa.select(executions.c.execution_id).where(executions.c.harbor_id == harbor_id, executions.c.state ==
                                                        "final", executions.c.execution_id != row.execution_id)
     return conn.execute(other.limit(1)).first() is not None
+
+
+def _tasks(conn, execution_id: int) -> list:
+    return conn.execute(sa.select(tasks).where(tasks.c.execution_id == execution_id).order_by(tasks.c.task_id)).all()
 
 
 def _status(counts: Counter) -> str:

@@ -48,6 +48,8 @@ class ExecutionView:
     id: int | None = None
     remote_name: str = ""
     mode: str = ""
+    project: str = ""
+    trigger: str = ""
 
     @property
     def final(self) -> bool:
@@ -100,12 +102,19 @@ def _view(found, policy_name: str) -> ExecutionView:
               "running": found.in_progress}
     return ExecutionView(API_STATUSES.get(found.status or "", "running"), found.policy_id, policy_name,
                          found.status_text or "", counts, _epoch(found.start_time), _epoch(found.end_time),
-                         id=found.id)
+                         id=found.id, trigger=found.trigger or "")
 
 
 def _mode(policy) -> str:
     # A push policy's source is the local Harbor: no registry, or Harbor's registry id 0.
     return "pull" if policy.src_registry is not None and policy.src_registry.id else "push"
+
+
+def _project(policy) -> str:
+    """The local project a push policy's name filter names ("library/**" -> "library"), when it names one."""
+    found = next((f.value for f in policy.filters or () if f.type == "name" and isinstance(f.value, str)), "")
+    first = found.split("/", 1)[0] if "/" in found else ""
+    return "" if _mode(policy) == "pull" or any(c in first for c in "*?[{") else first
 
 
 def _remote(policy):
@@ -178,6 +187,7 @@ class HarborSource:
                     view = _view(item, policy.name or "")
                     if view.started_at is not None and view.started_at >= since:
                         view.remote_name, view.mode = (remote.name or "") if remote else "", _mode(policy)
+                        view.project = _project(policy)
                         found.append(view)
         except HarborError as exc:
             raise HarborUnavailable(type(exc).__name__) from exc

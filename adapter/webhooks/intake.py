@@ -16,7 +16,7 @@ MAX_BATCH = 64
 def event_context(event: Event, event_id: int) -> dict:
     rep = event.replication
     return {"event_id": event_id, "event_type": event.event_type, "format": event.format,
-            "operator": event.operator, "occur_at": event.occur_at, "status": event.status or "",
+            "operator": event.user, "occur_at": event.occur_at, "status": event.status or "",
             "project": rep.project if rep else "", "policy": rep.description if rep else "",
             "execution_id": shown_id(rep.execution_id) if rep else None, "payload": json.loads(event.body)}
 

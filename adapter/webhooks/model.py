@@ -169,3 +169,11 @@ class Event:
     @property
     def status(self) -> str | None:
         return self.replication.status if self.replication else None
+
+    @property
+    def user(self) -> str:
+        """Who started it: `operator`, except that Harbor before 2.9 puts the trigger there (harbor.md §5.7)."""
+        rep = self.replication
+        if rep is not None and rep.execution_id is None and self.operator == rep.trigger_type:
+            return ""
+        return self.operator

@@ -6,7 +6,7 @@ import json
 
 import sqlalchemy as sa
 
-from adapter.webhooks.grouping import shown_id
+from adapter.webhooks.grouping import shown_id, task_done
 from adapter.webhooks.store import alerts, deliveries, events, executions, tasks
 from harbor_client.units import isotime
 
@@ -19,11 +19,35 @@ def _page(query, args: dict):
     return query.limit(args["limit"]).offset(args["offset"])
 
 
+def version(row) -> int:
+    """Grows with every event and when the execution turns final: what a long poll's `since` compares."""
+    return row.events * 2 + (row.state == "final")
+
+
+def settled(row) -> bool:
+    """Final with every task's outcome known: a summary finalised over silent tasks is not a verdict yet."""
+    return row.state == "final" and not json.loads(row.summary or "{}").get("incomplete", False)
+
+
+def execution_change(conn, execution_id: int) -> tuple[int, bool] | None:
+    """(version, settled) of an execution, or None while the bridge has not heard of it."""
+    row = conn.execute(_by_id(sa.select(executions.c.events, executions.c.state, executions.c.summary),
+                              execution_id)).first()
+    return None if row is None else (version(row), settled(row))
+
+
+def _by_id(query, execution_id: int):
+    # By the bridge's key, or by Harbor's id once a group of id-less events was resolved to it.
+    return (query.where(sa.or_(executions.c.execution_id == execution_id, executions.c.harbor_id == execution_id))
+            .order_by(executions.c.execution_id.desc()).limit(1))
+
+
 def execution_item(row) -> dict:
     # key: the bridge's own (Harbor's id, or < 0 for a group of id-less events); execution_id: Harbor's or
     # "unresolved".
     return {"execution_id": shown_id(row.harbor_id), "key": row.execution_id, "policy": row.policy, "project": row.project, "trigger": row.trigger,
             "state": row.state, "status": row.status, "revision": row.revision, "events": row.events,
+            "version": version(row),
             "first_event_at": _iso(row.first_event_at), "last_event_at": _iso(row.last_event_at),
             "finalized_at": _iso(row.finalized_at)}
 
@@ -38,10 +62,7 @@ def list_executions(conn, args: dict) -> list[dict]:
 
 def get_execution(conn, execution_id: int, grouper) -> dict | None:
     """The execution, its summary (live while open) and its task rows."""
-    # By the bridge's key, or by Harbor's id once a group of id-less events was resolved to it.
-    row = conn.execute(sa.select(executions).where(sa.or_(executions.c.execution_id == execution_id,
-                                                          executions.c.harbor_id == execution_id))
-                       .order_by(executions.c.execution_id.desc()).limit(1)).first()
+    row = conn.execute(_by_id(sa.select(executions), execution_id)).first()
     if row is None:
         return None
     summary = json.loads(row.summary) if row.state == "final" else grouper.summary(conn, row)
@@ -49,8 +70,8 @@ def get_execution(conn, execution_id: int, grouper) -> dict | None:
     task_items = [{"task_id": t.task_id if row.execution_id > 0 else None, "status": t.status,
                    "job_status": t.job_status, "repository": t.repository, "name_tag": t.name_tag,
                    "references": json.loads(t.refs or "[]"), "reference_count": t.ref_count or 0,
-                   "failures": t.failures, "occur_at": t.occur_at} for t in found]
-    return {**execution_item(row), "summary": summary, "tasks": task_items}
+                   "failures": t.failures, "done": task_done(t), "occur_at": t.occur_at} for t in found]
+    return {**execution_item(row), "settled": settled(row), "summary": summary, "tasks": task_items}
 
 
 def event_item(row) -> dict:

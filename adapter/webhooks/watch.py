@@ -69,8 +69,8 @@ class Watcher:
                 return 0
             summary = self.summary(view)
             inserted = conn.execute(self.store.insert(executions).values(
-                execution_id=view.id, harbor_id=view.id, policy=summary["policy"], project="",
-                trigger="", operator="", harbor_hostname="", mode=view.mode, remote_name=view.remote_name,
+                execution_id=view.id, harbor_id=view.id, policy=summary["policy"], project=view.project,
+                trigger=view.trigger, operator="", harbor_hostname="", mode=view.mode, remote_name=view.remote_name,
                 remote_endpoint="", remote_namespace="", started_at=int(view.started_at or 0), first_event_at=now,
                 last_event_at=now, last_occur_at=int(view.ended_at or now), events=0, state="final", revision=1,
                 status=view.status, summary=json.dumps(summary), finalized_at=now,
@@ -89,7 +89,8 @@ class Watcher:
         started = int(view.started_at or 0)
         return {
             "execution_id": view.id, "key": view.id, "revision": 1, "event_type": "REPLICATION",
-            "policy": view.policy_name, "policy_id": view.policy_id, "project": "", "trigger": "", "operator": "",
+            "policy": view.policy_name, "policy_id": view.policy_id, "project": view.project,
+            "trigger": view.trigger, "operator": "",
             "mode": view.mode, "harbor_hostname": "", "remote_name": view.remote_name, "remote_endpoint": "",
             "remote_namespace": "", "started_at": started, "finished_at": int(view.ended_at or started),
             "duration": int((view.ended_at or started) - started) if started else 0, "counts": counts,

@@ -136,4 +136,5 @@ def notify(state, ctx: dict, task: dict, job_status: str, references: list[str])
             else:
                 body, ctype = default_body(ctx, replication, version)
             ctx.setdefault("bodies", []).append(body)
-            deliver(target, body, ctype, log=ctx.setdefault("deliveries", []))
+            delivered = deliver(target, body, ctype, log=ctx.setdefault("deliveries", []))
+            ctx.setdefault("notified", []).append((time.time(), task["id"], job_status, delivered))

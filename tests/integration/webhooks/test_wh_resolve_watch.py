@@ -24,7 +24,8 @@ def epoch(stamp: str) -> int:
 
 def seed_execution(state, *, description="library -> relay", status="InProgress"):
     registry = state.add_registry("relay")
-    policy = state.add_policy("prod-sync-eu", dest_registry_id=registry["id"], description=description)
+    policy = state.add_policy("prod-sync-eu", dest_registry_id=registry["id"], description=description,
+                              filters=[{"type": "name", "value": "library/**"}])
     # Same destination and start second, another policy: the description tells them apart.
     decoy = state.add_policy("nightly", dest_registry_id=registry["id"], description="nightly copy")
     state.add_execution(decoy["id"])
@@ -49,15 +50,14 @@ def test_a_pre_2_13_execution_resolves_to_harbors_id_and_its_alert_has_the_log_t
     for doc in docs + docs:
         assert post(client, hv.body(doc)).status_code == 200
     now = time.time()
-    assert dispatch_once(app, now)["finalized"] == 0  # Harbor: InProgress; the id is known from here on
+    # Harbor still says InProgress, but every task's final status is in and Harbor counts two: final.
+    assert dispatch_once(app, now)["finalized"] == 1
     (listed,) = api_get(client, "/executions").get_json()["items"]
-    assert listed["execution_id"] == execution["id"] and listed["key"] < 0 and listed["state"] == "open"
+    assert listed["execution_id"] == execution["id"] and listed["key"] < 0 and listed["state"] == "final"
     assert api_get(client, f"/executions/{execution['id']}").get_json()["key"] == listed["key"]
     found = api_get(client, f"/events?execution_id={execution['id']}").get_json()["items"]
     assert len(found) == len(docs) and {(e["execution_id"], e["execution_key"]) for e in found} == {
         (execution["id"], listed["key"])}
-    execution.update(status="Failed", end_time="2024-05-01T10:00:42.000Z")
-    assert dispatch_once(app, now + 31)["finalized"] == 1
     (alert,) = alert_rows(bridge)
     data = json.loads(alert.data)
     assert data["execution_id"] == execution["id"] and data["source"] == "harbor"
@@ -106,6 +106,7 @@ def test_the_watcher_alerts_once_for_an_execution_that_failed_before_any_task(ma
     data = json.loads(alert.data)
     assert alert.title == "Replication failed: prod-sync-eu"
     assert data["execution_id"] == failed["id"] and data["total"] == 0 and data["status_text"] == reason
+    assert data["project"] == "library" and data["trigger"] == "manual" and data["remote_name"] == "relay"
     assert f"Harbor: {reason}" in alert.text
     running.update(status="Stopped", end_time="2024-05-01T10:00:42.000Z")
     assert dispatch_once(app, now + 5)["watched"] == 1  # the stopped one, once
@@ -129,7 +130,9 @@ def test_groups_of_one_execution_split_by_namespace_alert_once(make_app, harbor_
         assert post(client, hv.body(doc)).status_code == 200
     listed = api_get(client, "/executions").get_json()["items"]
     assert len({i["key"] for i in listed}) == 2
-    assert dispatch_once(app, time.time() + 31)["finalized"] == 2
+    # One Error each: a retry may still come (harbor#14986) until jobservice's longest backoff has passed.
+    assert dispatch_once(app, time.time() + 31)["finalized"] == 0
+    assert dispatch_once(app, time.time() + 151)["finalized"] == 2
     (alert,) = alert_rows(app.extensions["webhooks"])
     data = json.loads(alert.data)
     assert data["execution_id"] == execution["id"]

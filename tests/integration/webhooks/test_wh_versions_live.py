@@ -57,7 +57,7 @@ def test_every_family_and_format_is_taken_and_one_execution_gives_one_alert(tmp_
             # One pre-2.13 execution of two tasks (app2 fails), every event sent twice, under its own policy.
             docs = hv.execution("2.10", description=policy)
             answers = [send(server.url, doc, "default") for doc in docs + docs]
-            assert [a.json()["status"] for a in answers] == ["accepted"] * 4 + ["duplicate"] * 4
+            assert [a.json()["status"] for a in answers] == ["accepted"] * 8 + ["duplicate"] * 8
             # A 2.13 task with 1,001 references.
             big = hv.default("2.13", "big", "Error", hv.STARTED + 5, refs=[f"v{i}" for i in range(1001)])
             big["event_data"]["replication"]["execution_id"] = 99

@@ -100,11 +100,12 @@ def statuses(family: str, outcome: str) -> list[str]:
 
 
 def execution(family: str, fmt: str = "default", **kwargs) -> list[dict]:
-    """Every webhook of the two-task execution, in the order Harbor sends them."""
+    """Every webhook of the two-task execution, in the order Harbor sends them (app2 fails each of
+    jobservice's three attempts)."""
     build = cloudevent if fmt == "cloudevents" else default
     found, at = [], STARTED + 1
     for repo, outcome in (("app1", "Success"), ("app2", "Error")):
-        for status in statuses(family, outcome):
+        for status in statuses(family, outcome) * (3 if outcome == "Error" else 1):
             found.append(build(family, repo, status, at, **kwargs))
             at += 1
     return found
