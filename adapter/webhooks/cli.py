@@ -8,7 +8,7 @@ import os
 import click
 import requests
 
-from harbor_client.printers import emit, output_option, table
+from provisioning.printers import emit, output_option, table
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
