@@ -18,7 +18,7 @@ def settings(listen: str) -> dict:
     env = os.environ.get
     conf = {
         "bind": listen,
-        "worker_class": "gthread",
+        "worker_class": "adapter.worker.BridgeWorker",
         "workers": int(env("SWR_BRIDGE_WORKERS", "2")),
         # Each upload holds one thread for its whole duration, so threads bound concurrent transfers.
         "threads": int(env("SWR_BRIDGE_THREADS", "16")),

@@ -1,0 +1,216 @@
+"""The gunicorn worker of `swr-bridge serve`: gthread, but slow clients hold no thread and SIGTERM refuses at once.
+
+gthread hands a connection to a thread as soon as its first byte arrives, and the thread then blocks
+until the request head is complete: 36 connections that send one byte each held every thread of a
+default instance. Here the main loop gathers the request head (TLS handshake included) without a
+thread, for at most SWR_BRIDGE_HEADER_TIMEOUT seconds (10); only a complete head reaches a thread.
+The body is read in the thread, where every socket read waits at most until the client falls below
+SWR_BRIDGE_MIN_BODY_RATE bytes/s (1024) averaged over the last SWR_BRIDGE_BODY_RATE_WINDOW seconds
+(60): a stalled body frees its thread within the window, a Harbor throttled to 100 KiB/s is far above.
+On SIGTERM the listening sockets are closed at once, so new connections are refused rather than left
+in the backlog, while requests in flight finish within the graceful timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import ssl
+import time
+from collections import deque
+from functools import partial
+
+from gunicorn import http
+from gunicorn import sock as gsock
+from gunicorn.workers.gthread import ThreadWorker
+
+HEAD_END = b"\r\n\r\n"
+HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no more waiting
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+class SlowClient(TimeoutError):
+    """The client sent its body slower than the minimum rate."""
+
+
+class RateReader:
+    """Stands in for the socket behind gunicorn's body reader: each recv waits at most until the
+    bytes received over the last `window` seconds would fall below `rate * window`."""
+
+    def __init__(self, sock, rate: float, window: float, clock=time.monotonic):
+        self.sock, self.rate, self.window, self.clock = sock, rate, window, clock
+        self.reset()
+
+    def reset(self) -> None:
+        """A new request: the window starts now."""
+        now = self.clock()
+        self.total, self.cap = 0, None
+        self.samples: deque[tuple[float, int]] = deque([(now, 0)])  # (time, total before it), 1 per second
+
+    def deadline(self) -> float:
+        """When the window would hold too few bytes if nothing more arrives."""
+        floor = self.total - self.rate * self.window
+        for when, before in self.samples:
+            if before > floor:
+                return when + self.window
+        return self.clock() + self.window
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            wait = self.deadline() - self.clock()
+            if wait <= 0:
+                raise SlowClient(f"request body slower than {self.rate:.0f} B/s over {self.window:.0f} s")
+            self.sock.settimeout(wait if self.cap is None else min(wait, self.cap))
+            try:
+                data = self.sock.recv(size)
+            except (socket.timeout, ssl.SSLWantReadError):
+                if self.cap is not None and self.cap < wait:
+                    raise
+                continue
+            finally:
+                self.sock.settimeout(None)
+            self._count(len(data))
+            return data
+
+    def _count(self, n: int) -> None:
+        now = self.clock()
+        if now - self.samples[-1][0] >= 1.0:
+            self.samples.append((now, self.total))
+        while len(self.samples) > 1 and now - self.samples[1][0] > self.window:
+            self.samples.popleft()
+        self.total += n
+
+    # gunicorn bounds its drain of an unread body with a timeout of its own: it applies on top.
+    def settimeout(self, value) -> None:
+        self.cap = value
+
+    def gettimeout(self):
+        return self.cap
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+class BridgeWorker(ThreadWorker):
+    """gthread with the request head gathered in the main loop and a minimum body rate."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = _env_float("SWR_BRIDGE_HEADER_TIMEOUT", 10.0)
+        self.min_rate = _env_float("SWR_BRIDGE_MIN_BODY_RATE", 1024.0)
+        self.rate_window = _env_float("SWR_BRIDGE_BODY_RATE_WINDOW", 60.0)
+        self.heading: deque = deque()  # connections gathering a head, oldest deadline first
+
+    # --- accepting and gathering heads (main thread) ----------------------------------------------
+    def accept(self, listener):
+        try:
+            client, addr = listener.accept()
+        except OSError:  # EAGAIN, ECONNABORTED: nothing to accept after all
+            return
+        self.nr_conns += 1
+        from gunicorn.workers.gthread import TConn
+
+        conn = TConn(self.cfg, client, addr, listener.getsockname())
+        conn.head = bytearray()
+        if self.cfg.is_ssl:
+            try:
+                conn.sock = gsock.ssl_context(self.cfg).wrap_socket(
+                    client, server_side=True, do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
+            except (OSError, ValueError):
+                self._drop(conn)
+                return
+            conn.handshaken = False
+        self._gather(conn)
+
+    def _gather(self, conn) -> None:
+        conn.timeout = time.monotonic() + self.header_timeout
+        self.heading.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
+
+    def _on_head_bytes(self, conn, _fileobj) -> None:
+        try:
+            if getattr(conn, "handshaken", True) is False:
+                conn.sock.do_handshake()
+                conn.handshaken = True
+            data = conn.sock.recv(HEAD_LIMIT)
+            while data and isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+                data += conn.sock.recv(HEAD_LIMIT)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except (OSError, ValueError):
+            data = b""
+        if not data:
+            self._stop_gathering(conn)
+            self._drop(conn)
+            return
+        conn.head += data
+        if HEAD_END in conn.head or len(conn.head) >= HEAD_LIMIT:
+            self._stop_gathering(conn)
+            self._dispatch(conn)
+
+    def _stop_gathering(self, conn) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        try:
+            self.heading.remove(conn)
+        except ValueError:
+            pass
+
+    def _dispatch(self, conn) -> None:
+        """A complete head: the connection goes to a thread with the head already buffered."""
+        if conn.parser is None:
+            conn.initialized = True
+            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window)
+            conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
+        else:
+            conn.reader.reset()
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = bytearray()
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _drop(self, conn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        while self.heading and self.heading[0].timeout <= now:
+            conn = self.heading[0]
+            self._stop_gathering(conn)
+            self._drop(conn)
+
+    # --- kept-alive connections: their next head is gathered the same way -------------------------
+    def on_client_socket_readable(self, conn, client):
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.head = bytearray()
+        self._gather(conn)
+        self._on_head_bytes(conn, client)
+
+    def finish_request(self, conn, fs):
+        buffered = conn.parser.unreader.buf.getvalue() if conn.parser is not None else b""
+        if buffered and HEAD_END not in buffered and self.alive and not fs.cancelled() and fs.result():
+            # Read-ahead of a body drain holding only part of the next head: gather the rest here.
+            conn.head = bytearray(conn.parser.unreader.take_buffered())
+            conn.sock.setblocking(False)
+            self._gather(conn)
+            return
+        super().finish_request(conn, fs)
+
+    # --- stopping ---------------------------------------------------------------------------------
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled)
+        if not self.alive:
+            # Closed now, not when the last upload ends: new connections are refused at once instead
+            # of waiting in the backlog of a socket nobody accepts from any more.
+            for listener in self.sockets:
+                listener.close()
