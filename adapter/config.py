@@ -55,6 +55,9 @@ class CredentialsSchema(_Strict):
     mode = fields.String(load_default="passthrough", validate=validate.OneOf(["passthrough", "pinned"]))
     pinned = fields.Nested(PinnedSchema, load_default=None, allow_none=True)
     cache_seconds = fields.Integer(load_default=60, validate=validate.Range(min=0, max=3600))
+    # A secret SWR refused is refused again this long without asking SWR.
+    failure_cache_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1, max=3600))
+    max_concurrent_logins = fields.Integer(load_default=4, validate=validate.Range(min=1, max=256))
 
     @validates_schema
     def _pinned_needs_block(self, data, **_):

@@ -30,6 +30,7 @@ def settings(listen: str) -> dict:
         "forwarded_allow_ips": env("SWR_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": "adapter.logs.GunicornLogger",
         "loglevel": env("SWR_BRIDGE_GUNICORN_LOGLEVEL", "warning"),
         # Upload tokens ride in the URL; keep room for them.
         "limit_request_line": 8190,

@@ -41,7 +41,7 @@ def _challenge(scope: str | None = None) -> dict[str, str]:
 
 def _authenticate(scope: str | None = None) -> Grant:
     try:
-        return service().auth.authenticate(request.headers.get("Authorization"))
+        return service().auth.authenticate(request.headers.get("Authorization"), request.remote_addr or "")
     except RegistryError as exc:
         if exc.status == 401:
             exc.headers.update(_challenge(scope))
@@ -119,7 +119,7 @@ def token():
         raise RegistryError("UNAUTHORIZED", "Basic credentials (access id and secret) required", status=401,
                             headers={"WWW-Authenticate": 'Basic realm="swr-bridge"'})
     svc = service()
-    principal = svc.auth.check_basic(*basic)
+    principal = svc.auth.check_basic(*basic, request.remote_addr or "")
     scopes = [s for s in request.args.getlist("scope") for s in _split_scopes(s)]
     return jsonify(svc.auth.issue(principal, scopes))
 

@@ -1,0 +1,132 @@
+"""Pass-through logins toward SWR: right secrets cached, wrong ones cached briefly, back-off, a cap on SWR logins.
+
+Secrets are kept only as salted hashes. A secret SWR accepted passes for `ok_seconds` without asking
+again, and is never held by anything below: someone else's wrong guesses never slow it. A secret SWR
+refused is refused again for `fail_seconds` without asking SWR, and concurrent attempts with the same
+secret share one SWR login. After FREE_FAILURES failures a client address waits, doubling up to
+MAX_BACKOFF seconds; the access id's own failure count (from every address) lengthens that wait, but
+only for addresses that failed for that access id themselves. At most `max_logins` SWR logins run at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+
+FREE_FAILURES = 3
+MAX_BACKOFF = 60.0
+FORGET_AFTER = 900.0  # a quiet quarter of an hour wipes a failure record
+LIMIT = 10000  # entries per table, so that a flood of distinct guesses cannot grow memory without end
+SLOT_WAIT = 5.0
+
+
+class LoginRefused(Exception):
+    """Refused without a valid login: `reason` is wrong, cached, backoff or busy."""
+
+    def __init__(self, reason: str, message: str, retry_after: float = 0.0):
+        super().__init__(message)
+        self.reason, self.message, self.retry_after = reason, message, retry_after
+
+
+def backoff(failures: int) -> float:
+    return 0.0 if failures < FREE_FAILURES else min(2.0 ** (failures - FREE_FAILURES), MAX_BACKOFF)
+
+
+class Failures:
+    """Failure counts and last failure times by key, forgotten after FORGET_AFTER quiet seconds."""
+
+    def __init__(self):
+        self._entries: dict[tuple, tuple[int, float]] = {}
+
+    def get(self, key: tuple, now: float) -> tuple[int, float]:
+        count, last = self._entries.get(key, (0, 0.0))
+        return (0, 0.0) if now - last > FORGET_AFTER else (count, last)
+
+    def add(self, key: tuple, now: float) -> None:
+        count, _ = self.get(key, now)
+        if len(self._entries) >= LIMIT:
+            self._entries = {k: v for k, v in self._entries.items() if now - v[1] <= FORGET_AFTER}
+            if len(self._entries) >= LIMIT:
+                self._entries.clear()
+        self._entries[key] = (count + 1, now)
+
+
+class LoginGuard:
+    def __init__(self, ok_seconds: float, fail_seconds: float = 30.0, max_logins: int = 4,
+                 clock=time.monotonic, on_refused: Callable[[str], None] | None = None):
+        self.ok_seconds, self.fail_seconds, self.clock = ok_seconds, fail_seconds, clock
+        self.on_refused = on_refused or (lambda reason: None)
+        self._salt = os.urandom(16)
+        self._ok: dict[str, float] = {}
+        self._bad: dict[str, float] = {}
+        self._failures = Failures()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_logins)
+        self._inflight: dict[str, threading.Lock] = {}
+
+    def key(self, user: str, secret: str) -> str:
+        return hashlib.sha256(self._salt + f"{user}\0{secret}".encode()).hexdigest()
+
+    def check(self, user: str, secret: str, address: str, login: Callable[[], bool]) -> None:
+        """Returns when the credentials are right; raises LoginRefused otherwise."""
+        key = self.key(user, secret)
+        if self._cached(self._ok, key):
+            return
+        self._refuse_known(key)
+        wait = self._held(user, address)
+        if wait > 0:
+            self._refuse("backoff", "too many failed logins from this address; try again later", wait)
+        with self._same_secret(key):
+            if self._cached(self._ok, key):
+                return
+            self._refuse_known(key)  # another thread just had SWR refuse this very secret
+            if not self._slots.acquire(timeout=SLOT_WAIT):
+                self._refuse("busy", "too many logins in progress; try again later", 1.0)
+            try:
+                ok = login()
+            finally:
+                self._slots.release()
+            self._remember(key, user, address, ok)
+        if not ok:
+            self._refuse("wrong", "SWR refused these credentials")
+
+    def _refuse(self, reason: str, message: str, retry_after: float = 0.0):
+        self.on_refused(reason)
+        raise LoginRefused(reason, message, retry_after)
+
+    def _refuse_known(self, key: str) -> None:
+        if self._cached(self._bad, key):
+            self._refuse("cached", "SWR refused these credentials")
+
+    def _cached(self, table: dict[str, float], key: str) -> bool:
+        with self._lock:
+            return table.get(key, 0.0) > self.clock()
+
+    def _held(self, user: str, address: str) -> float:
+        now = self.clock()
+        with self._lock:
+            count, last = self._failures.get(("addr", address), now)
+            pair, pair_last = self._failures.get(("pair", user, address), now)
+            if pair:
+                count, last = max(count, self._failures.get(("id", user), now)[0]), max(last, pair_last)
+        return last + backoff(count) - now if count else 0.0
+
+    def _same_secret(self, key: str) -> threading.Lock:
+        with self._lock:
+            if len(self._inflight) > LIMIT:
+                self._inflight = {k: v for k, v in self._inflight.items() if v.locked()}
+            return self._inflight.setdefault(key, threading.Lock())
+
+    def _remember(self, key: str, user: str, address: str, ok: bool) -> None:
+        now = self.clock()
+        with self._lock:
+            table, ttl = (self._ok, self.ok_seconds) if ok else (self._bad, self.fail_seconds)
+            if len(table) >= LIMIT:
+                table.clear()
+            table[key] = now + ttl
+            if not ok:
+                for failure in (("addr", address), ("pair", user, address), ("id", user)):
+                    self._failures.add(failure, now)
