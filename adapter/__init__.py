@@ -13,8 +13,11 @@ def create_app(config: dict | None = None):
 
     if config is None or "swr" not in config:
         config = load_data(config or {}, "<create_app>")
+    from adapter.errors import JsonProvider
+
     app = Flask(__name__)
     app.config["BRIDGE"] = config
+    app.json = JsonProvider(app)
     app.json.sort_keys = False
 
     from adapter import dockyard, errors, health, logs, metrics, registry, webhooks

@@ -73,6 +73,10 @@ class BridgeConfigSchema(_Strict):
     listen = fields.String(load_default="127.0.0.1:8080", validate=validate.Regexp(
         r"^[^:\s]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$", error="must be HOST:PORT, e.g. 127.0.0.1:8080"))
     public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    # Without public_url: Host headers the token realm may name (anything else gets the listen address).
+    trusted_hosts = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$", error="must be HOST or HOST:PORT")),
+        load_default=list)
     instance_key_env = fields.String(load_default="SWR_BRIDGE_KEY")
     token_ttl = fields.Integer(load_default=900, validate=validate.Range(min=60, max=86400))
     upload_ttl = fields.Integer(load_default=86400, validate=validate.Range(min=300, max=7 * 86400))

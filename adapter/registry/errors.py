@@ -42,7 +42,7 @@ def upstream_error(status: int, body: bytes, content_type: str | None) -> Regist
     """Keeps an upstream OCI error's code and message; wraps anything else (SWR shapes included)."""
     try:
         data = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     code, message = _first_code(data)
     if code:

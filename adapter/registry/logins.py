@@ -1,7 +1,8 @@
 """Pass-through logins toward SWR: right secrets cached, wrong ones cached briefly, back-off, a cap on SWR logins.
 
 Secrets are kept only as salted hashes. A secret SWR accepted passes for `ok_seconds` without asking
-again, and is never held by anything below: someone else's wrong guesses never slow it. A secret SWR
+again; after that SWR is asked again, but the secret stays known for KNOWN_SECONDS and no back-off
+holds it: wrong guesses, from anyone, never slow a secret that worked. A secret SWR
 refused is refused again for `fail_seconds` without asking SWR, and concurrent attempts with the same
 secret share one SWR login. After FREE_FAILURES failures a client address waits, doubling up to
 MAX_BACKOFF seconds; the access id's own failure count (from every address) lengthens that wait, but
@@ -21,6 +22,7 @@ MAX_BACKOFF = 60.0
 FORGET_AFTER = 900.0  # a quiet quarter of an hour wipes a failure record
 LIMIT = 10000  # entries per table, so that a flood of distinct guesses cannot grow memory without end
 SLOT_WAIT = 5.0
+KNOWN_SECONDS = 86400.0
 
 
 class LoginRefused(Exception):
@@ -61,6 +63,7 @@ class LoginGuard:
         self.on_refused = on_refused or (lambda reason: None)
         self._salt = os.urandom(16)
         self._ok: dict[str, float] = {}
+        self._known: dict[str, float] = {}
         self._bad: dict[str, float] = {}
         self._failures = Failures()
         self._lock = threading.Lock()
@@ -76,7 +79,7 @@ class LoginGuard:
         if self._cached(self._ok, key):
             return
         self._refuse_known(key)
-        wait = self._held(user, address)
+        wait = 0.0 if self._cached(self._known, key) else self._held(user, address)
         if wait > 0:
             self._refuse("backoff", "too many failed logins from this address; try again later", wait)
         with self._same_secret(key):
@@ -127,6 +130,10 @@ class LoginGuard:
             if len(table) >= LIMIT:
                 table.clear()
             table[key] = now + ttl
-            if not ok:
+            if ok:
+                if len(self._known) >= LIMIT:
+                    self._known.clear()
+                self._known[key] = now + KNOWN_SECONDS
+            else:
                 for failure in (("addr", address), ("pair", user, address), ("id", user)):
                     self._failures.add(failure, now)

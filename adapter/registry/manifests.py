@@ -58,12 +58,16 @@ def _check_manifest(body: bytes) -> str:
     """The media type to send: Content-Type, which must agree with the manifest's own mediaType."""
     try:
         doc = json.loads(body)
-    except ValueError:
-        raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON (or nested too deeply)") from None
     if not isinstance(doc, dict):
         raise RegistryError("MANIFEST_INVALID", "manifest must be a JSON object")
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
     media_type = doc.get("mediaType")
+    for what, value in (("mediaType", media_type), ("Content-Type", content_type or None)):
+        if value is not None and value not in MANIFEST_TYPES:
+            raise RegistryError("MANIFEST_INVALID", f"{what} {str(value)[:100]!r} is not a manifest type "
+                                f"({', '.join(MANIFEST_TYPES)})")
     if media_type and content_type and media_type != content_type:
         raise RegistryError("MANIFEST_INVALID",
                             f"mediaType {media_type!r} does not agree with Content-Type {content_type!r}")
@@ -147,7 +151,10 @@ def list_tags(name: str) -> Response:
     if resp.status_code != 200:
         raise _fail(resp)
     link = resp.headers.get("Link")
-    tags = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}").get("tags") or []
+    try:
+        tags = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}").get("tags") or []
+    except (ValueError, RecursionError, AttributeError):
+        raise RegistryError("UPSTREAM_ERROR", "SWR's tag list is not a JSON object", status=502) from None
     if link:
         link = _rewrite_link(link, f"/v2/{dest}/", f"/v2/{name}/")
     else:

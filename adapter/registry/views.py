@@ -8,7 +8,9 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from adapter.registry import blobs, manifests
 from adapter.registry.auth import SERVICE, Grant, parse_basic
+from adapter.registry.blobs import DIGEST_RE
 from adapter.registry.errors import API_VERSION_HEADER, RegistryError
+from adapter.registry.relay import ClientGone
 from adapter.registry.service import EXTENSION, RegistryService, service
 
 bp = Blueprint("registry", __name__)
@@ -30,10 +32,20 @@ ROUTES = [
 ]
 
 
-def _challenge(scope: str | None = None) -> dict[str, str]:
+def realm_base() -> str:
+    """Where clients reach this endpoint: public_url, else the request's Host when it is one of
+    trusted_hosts, else the listen address. Never an arbitrary Host header, which would send the
+    client's credentials wherever the sender of that header chose."""
     cfg = service().config
-    base = (cfg.get("public_url") or request.host_url).rstrip("/")
-    value = f'Bearer realm="{base}/auth/token",service="{SERVICE}"'
+    if cfg.get("public_url"):
+        return cfg["public_url"].rstrip("/")
+    if request.host in cfg["trusted_hosts"]:
+        return f"{request.scheme}://{request.host}"
+    return f"{request.scheme}://{cfg['listen']}"
+
+
+def _challenge(scope: str | None = None) -> dict[str, str]:
+    value = f'Bearer realm="{realm_base()}/auth/token",service="{SERVICE}"'
     if scope:
         value += f',scope="{scope}"'
     return {"WWW-Authenticate": value}
@@ -71,6 +83,7 @@ def dispatch(rest: str):
         if match and request.method in methods:
             args = match.groupdict()
             name = args.pop("name")
+            _check_path(name, args)
             g.route = f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"  # metrics label
             scope = f"repository:{name}:{'pull,push' if action == 'push' else action}"
             g.registry_grant = _authenticate(scope)
@@ -91,6 +104,27 @@ def dispatch(rest: str):
     if any(p.match(path) for _, p, _, _ in ROUTES):
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported here", status=405)
     raise RegistryError("NAME_UNKNOWN", "unknown registry route", status=404)
+
+
+def _check_path(name: str, args: dict) -> None:
+    """The repository name, tag and digest of every route, before anything else sees them: a `..`
+    would otherwise reach SWR as another path."""
+    from adapter.swr.naming import NamingError, check_oci_name, check_tag
+
+    try:
+        check_oci_name(name)
+    except NamingError as exc:
+        raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
+    ref, digest = args.get("ref"), args.get("digest")
+    if ref is not None and ":" not in ref:
+        try:
+            check_tag(ref)
+        except NamingError as exc:
+            raise RegistryError("TAG_INVALID", str(exc), detail={"tag": ref}, status=400) from None
+    elif ref is not None:
+        digest = ref
+    if digest is not None and not DIGEST_RE.match(digest):
+        raise RegistryError("DIGEST_INVALID", f"digest {digest[:100]!r} is not sha256:<64 hex> or sha512:<128 hex>")
 
 
 def _organization_missing(name: str) -> bool:
@@ -132,6 +166,12 @@ def _split_scopes(value: str) -> list[str]:
 @bp.errorhandler(RegistryError)
 def registry_error(exc: RegistryError) -> Response:
     return exc.response()
+
+
+@bp.errorhandler(ClientGone)
+def client_gone(exc: ClientGone) -> Response:
+    # The client's own failure: a 4xx in the metrics, and no upstream error counted.
+    return RegistryError("BLOB_UPLOAD_INVALID", str(exc), status=400).response()
 
 
 @bp.after_request

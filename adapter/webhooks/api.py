@@ -16,6 +16,8 @@ from adapter.webhooks.config import STATUSES
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
 # Ids the stores can hold; anything larger is a 404 from the router, not an overflow in the driver.
 ID = "int(min=1, max=9223372036854775807)"
+# Free-text filters reach the store: PostgreSQL refuses NUL in text (and answered 503 for it).
+PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error="must not contain control characters")
 
 
 def error(status: int, code: str, message: str, **extra):
@@ -38,12 +40,12 @@ class ExecutionArgs(PageArgs):
 class EventArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES + ("running",)))
     execution_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
-    event_type = fields.String(validate=validate.Length(min=1, max=128))
+    event_type = fields.String(validate=[validate.Length(min=1, max=128), PRINTABLE])
 
 
 class DeliveryArgs(PageArgs):
     state = fields.String(validate=validate.OneOf(["pending", "delivered", "dead"]))
-    sink = fields.String(validate=validate.Length(min=1, max=64))
+    sink = fields.String(validate=[validate.Length(min=1, max=64), PRINTABLE])
 
 
 def _bridge():
