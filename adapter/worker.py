@@ -21,12 +21,13 @@ import time
 from collections import deque
 from functools import partial
 
-from gunicorn import http
+from gunicorn import http, util
 from gunicorn import sock as gsock
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 HEAD_END = b"\r\n\r\n"
 HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no more waiting
+LINGER_SECONDS, LINGER_BYTES = 2.0, 64 * 1024  # gunicorn's own bounds for a graceful close
 
 
 def _env_float(name: str, default: float) -> float:
@@ -95,6 +96,24 @@ class RateReader:
         return getattr(self.sock, name)
 
 
+class Conn(TConn):
+    """A connection whose graceful close lingers in the worker's event loop, not in a blocking read.
+
+    gunicorn's close_graceful reads until the peer closes, for up to 2 s, on the main thread: each
+    client that keeps its socket open after a refused request would stop the whole worker that long.
+    """
+
+    def __init__(self, worker, *args):
+        super().__init__(*args)
+        self.worker, self.head = worker, bytearray()
+
+    def close(self, graceful=False):
+        if graceful and not isinstance(self.sock, ssl.SSLSocket):
+            self.worker.linger(self)
+        else:
+            util.close(self.sock)
+
+
 class BridgeWorker(ThreadWorker):
     """gthread with the request head gathered in the main loop and a minimum body rate."""
 
@@ -104,6 +123,7 @@ class BridgeWorker(ThreadWorker):
         self.min_rate = _env_float("SWR_BRIDGE_MIN_BODY_RATE", 1024.0)
         self.rate_window = _env_float("SWR_BRIDGE_BODY_RATE_WINDOW", 60.0)
         self.heading: deque = deque()  # connections gathering a head, oldest deadline first
+        self.lingering: deque = deque()  # connections closing: (deadline, socket, bytes drained)
 
     # --- accepting and gathering heads (main thread) ----------------------------------------------
     def accept(self, listener):
@@ -112,10 +132,7 @@ class BridgeWorker(ThreadWorker):
         except OSError:  # EAGAIN, ECONNABORTED: nothing to accept after all
             return
         self.nr_conns += 1
-        from gunicorn.workers.gthread import TConn
-
-        conn = TConn(self.cfg, client, addr, listener.getsockname())
-        conn.head = bytearray()
+        conn = Conn(self, self.cfg, client, addr, listener.getsockname())
         if self.cfg.is_ssl:
             try:
                 conn.sock = gsock.ssl_context(self.cfg).wrap_socket(
@@ -187,6 +204,44 @@ class BridgeWorker(ThreadWorker):
             conn = self.heading[0]
             self._stop_gathering(conn)
             self._drop(conn)
+        while self.lingering and self.lingering[0][0] <= now:
+            self._unlinger(self.lingering[0])
+
+    # --- closing without blocking the loop ----------------------------------------------------------
+    def linger(self, conn) -> None:
+        """Sends FIN, then drains what the client still sends from the event loop, as close_graceful would."""
+        sock = conn.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+        except OSError:
+            util.close(sock)
+            return
+        entry = [time.monotonic() + LINGER_SECONDS, sock, 0]
+        self.lingering.append(entry)
+        self.poller.register(sock, selectors.EVENT_READ, partial(self._on_linger_bytes, entry))
+
+    def _on_linger_bytes(self, entry, _fileobj) -> None:
+        try:
+            data = entry[1].recv(LINGER_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        entry[2] += len(data)
+        if not data or entry[2] >= LINGER_BYTES:
+            self._unlinger(entry)
+
+    def _unlinger(self, entry) -> None:
+        try:
+            self.poller.unregister(entry[1])
+        except (KeyError, ValueError, OSError):
+            pass
+        try:
+            self.lingering.remove(entry)
+        except ValueError:
+            pass
+        util.close(entry[1])
 
     # --- kept-alive connections: their next head is gathered the same way -------------------------
     def on_client_socket_readable(self, conn, client):
