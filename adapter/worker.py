@@ -30,6 +30,26 @@ HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no 
 LINGER_SECONDS, LINGER_BYTES = 2.0, 64 * 1024  # gunicorn's own bounds for a graceful close
 
 
+BODY_PREFETCH = 64 * 1024  # body bytes gathered before a thread is given: a stall before them costs none
+
+
+def body_prefetch(head: bytes) -> int:
+    """How many body bytes to gather with this head: up to BODY_PREFETCH of its declared length,
+    BODY_PREFETCH of a chunked body (or up to its last chunk, if sooner), none when the client
+    waits for `100 Continue` before it sends its body."""
+    length, chunked = 0, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"expect" and value == b"100-continue":
+            return 0
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value:
+            chunked = True
+    return BODY_PREFETCH if chunked else min(length, BODY_PREFETCH)
+
+
 def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
@@ -74,10 +94,10 @@ class RateReader:
                 continue
             finally:
                 self.sock.settimeout(None)
-            self._count(len(data))
+            self.count(len(data))
             return data
 
-    def _count(self, n: int) -> None:
+    def count(self, n: int) -> None:
         now = self.clock()
         if now - self.samples[-1][0] >= 1.0:
             self.samples.append((now, self.total))
@@ -145,7 +165,7 @@ class BridgeWorker(ThreadWorker):
         self._gather(conn)
 
     def _gather(self, conn) -> None:
-        conn.timeout = time.monotonic() + self.header_timeout
+        conn.timeout, conn.wanted = time.monotonic() + self.header_timeout, None
         self.heading.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
 
@@ -166,9 +186,27 @@ class BridgeWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.head += data
-        if HEAD_END in conn.head or len(conn.head) >= HEAD_LIMIT:
+        end = conn.head.find(HEAD_END)
+        if end < 0 and len(conn.head) < HEAD_LIMIT:
+            return
+        if end >= 0 and conn.wanted is None:
+            conn.wanted = end + len(HEAD_END) + body_prefetch(bytes(conn.head[:end]))
+            self._reader(conn).reset()
+            data = conn.head[end + len(HEAD_END):]
+        if conn.wanted is not None:
+            # The body's first bytes arrive at the minimum rate, or the connection ends here.
+            conn.reader.count(len(data))
+            conn.timeout = conn.reader.deadline()
+        if end < 0 or len(conn.head) >= conn.wanted or conn.head.endswith(b"\r\n0\r\n\r\n"):
             self._stop_gathering(conn)
             self._dispatch(conn)
+
+    def _reader(self, conn) -> RateReader:
+        if conn.parser is None:
+            conn.initialized = True
+            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window)
+            conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
+        return conn.reader
 
     def _stop_gathering(self, conn) -> None:
         try:
@@ -182,12 +220,7 @@ class BridgeWorker(ThreadWorker):
 
     def _dispatch(self, conn) -> None:
         """A complete head: the connection goes to a thread with the head already buffered."""
-        if conn.parser is None:
-            conn.initialized = True
-            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window)
-            conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
-        else:
-            conn.reader.reset()
+        self._reader(conn)
         conn.parser.unreader.unread(bytes(conn.head))
         conn.head = bytearray()
         conn.data_ready = True
@@ -200,8 +233,7 @@ class BridgeWorker(ThreadWorker):
     def murder_pending(self):
         super().murder_pending()
         now = time.monotonic()
-        while self.heading and self.heading[0].timeout <= now:
-            conn = self.heading[0]
+        for conn in [c for c in self.heading if c.timeout <= now]:  # deadlines move once a head is in
             self._stop_gathering(conn)
             self._drop(conn)
         while self.lingering and self.lingering[0][0] <= now:

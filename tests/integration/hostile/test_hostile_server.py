@@ -158,11 +158,12 @@ def test_row04_a_client_reset_ends_the_upstream_request_at_once(ep, sbx):
     time.sleep(0.5)
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.close()  # RST
+    patches = lambda: [e for e in access_lines(ep, "/blobs/uploads/") if e["method"] == "PATCH"]  # noqa: E731
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not access_lines(ep, "/blobs/uploads/"):
+    while time.monotonic() < deadline and not patches():
         time.sleep(0.2)
-    patches = [e for e in access_lines(ep, "/blobs/uploads/") if e["method"] == "PATCH"]
-    assert patches, "no access line for the reset PATCH within 10 s"
+    patches = patches()
+    assert patches, "no access line for the reset PATCH within 10 s:\n" + ep.log_text()[-3000:]
     assert patches[-1]["status"] == 400 and patches[-1]["duration_ms"] < 5000
     assert metric(ep, "swr_bridge_upstream_errors_total", kind="timeout") == timeouts
 
