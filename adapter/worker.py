@@ -27,6 +27,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 HEAD_END = b"\r\n\r\n"
 HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no more waiting
+UNREAD_DRAIN_SECONDS = 0.1
 LINGER_SECONDS, LINGER_BYTES = 2.0, 64 * 1024  # gunicorn's own bounds for a graceful close
 
 
@@ -292,6 +293,14 @@ class BridgeWorker(ThreadWorker):
             self._gather(conn)
             return
         super().finish_request(conn, fs)
+
+    def _keepalive_after(self, conn, keepalive):
+        # gunicorn drains a body the app left unread for up to 5 s, in the thread: a client trickling
+        # that body holds the thread so long. Only what is already here is drained; else the
+        # connection closes (and lingers in the event loop).
+        if not keepalive:
+            return False
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + UNREAD_DRAIN_SECONDS))
 
     # --- stopping ---------------------------------------------------------------------------------
     def set_accept_enabled(self, enabled):
