@@ -51,6 +51,12 @@ def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
         created.append(path)
     else:
         open(os.environ["SWR_BRIDGE_BUDGET_FILE"], "wb").close()  # slots booked by an earlier run are void
+    if not os.environ.get("SWR_BRIDGE_LOGIN_FILE"):
+        # The secrets SWR refused, shared by this instance's workers (see adapter.registry.logins).
+        fd, path = tempfile.mkstemp(prefix="swr-bridge-logins-")
+        os.close(fd)
+        os.environ["SWR_BRIDGE_LOGIN_FILE"] = path
+        created.append(path)
     had_metrics_dir = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     metrics_dir = prepare_metrics_dir()
     if not had_metrics_dir:

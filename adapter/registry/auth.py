@@ -69,7 +69,7 @@ class Authenticator:
         from adapter import metrics
 
         self.guard = LoginGuard(self.cache_seconds, creds["failure_cache_seconds"], creds["max_concurrent_logins"],
-                                on_refused=metrics.login_refused)
+                                on_refused=metrics.login_refused, shared=os.environ.get("SWR_BRIDGE_LOGIN_FILE"))
         if self.mode == "pinned":
             self._pinned = self._load_pinned(creds["pinned"])
 

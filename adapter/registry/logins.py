@@ -11,11 +11,15 @@ only for addresses that failed for that access id themselves. At most `max_login
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import mmap
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 
 FREE_FAILURES = 3
 MAX_BACKOFF = 60.0
@@ -56,12 +60,57 @@ class Failures:
         self._entries[key] = (count + 1, now)
 
 
+class SharedRefusals:
+    """The secrets SWR refused, shared by the workers of one instance through a file mapped by each.
+
+    `swr-bridge serve` creates the file before it forks (SWR_BRIDGE_LOGIN_FILE): a salt, then SLOTS
+    slots of (16 bytes of the salted hash, expiry as a float). A slot is locked (fcntl, per process)
+    while its secret is being tried, so a wrong secret sent to every worker at once reaches SWR once.
+    A collision evicts the older entry: at worst one more SWR login.
+    """
+
+    SLOTS, SLOT = 8192, 24
+    SALT = 16
+
+    def __init__(self, path: str):
+        self._fd = os.open(path, os.O_RDWR)
+        size = self.SALT + self.SLOTS * self.SLOT
+        with self.lock(-1):
+            if os.fstat(self._fd).st_size < size:
+                os.ftruncate(self._fd, size)
+                os.pwrite(self._fd, os.urandom(self.SALT), 0)
+        self._map = mmap.mmap(self._fd, size)
+        self.salt = bytes(self._map[:self.SALT])
+
+    def _offset(self, key: bytes) -> int:
+        return self.SALT + int.from_bytes(key[:4], "big") % self.SLOTS * self.SLOT
+
+    @contextmanager
+    def lock(self, offset_or_key):
+        start = offset_or_key if isinstance(offset_or_key, int) else self._offset(offset_or_key)
+        fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, max(start, 0))
+        try:
+            yield
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, max(start, 0))
+
+    def refused(self, key: bytes, now: float) -> bool:
+        offset = self._offset(key)
+        entry, expiry = struct.unpack_from("16sd", self._map, offset)
+        return entry == key[:16] and expiry > now
+
+    def remember(self, key: bytes, until: float) -> None:
+        struct.pack_into("16sd", self._map, self._offset(key), key[:16], until)
+
+
 class LoginGuard:
     def __init__(self, ok_seconds: float, fail_seconds: float = 30.0, max_logins: int = 4,
-                 clock=time.monotonic, on_refused: Callable[[str], None] | None = None):
+                 clock=time.monotonic, on_refused: Callable[[str], None] | None = None, shared: str | None = None):
         self.ok_seconds, self.fail_seconds, self.clock = ok_seconds, fail_seconds, clock
         self.on_refused = on_refused or (lambda reason: None)
-        self._salt = os.urandom(16)
+        # Expiries in the shared file are on this clock: time.monotonic is one clock for every process.
+        self.shared = SharedRefusals(shared) if shared else None
+        self._salt = self.shared.salt if self.shared else os.urandom(16)
         self._ok: dict[str, float] = {}
         self._known: dict[str, float] = {}
         self._bad: dict[str, float] = {}
@@ -82,10 +131,10 @@ class LoginGuard:
         wait = 0.0 if self._cached(self._known, key) else self._held(user, address)
         if wait > 0:
             self._refuse("backoff", "too many failed logins from this address; try again later", wait)
-        with self._same_secret(key):
+        with self._same_secret(key), (self.shared.lock(bytes.fromhex(key)) if self.shared else nullcontext()):
             if self._cached(self._ok, key):
                 return
-            self._refuse_known(key)  # another thread just had SWR refuse this very secret
+            self._refuse_known(key)  # another thread or worker just had SWR refuse this very secret
             if not self._slots.acquire(timeout=SLOT_WAIT):
                 self._refuse("busy", "too many logins in progress; try again later", 1.0)
             try:
@@ -101,7 +150,7 @@ class LoginGuard:
         raise LoginRefused(reason, message, retry_after)
 
     def _refuse_known(self, key: str) -> None:
-        if self._cached(self._bad, key):
+        if self._cached(self._bad, key) or (self.shared and self.shared.refused(bytes.fromhex(key), self.clock())):
             self._refuse("cached", "SWR refused these credentials")
 
     def _cached(self, table: dict[str, float], key: str) -> bool:
@@ -135,5 +184,7 @@ class LoginGuard:
                     self._known.clear()
                 self._known[key] = now + KNOWN_SECONDS
             else:
+                if self.shared:
+                    self.shared.remember(bytes.fromhex(key), now + ttl)
                 for failure in (("addr", address), ("pair", user, address), ("id", user)):
                     self._failures.add(failure, now)

@@ -1,5 +1,6 @@
 """LoginGuard: wrong secrets cached, back-off per address and access id, one SWR login per secret, a cap."""
 
+import os
 import threading
 import time
 
@@ -127,3 +128,35 @@ def test_refusals_are_counted_by_reason(reason):
     before = metrics.LOGIN_REFUSED.labels(reason=reason)._value.get()
     metrics.login_refused(reason)
     assert metrics.LOGIN_REFUSED.labels(reason=reason)._value.get() == before + 1
+
+
+def test_workers_share_the_refused_secrets_and_try_each_once(tmp_path):
+    """Two worker processes (forked, as gunicorn's are) with one login file: a wrong secret sent to
+    both at once reaches SWR once, and is refused by either afterwards without SWR."""
+    path = tmp_path / "logins"
+    path.touch()
+    counter = tmp_path / "swr-logins"
+    counter.write_text("")
+
+    def slow_wrong_login():
+        with open(counter, "a") as fh:
+            fh.write("x")
+        time.sleep(0.5)
+        return False
+
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            guard = LoginGuard(60, shared=str(path))
+            code = 0
+            try:
+                guard.check("eu-de@AK", "wrong-secret", "10.0.0.9", slow_wrong_login)
+            except LoginRefused as exc:
+                code = {"wrong": 10, "cached": 11}.get(exc.reason, 12)
+            os._exit(code)
+        pids.append(pid)
+    codes = sorted(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids)
+    assert codes == [10, 11] and counter.read_text() == "x"
+    later = LoginGuard(60, shared=str(path))
+    assert attempt(later, Swr(), "wrong-secret") == "cached"
