@@ -74,7 +74,36 @@ def _check_manifest(body: bytes) -> str:
     chosen = content_type or media_type
     if not chosen:
         raise RegistryError("MANIFEST_INVALID", "neither Content-Type nor mediaType names the manifest type")
+    _check_shape(doc, chosen)
     return chosen
+
+
+IMAGE_TYPES = MANIFEST_TYPES[2:4]
+INDEX_TYPES = MANIFEST_TYPES[:2]
+
+
+def _check_shape(doc: dict, media_type: str) -> None:
+    """The fields a registry needs of an image manifest or an index, checked here so that a malformed
+    one is the client's 400 and never an upstream error (docker-registry answers 500 to some)."""
+    def descriptor(item, where: str) -> None:
+        if not (isinstance(item, dict) and isinstance(item.get("digest"), str) and DIGEST_RE.match(item["digest"])
+                and type(item.get("size")) is int and item["size"] >= 0):
+            raise RegistryError("MANIFEST_INVALID", f"{where} must be a descriptor with a digest and a size")
+
+    if media_type in IMAGE_TYPES or media_type in INDEX_TYPES:
+        if doc.get("schemaVersion") != 2:
+            raise RegistryError("MANIFEST_INVALID", "schemaVersion must be 2")
+    if media_type in IMAGE_TYPES:
+        descriptor(doc.get("config"), "config")
+        if not isinstance(doc.get("layers"), list):
+            raise RegistryError("MANIFEST_INVALID", "layers must be a list")
+        for i, layer in enumerate(doc["layers"]):
+            descriptor(layer, f"layers[{i}]")
+    elif media_type in INDEX_TYPES:
+        if not isinstance(doc.get("manifests"), list):
+            raise RegistryError("MANIFEST_INVALID", "manifests must be a list")
+        for i, child in enumerate(doc["manifests"]):
+            descriptor(child, f"manifests[{i}]")
 
 
 def _check_reference(ref: str, body: bytes) -> str:

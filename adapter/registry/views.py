@@ -116,11 +116,11 @@ def _check_path(name: str, args: dict) -> None:
     except NamingError as exc:
         raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
     ref, digest = args.get("ref"), args.get("digest")
-    if ref is not None and ":" not in ref:
+    if ref is not None and not ref.startswith(("sha256:", "sha512:")):
         try:
             check_tag(ref)
-        except NamingError as exc:
-            raise RegistryError("TAG_INVALID", str(exc), detail={"tag": ref}, status=400) from None
+        except NamingError as exc:  # the code put_manifest has always given a bad tag
+            raise RegistryError("NAME_INVALID", str(exc), detail={"tag": ref}) from None
     elif ref is not None:
         digest = ref
     if digest is not None and not DIGEST_RE.match(digest):

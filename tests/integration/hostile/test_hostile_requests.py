@@ -154,8 +154,8 @@ def test_row09_a_trusted_host_or_public_url_names_the_realm(sbx, monkeypatch):
 
 # --- row 10: tags and digests ----------------------------------------------------------------------
 @pytest.mark.parametrize("method,path,code", [
-    ("GET", "/manifests/..", "TAG_INVALID"), ("HEAD", "/manifests/..", None),
-    ("DELETE", "/manifests/..", "TAG_INVALID"), ("PUT", "/manifests/..", "TAG_INVALID"),
+    ("GET", "/manifests/..", "NAME_INVALID"), ("HEAD", "/manifests/..", None),
+    ("DELETE", "/manifests/..", "NAME_INVALID"), ("PUT", "/manifests/..", "NAME_INVALID"),
     ("GET", "/manifests/sha256:..", "DIGEST_INVALID"), ("GET", "/referrers/..", "DIGEST_INVALID"),
     ("GET", "/blobs/..", "DIGEST_INVALID"), ("DELETE", "/blobs/..", "DIGEST_INVALID")])
 def test_row10_tags_and_digests_are_checked_on_every_route(client, auth, method, path, code):
