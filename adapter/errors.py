@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from adapter.registry.errors import RegistryError
+from adapter.transfer.errors import TransferError
 
 log = logging.getLogger("swr_bridge")
 
@@ -53,13 +54,13 @@ def handle_http(exc: HTTPException) -> Response:
 def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and not isinstance(exc, InternalServerError):
         return handle_http(exc)
-    if isinstance(exc, RegistryError):
-        return exc.response()
+    if isinstance(exc, TransferError):
+        return RegistryError.of(exc).response()
     log.exception("unhandled error on %s %s", request.method, request.path)
     return _answer(500, "INTERNAL_ERROR", "internal error; see the server log")
 
 
 def init_app(app) -> None:
     app.register_error_handler(HTTPException, handle_http)
-    app.register_error_handler(RegistryError, lambda exc: exc.response())
+    app.register_error_handler(TransferError, lambda exc: RegistryError.of(exc).response())
     app.register_error_handler(Exception, handle_unexpected)

@@ -85,6 +85,11 @@ def organization_label(organization: str) -> str:
     return organization
 
 
+def throttle_wait(seconds: float, limit: str) -> None:
+    """The endpoint's Budget on_wait: seconds spent waiting on the bandwidth budget."""
+    THROTTLE_WAIT.labels(limit=limit).inc(seconds)
+
+
 def counting(organization: str, direction: str, throttle=None):
     """A `throttle(n)` for one transfer that counts its bytes, then applies `throttle` if there is one."""
     child = BYTES.labels(organization=organization_label(organization), direction=direction)

@@ -17,9 +17,8 @@ from datetime import datetime, timezone
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validates
 
-_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3,
-          "kbit": 125, "kibit": 128, "mbit": 125_000, "mibit": 131_072, "gbit": 125_000_000}
-_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*/\s*s\s*$", re.I)
+from harbor_client.units import parse_rate
+
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # Bytes booked at a time: the relay's chunk. Transfers take turns a chunk at a time, and while one
 # sends its chunk upstream and reads the next, the others' bookings keep the link busy (with
@@ -33,17 +32,6 @@ SLOTS = 64  # slot 0 is the instance's link; one more per organization with a li
 # then waits its turn again, so the one that wakes first cannot take the whole catch-up.
 BURST = 0.1
 MAX_ORGANIZATIONS = SLOTS - 1
-
-
-def parse_rate(text) -> float | None:
-    """`50MiB/s`, `500KB/s`, `800Kbit/s` -> bytes per second; `unlimited` -> None."""
-    if str(text).strip().lower() == "unlimited":
-        return None
-    match = _RATE_RE.match(str(text))
-    unit = match.group(2).lower() if match else ""
-    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise ValueError(f"bandwidth {text!r} is not like 50MiB/s, 500KB/s, 800Kbit/s or unlimited")
-    return float(match.group(1)) * _UNITS[unit]
 
 
 def _parse_days(text: str) -> set[int]:
@@ -212,13 +200,6 @@ def _remove(path: str, pid: int) -> None:
             os.unlink(path)
 
 
-def record_wait(seconds: float, limit: str) -> None:
-    """The default on_wait: seconds spent waiting on the throttle, in /metrics."""
-    from adapter import metrics  # imported late: the metrics' mode is fixed at first import
-
-    metrics.THROTTLE_WAIT.labels(limit=limit).inc(seconds)
-
-
 class Budget:
     """Blocks callers so that bytes flow at no more than the configured rate (global and per org).
 
@@ -227,7 +208,7 @@ class Budget:
     """
 
     def __init__(self, policy: BandwidthPolicy, clock: SharedClock | None = None, *,
-                 utcnow=lambda: datetime.now(timezone.utc), sleep=time.sleep, on_wait=record_wait):
+                 utcnow=lambda: datetime.now(timezone.utc), sleep=time.sleep, on_wait=None):
         self.policy = policy
         orgs = sorted(policy.per_organization)
         self.clock = clock or SharedClock(slots=len(orgs) + 1)
@@ -236,7 +217,8 @@ class Budget:
                              f"the budget file has {self.clock.slots}")
         self._org_slots = {org: i + 1 for i, org in enumerate(orgs)}
         self._utcnow, self._sleep = utcnow, sleep
-        self._on_wait = on_wait  # on_wait(seconds, limit) with limit "instance" or "organization"
+        # on_wait(seconds, limit), limit "instance" or "organization": the endpoint counts them in /metrics
+        self._on_wait = on_wait
 
     @property
     def active(self) -> bool:

@@ -7,7 +7,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from harbor_client.resources import (
     SystemResource,
     WebhookPoliciesResource,
 )
+from harbor_client.units import retry_after
 from harbor_client.versions import HarborVersion, check_fields, gated_fields, parse_version
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,6 @@ class HarborBasicAuth(HTTPBasicAuth):
 def _no_cookies() -> DefaultCookiePolicy:
     # Harbor sets sid/_gorilla_csrf cookies; sending one back turns every write into a CSRF 403.
     return DefaultCookiePolicy(allowed_domains=[])
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _env_verify(value: str | None) -> bool | str:
@@ -167,7 +155,7 @@ class HarborClient:
             return None
         if attempt >= self.retries:
             return None
-        wait = max(self.backoff * 2**attempt, _retry_after(response) or 0.0)
+        wait = max(self.backoff * 2**attempt, retry_after(response.headers.get("Retry-After")) or 0.0)
         return wait if wait <= self.max_wait else None
 
     # --- thin verbs used by the resources --------------------------------------------------------

@@ -12,7 +12,13 @@ TERMINAL_STATUSES = frozenset({"Succeed", "Failed", "Stopped"})
 MASKED_SECRET = "*****"  # what GET /registries/{id} returns instead of a stored secret
 
 # Every model keeps the fields this client does not know in `extra`, so a GET-modify-PUT round trip
-# against a newer Harbor does not wipe them (a PUT replaces the whole policy).
+# against a newer Harbor does not wipe them (a PUT replaces the whole policy). harbor_client.schemas
+# derives the marshmallow schemas from these dataclasses: a field is written here, once.
+
+
+def server_set() -> Any:
+    """A field Harbor assigns (ids, times, status, creator): read from answers, never sent in a body."""
+    return field(default=None, metadata={"server_set": True})
 
 
 @dataclass(kw_only=True)
@@ -25,7 +31,7 @@ class RegistryCredential:
 
 @dataclass(kw_only=True)
 class Registry:
-    id: int | None = None
+    id: int | None = server_set()
     name: str | None = None
     url: str | None = None
     type: str | None = None
@@ -33,9 +39,9 @@ class Registry:
     insecure: bool = False
     ca_certificate: str | None = None
     description: str | None = None
-    status: str | None = None
-    creation_time: datetime | None = None
-    update_time: datetime | None = None
+    status: str | None = server_set()
+    creation_time: datetime | None = server_set()
+    update_time: datetime | None = server_set()
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -96,7 +102,7 @@ class ReplicationPolicy:
     The gated fields default to None, meaning "not set": they are then left out of the request.
     """
 
-    id: int | None = None
+    id: int | None = server_set()
     name: str | None = None
     description: str | None = None
     src_registry: Registry | None = None
@@ -112,8 +118,8 @@ class ReplicationPolicy:
     speed: int | None = None
     copy_by_chunk: bool | None = None
     single_active_replication: bool | None = None
-    creation_time: datetime | None = None
-    update_time: datetime | None = None
+    creation_time: datetime | None = server_set()
+    update_time: datetime | None = server_set()
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -171,16 +177,16 @@ class WebhookTargetObject:
 class WebhookPolicy:
     """A project webhook. `enabled` defaults to True and is always sent: Harbor stores an omitted one as false."""
 
-    id: int | None = None
+    id: int | None = server_set()
     name: str | None = None
     description: str | None = None
-    project_id: int | None = None
+    project_id: int | None = server_set()
     targets: list[WebhookTargetObject] = field(default_factory=list)
     event_types: list[str] = field(default_factory=list)
-    creator: str | None = None
+    creator: str | None = server_set()
     enabled: bool = True
-    creation_time: datetime | None = None
-    update_time: datetime | None = None
+    creation_time: datetime | None = server_set()
+    update_time: datetime | None = server_set()
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

@@ -1,8 +1,12 @@
-"""Marshmallow schemas mirroring the swagger definitions; unknown fields are kept, never dropped."""
+"""Marshmallow schemas derived from the models' dataclasses (Harbor's fields are written once, in models.py);
+unknown fields are kept, never dropped."""
 
 from __future__ import annotations
 
-from dataclasses import fields as dataclass_fields
+import dataclasses
+import types
+import typing
+from datetime import datetime
 from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, Schema, fields, post_dump, post_load, pre_load
@@ -11,11 +15,7 @@ from harbor_client import models as m
 
 
 class _ModelSchema(Schema):
-    """Loads into `model`, with the fields it does not declare in `extra`; dumps back without None values.
-
-    Server-assigned fields (ids, times, status, creator) are `load_only`: Harbor ignores them in a body
-    or takes them from the path, so they are never sent.
-    """
+    """Loads into `model`, with the fields it does not declare in `extra`; dumps back without None values."""
 
     class Meta:
         unknown = INCLUDE
@@ -24,7 +24,7 @@ class _ModelSchema(Schema):
 
     @post_load
     def _to_model(self, data: dict[str, Any], **_: Any) -> Any:
-        names = {f.name for f in dataclass_fields(self.model)} - {"extra"}
+        names = {f.name for f in dataclasses.fields(self.model)} - {"extra"}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names and k not in self.fields}
         return self.model(**known, extra=extra)
@@ -40,50 +40,55 @@ class _ModelSchema(Schema):
         return data
 
 
-class RegistryCredentialSchema(_ModelSchema):
-    model = m.RegistryCredential
-    type = fields.String(load_default="basic")
-    access_key = fields.String(load_default=None)
-    access_secret = fields.String(load_default=None)
+_SCALARS = {str: fields.String, int: fields.Integer, bool: fields.Boolean, datetime: fields.DateTime}
 
 
-class RegistrySchema(_ModelSchema):
-    model = m.Registry
-    id = fields.Integer(load_default=None, load_only=True)
-    name = fields.String(load_default=None)
-    url = fields.String(load_default=None)
-    type = fields.String(load_default=None)
-    credential = fields.Nested(RegistryCredentialSchema, load_default=None)
-    # go-swagger omits false booleans and empty strings from answers: absent means false / empty.
-    insecure = fields.Boolean(load_default=False)
-    ca_certificate = fields.String(load_default=None, allow_none=True)
-    description = fields.String(load_default=None)
-    status = fields.String(load_default=None, load_only=True)
-    creation_time = fields.DateTime(load_default=None, load_only=True)
-    update_time = fields.DateTime(load_default=None, load_only=True)
+def _field(hint: Any, field: dataclasses.Field) -> fields.Field:
+    """The marshmallow field for one dataclass field. What it loads when absent is the model's default,
+    except for a plain bool: go-swagger omits false booleans from answers, so absent means false.
+    Server-assigned fields (models.server_set()) are `load_only`: Harbor ignores them in a body or takes
+    them from the path, so they are never sent."""
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    if optional:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    kwargs: dict[str, Any] = {"allow_none": optional or None, "load_only": field.metadata.get("server_set", False)}
+    if field.default is not dataclasses.MISSING:
+        kwargs["load_default"] = False if hint is bool and not optional else field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        kwargs["load_default"] = field.default_factory
+    else:
+        kwargs["required"] = True
+    if kwargs["allow_none"] is None:
+        del kwargs["allow_none"]
+    return _kind(hint)(**kwargs)
 
 
-class _FlatRegistrySchema(_ModelSchema):
-    """The flat connection fields RegistryUpdate and RegistryPing share (no nested `credential`)."""
-
-    url = fields.String(allow_none=True)
-    credential_type = fields.String(allow_none=True)
-    access_key = fields.String(allow_none=True)
-    access_secret = fields.String(allow_none=True)
-    insecure = fields.Boolean(allow_none=True)
-    ca_certificate = fields.String(allow_none=True)
-
-
-class RegistryUpdateSchema(_FlatRegistrySchema):
-    model = m.RegistryUpdate
-    name = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
+def _kind(hint: Any):
+    """A factory of the field for a type: scalars, Any, dicts, lists and nested models."""
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    if hint is Any:
+        return fields.Raw
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        return fields.Dict
+    if origin is list:
+        inner = _kind(typing.get_args(hint)[0])
+        return lambda **kw: fields.List(inner(), **kw)
+    return lambda **kw: fields.Nested(schema_class(hint), **kw)
 
 
-class RegistryPingSchema(_FlatRegistrySchema):
-    model = m.RegistryPing
-    id = fields.Integer(allow_none=True)
-    type = fields.String(allow_none=True)
+_CLASSES: dict[type, type[_ModelSchema]] = {}
+
+
+def schema_class(model: type, base: type[_ModelSchema] | None = None) -> type[_ModelSchema]:
+    """The schema of a model, made from its dataclass fields (`base` adds hooks and fields of its own)."""
+    if model not in _CLASSES:
+        hints = typing.get_type_hints(model)
+        declared = {f.name: _field(hints[f.name], f) for f in dataclasses.fields(model)
+                    if f.name != "extra" and (base is None or f.name not in base._declared_fields)}
+        _CLASSES[model] = type(f"{model.__name__}Schema", (base or _ModelSchema,), {"model": model, **declared})
+    return _CLASSES[model]
 
 
 class _RegistryRef(fields.Nested):
@@ -98,44 +103,10 @@ class _RegistryRef(fields.Nested):
         return {"id": registry_id}
 
 
-class ReplicationTriggerSettingsSchema(_ModelSchema):
-    model = m.ReplicationTriggerSettings
-    cron = fields.String(load_default=None)
-
-
-class ReplicationTriggerSchema(_ModelSchema):
-    model = m.ReplicationTrigger
-    type = fields.String(load_default="manual")
-    trigger_settings = fields.Nested(ReplicationTriggerSettingsSchema, load_default=None)
-
-
-class ReplicationFilterSchema(_ModelSchema):
-    model = m.ReplicationFilter
-    type = fields.String(required=True)
-    value = fields.Raw(load_default=None)
-    decoration = fields.String(load_default=None)
-
-
-class ReplicationPolicySchema(_ModelSchema):
-    model = m.ReplicationPolicy
-    id = fields.Integer(load_default=None, load_only=True)
-    name = fields.String(load_default=None)
-    description = fields.String(load_default=None)
-    src_registry = _RegistryRef(RegistrySchema, load_default=None, allow_none=True)
-    dest_registry = _RegistryRef(RegistrySchema, load_default=None, allow_none=True)
-    dest_namespace = fields.String(load_default=None)
-    dest_namespace_replace_count = fields.Integer(load_default=None, allow_none=True)
-    trigger = fields.Nested(ReplicationTriggerSchema, load_default=None)
-    filters = fields.List(fields.Nested(ReplicationFilterSchema), load_default=None)
-    replicate_deletion = fields.Boolean(load_default=False)
+class _ReplicationPolicySchema(_ModelSchema):
+    src_registry = _RegistryRef(lambda: schema_class(m.Registry)(), load_default=None, allow_none=True)
+    dest_registry = _RegistryRef(lambda: schema_class(m.Registry)(), load_default=None, allow_none=True)
     deletion = fields.Boolean(load_only=True)
-    override = fields.Boolean(load_default=False)
-    enabled = fields.Boolean(load_default=False)
-    speed = fields.Integer(load_default=None, allow_none=True)
-    copy_by_chunk = fields.Boolean(load_default=None, allow_none=True)
-    single_active_replication = fields.Boolean(load_default=None, allow_none=True)
-    creation_time = fields.DateTime(load_default=None, load_only=True)
-    update_time = fields.DateTime(load_default=None, load_only=True)
 
     @pre_load
     def _deletion_wins(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -150,103 +121,26 @@ class ReplicationPolicySchema(_ModelSchema):
         return {**data, **flags, "deletion": flags["replicate_deletion"]}
 
 
-class ReplicationExecutionSchema(_ModelSchema):
-    model = m.ReplicationExecution
-    id = fields.Integer(required=True)
-    policy_id = fields.Integer(load_default=None)
-    status = fields.String(load_default=None)
-    trigger = fields.String(load_default=None)
-    start_time = fields.DateTime(load_default=None)
-    end_time = fields.DateTime(load_default=None)
-    status_text = fields.String(load_default="")
-    total = fields.Integer(load_default=0)
-    failed = fields.Integer(load_default=0)
-    succeed = fields.Integer(load_default=0)
-    in_progress = fields.Integer(load_default=0)
-    stopped = fields.Integer(load_default=0)
-
-
-class ReplicationTaskSchema(_ModelSchema):
-    model = m.ReplicationTask
-    id = fields.Integer(required=True)
-    execution_id = fields.Integer(load_default=None)
-    status = fields.String(load_default=None)
-    job_id = fields.String(load_default=None)
-    operation = fields.String(load_default=None)
-    resource_type = fields.String(load_default=None)
-    src_resource = fields.String(load_default=None)
-    dst_resource = fields.String(load_default=None)
-    start_time = fields.DateTime(load_default=None)
-    end_time = fields.DateTime(load_default=None)
-
-
-class WebhookTargetObjectSchema(_ModelSchema):
-    model = m.WebhookTargetObject
-    type = fields.String(load_default="http")
-    address = fields.String(load_default=None)
-    auth_header = fields.String(load_default=None)
-    skip_cert_verify = fields.Boolean(load_default=False)
-    payload_format = fields.String(load_default=None)
-
-
-class WebhookPolicySchema(_ModelSchema):
-    model = m.WebhookPolicy
-    id = fields.Integer(load_default=None, load_only=True)
-    name = fields.String(load_default=None)
-    description = fields.String(load_default=None)
-    project_id = fields.Integer(load_default=None, load_only=True)
-    targets = fields.List(fields.Nested(WebhookTargetObjectSchema), load_default=list)
-    event_types = fields.List(fields.String(), load_default=list)
-    creator = fields.String(load_default=None, load_only=True)
-    enabled = fields.Boolean(load_default=False)
-    creation_time = fields.DateTime(load_default=None, load_only=True)
-    update_time = fields.DateTime(load_default=None, load_only=True)
-
+class _WebhookPolicySchema(_ModelSchema):
     def complete(self, data: dict[str, Any], original: Any) -> dict[str, Any]:
         # An omitted `enabled` is stored as false and the webhook never fires.
         return {**data, "enabled": bool(original.enabled)}
 
 
-class ProjectSchema(_ModelSchema):
-    model = m.Project
-    project_id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    owner_id = fields.Integer(load_default=None)
-    owner_name = fields.String(load_default=None)
-    registry_id = fields.Integer(load_default=None)
-    repo_count = fields.Integer(load_default=0)
-    deleted = fields.Boolean(load_default=False)
-    metadata = fields.Dict(load_default=dict)
-    creation_time = fields.DateTime(load_default=None)
-    update_time = fields.DateTime(load_default=None)
-
-
-class GeneralInfoSchema(_ModelSchema):
-    model = m.GeneralInfo
-    harbor_version = fields.String(load_default=None, allow_none=True)
-    external_url = fields.String(load_default=None, allow_none=True)
-    registry_url = fields.String(load_default=None, allow_none=True)
-    auth_mode = fields.String(load_default=None, allow_none=True)
-    read_only = fields.Boolean(load_default=None, allow_none=True)
-    notification_enable = fields.Boolean(load_default=None, allow_none=True)
-    current_time = fields.DateTime(load_default=None, allow_none=True)
-
-
-_SCHEMAS: dict[type, _ModelSchema] = {
-    cls.model: cls() for cls in (
-        RegistryCredentialSchema, RegistrySchema, RegistryUpdateSchema, RegistryPingSchema,
-        ReplicationTriggerSettingsSchema, ReplicationTriggerSchema, ReplicationFilterSchema,
-        ReplicationPolicySchema, ReplicationExecutionSchema, ReplicationTaskSchema,
-        WebhookTargetObjectSchema, WebhookPolicySchema, ProjectSchema, GeneralInfoSchema,
-    )
-}
+schema_class(m.ReplicationPolicy, _ReplicationPolicySchema)
+schema_class(m.WebhookPolicy, _WebhookPolicySchema)
+_SCHEMAS: dict[type, _ModelSchema] = {}
 
 
 def load(model: type, data: Any) -> Any:
     """Decode one Harbor answer into `model`."""
+    if model not in _SCHEMAS:
+        _SCHEMAS[model] = schema_class(model)()
     return _SCHEMAS[model].load(data)
 
 
 def dump(obj: Any) -> dict[str, Any]:
     """Encode a model as a request body."""
+    if type(obj) not in _SCHEMAS:
+        _SCHEMAS[type(obj)] = schema_class(type(obj))()
     return _SCHEMAS[type(obj)].dump(obj)

@@ -1,14 +1,18 @@
-"""Human units for Harbor's `speed` (Kibit/s) and `dest_namespace_replace_count` (flatten words)."""
+"""The project's units, written once: rates (bytes/s, Harbor's Kibit/s), flatten words, Retry-After seconds."""
 
 from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+import time
+from datetime import timezone
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
 
 UNLIMITED = "unlimited"
 # What we send for "unlimited": the portal's -1; the API clamps every negative to 0, and 0 means no limit.
 UNLIMITED_SPEED = -1
+_UNLIMITED_WORDS = (UNLIMITED, "0", "-1")
 
 # Bits per second for one unit. Harbor limits each blob stream to speed x 128 bytes/s (harbor.md §2.7),
 # so speed is in Kibit/s. SI prefixes are powers of 1000, IEC prefixes (Ki, Mi, Gi) powers of 1024.
@@ -19,7 +23,10 @@ _BITS_PER_SECOND: dict[str, int] = {
     "Kibit/s": 1024, "Mibit/s": 1024**2, "Gibit/s": 1024**3,
 }
 _KIBIT = 1024
-_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+/s)\s*$")
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*/\s*s\s*$")
+# The prefix may be written in any case ("mbit/s", "GIB/s"), the quantity may not: "B" is bytes and
+# "bit" bits, and a lone "b" ("10Mb/s") is refused rather than guessed.
+_BY_FOLDED = {unit.lower(): unit for unit in _BITS_PER_SECOND}
 
 BANDWIDTH_FORMS = (
     f"'{UNLIMITED}' (or 0 / -1), or a positive number with one of the units "
@@ -31,29 +38,47 @@ def _bandwidth_error(text: object, why: str) -> ValueError:
     return ValueError(f"invalid bandwidth {text!r}: {why}; accepted: {BANDWIDTH_FORMS}")
 
 
+def _unit(unit: str) -> str | None:
+    if unit in _BITS_PER_SECOND:
+        return unit
+    if unit.lower().endswith("bit/s") or unit.endswith("B/s"):
+        folded = _BY_FOLDED.get(unit.lower())
+        return folded if folded and folded.endswith("bit/s") == unit.lower().endswith("bit/s") else None
+    return None
+
+
+def bits_per_second(text: str) -> Decimal:
+    """A positive rate with its unit -> bits per second; ValueError (naming the accepted forms) otherwise."""
+    if not isinstance(text, str):
+        raise _bandwidth_error(text, "not a string")
+    match = _RATE_RE.match(text)
+    if not match:
+        raise _bandwidth_error(text, "not a number followed by a unit")
+    number, unit = match.group(1), _unit(match.group(2) + "/s")
+    if unit is None:
+        raise _bandwidth_error(text, f"unknown unit {match.group(2) + '/s'!r} (B is bytes, bit is bits)")
+    bits = Decimal(number) * _BITS_PER_SECOND[unit]
+    if bits <= 0:
+        raise _bandwidth_error(text, f"a zero rate; write '{UNLIMITED}' for no limit")
+    return bits
+
+
+def parse_rate(text) -> float | None:
+    """`50MiB/s`, `500KB/s`, `800Kbit/s` -> bytes per second; `unlimited` (or 0 / -1) -> None (the budgets)."""
+    if str(text).strip().lower() in _UNLIMITED_WORDS:
+        return None
+    return float(bits_per_second(text) / 8)
+
+
 def bandwidth_to_speed(text: str) -> int:
     """`"10MiB/s"` -> 81920: the Kibit/s value for Harbor's `speed`; `"unlimited"` -> -1.
 
     Rates that are not whole Kibit/s round down, so the limit never exceeds what was asked for, but
     never to 0, because Harbor reads 0 as "no limit".
     """
-    if not isinstance(text, str):
-        raise _bandwidth_error(text, "not a string")
-    if text.strip().lower() in (UNLIMITED, "0", "-1"):
+    if isinstance(text, str) and text.strip().lower() in _UNLIMITED_WORDS:
         return UNLIMITED_SPEED
-    match = _RATE_RE.match(text)
-    if not match:
-        raise _bandwidth_error(text, "not a number followed by a unit")
-    number, unit = match.groups()
-    if unit not in _BITS_PER_SECOND:
-        raise _bandwidth_error(text, f"unknown unit {unit!r} (units are case-sensitive: B is bytes, bit is bits)")
-    try:
-        bits = Decimal(number) * _BITS_PER_SECOND[unit]
-    except InvalidOperation as exc:  # pragma: no cover - the regex only lets decimals through
-        raise _bandwidth_error(text, "not a number") from exc
-    if bits <= 0:
-        raise _bandwidth_error(text, f"a zero rate; write '{UNLIMITED}' for no limit")
-    return max(1, math.floor(bits / _KIBIT))
+    return max(1, math.floor(bits_per_second(text) / _KIBIT))
 
 
 def speed_to_bandwidth(speed: int | None) -> str:
@@ -70,7 +95,7 @@ def speed_to_bandwidth(speed: int | None) -> str:
 
 
 _FLATTEN_TO_COUNT = {"all": -1, "none": 0, "1": 1, "2": 2, "3": 3}
-FLATTEN_FORMS = ", ".join(f"'{w}'" for w in _FLATTEN_TO_COUNT) + " (all = Flatten All Levels, none = No Flattening)"
+FLATTEN_FORMS = ", ".join(_FLATTEN_TO_COUNT) + " (all = Flatten All Levels, none = No Flattening)"
 
 
 def flatten_to_count(word: str | int) -> int:
@@ -87,3 +112,31 @@ def count_to_flatten(count: int | None) -> str:
     if count is None or count < 0:
         return "all"
     return "none" if count == 0 else str(count)
+
+
+def isotime(epoch: float, millis: bool = False) -> str:
+    """A Unix time as RFC 3339 UTC: `2026-12-04T20:30:00Z`, with `millis` `2026-12-04T20:30:00.123Z`."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return text + (f".{int(epoch % 1 * 1000):03d}Z" if millis else "Z")
+
+
+_SECONDS_RE = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks to wait: delta-seconds or an HTTP date (past: 0); None when absent
+    or unreadable.
+
+    RFC 9110 writes delta-seconds as digits only; a decimal such as `1.5` is read as 1.5 seconds all the
+    same (SWR's gateway and other servers send them), while signs, exponents, `inf` and `nan` are unreadable.
+    """
+    value = (value or "").strip()
+    if _SECONDS_RE.match(value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

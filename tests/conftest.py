@@ -32,6 +32,19 @@ def sandbox(tmp_path_factory):
         yield box
 
 
+@pytest.fixture(scope="session")
+def alertmanager():
+    """A real Alertmanager for the session (webhook sinks, end to end); one that cannot start fails the test."""
+    from tests.integration.webhooks.services import Alertmanager
+
+    try:
+        server = Alertmanager().start()
+    except Exception as exc:  # noqa: BLE001 - a missing package is a failure, not a skip
+        pytest.fail(f"Alertmanager could not be started: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def new_org(sandbox):
     """A factory: creates a fresh, uniquely named organization for a tenant (the first by default)."""

@@ -1,4 +1,5 @@
-"""Plain docker-registry processes (no auth) for tests that need a source registry, e.g. Harbor's own."""
+"""docker-registry processes for tests that need a source registry (e.g. Harbor's own): plain, or on HTTPS
+with a self-signed certificate."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from adapter.sandbox.registry import RegistryProcess, free_port, registry_config
+from tests.tls import self_signed
 
 
 @contextmanager
@@ -16,6 +18,42 @@ def plain_registry(root: Path):
     port = free_port()
     process = RegistryProcess(root / "registry.yml", root / "registry.log", port)
     process.start(registry_config(port=port, storage=root / "data"))
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+class TlsRegistryProcess(RegistryProcess):
+    """A docker-registry serving HTTPS; `cert` is its self-signed certificate (also its own CA)."""
+
+    cert: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextmanager
+def tls_registry(root: Path, htpasswd: str | None = None):
+    """A docker-registry on https://127.0.0.1 with a self-signed certificate, storage under `root`, and
+    Basic authentication when `htpasswd` (file content) is given; yields the TlsRegistryProcess."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    cert, key = self_signed(root)
+    port = free_port()
+    config = registry_config(port=port, storage=root / "data")
+    config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
+    if htpasswd:
+        (root / "htpasswd").write_text(htpasswd)
+        config["auth"] = {"htpasswd": {"realm": "tls-source", "path": str(root / "htpasswd")}}
+    process = TlsRegistryProcess(root / "registry.yml", root / "registry.log", port)
+    process.cert, process.verify = cert, str(cert)
+    process.start(config)
     try:
         yield process
     finally:

@@ -7,8 +7,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from adapter.registry.auth import parse_basic
 from adapter.registry.errors import RegistryError
-from adapter.registry.principal import Principal
 from adapter.registry.service import service
+from adapter.swr.principal import Principal
 
 bp = Blueprint("dockyard", __name__)
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from adapter.registry.errors import RegistryError
 from adapter.registry.logins import LoginGuard, LoginRefused
-from adapter.registry.principal import Principal
 from adapter.registry.tokens import TokenBox
 from adapter.swr.credentials import AccessID, CredentialError, check_secret
+from adapter.swr.principal import Principal
+from harbor_client.units import isotime
 
 SERVICE = "swr-bridge"
 ACTIONS = {"pull", "push", "delete", "*"}
@@ -115,7 +116,7 @@ class Authenticator:
         if self.mode == "passthrough":
             payload["sec"] = principal.secret
         token = self.box.seal("bearer", payload, self.ttl)
-        issued = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        issued = isotime(time.time())
         return {"token": token, "access_token": token, "expires_in": self.ttl, "issued_at": issued}
 
     def open_bearer(self, token: str) -> Grant:

@@ -7,10 +7,11 @@ import re
 from flask import Response, request
 
 from adapter.registry.errors import RegistryError, upstream_error
-from adapter.registry.relay import body_stream, copy_headers, error_body, has_body, stream_response
+from adapter.registry.relay import body_stream, has_body, stream_response
 from adapter.registry.service import grant, service
+from adapter.transfer.oci import is_digest
+from adapter.transfer.streams import copy_headers, error_body
 
-DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
 
 
@@ -27,7 +28,7 @@ def _fail(resp) -> RegistryError:
 
 
 def _check_digest(digest: str | None) -> str:
-    if not digest or not DIGEST_RE.match(digest):
+    if not is_digest(digest):
         raise RegistryError("DIGEST_INVALID", f"digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>")
     return digest
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from flask import Response, json
 
+from adapter.transfer import errors as transfer_errors
+from adapter.transfer.errors import TransferError
+
 API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 
 STATUS = {
@@ -15,14 +18,18 @@ STATUS = {
 }
 
 
-class RegistryError(Exception):
+class RegistryError(TransferError):
     """An OCI error answer: status, code, message and optional detail and headers."""
 
     def __init__(self, code: str, message: str, *, status: int | None = None, detail=None, headers=None):
-        super().__init__(message)
-        self.code, self.message, self.detail = code, message, detail
-        self.status = status or STATUS.get(code, 400)
+        super().__init__(code, message, status=status or STATUS.get(code, 400))
+        self.detail = detail
         self.headers = dict(headers or {})
+
+    @classmethod
+    def of(cls, exc: TransferError) -> RegistryError:
+        """The answer to give for a failure of the transfer core (a RegistryError already is one)."""
+        return exc if isinstance(exc, cls) else cls(exc.code, exc.message, status=exc.status)
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
@@ -39,28 +46,5 @@ class RegistryError(Exception):
 
 
 def upstream_error(status: int, body: bytes, content_type: str | None) -> RegistryError:
-    """Keeps an upstream OCI error's code and message; wraps anything else (SWR shapes included)."""
-    try:
-        data = json.loads(body or b"{}")
-    except (ValueError, RecursionError):
-        data = None
-    code, message = _first_code(data)
-    if code:
-        return RegistryError(code, message or code, status=status if status < 500 else 502)
-    text = (body or b"")[:300].decode("utf-8", "replace").strip()
-    fallback = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 429: "TOOMANYREQUESTS"}
-    if status >= 500:
-        return RegistryError("UPSTREAM_ERROR", f"SWR answered {status}: {text or 'no body'}", status=502)
-    return RegistryError(fallback.get(status, "UNSUPPORTED"), text or f"SWR answered {status}", status=status)
-
-
-def _first_code(data) -> tuple[str | None, str | None]:
-    errors = data.get("errors") if isinstance(data, dict) else data
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        first = errors[0]
-        code = first.get("code") or first.get("errorCode")
-        message = first.get("message") or first.get("errorMessage")
-        return (str(code) if code else None), (str(message) if message else None)
-    if isinstance(data, dict) and (data.get("error_code") or data.get("errorCode")):
-        return str(data.get("error_code") or data.get("errorCode")), data.get("error_msg") or data.get("errorMsg")
-    return None, None
+    """An upstream's error answer as the /v2 answer to give (the body read by the transfer core)."""
+    return RegistryError.of(transfer_errors.upstream_error(status, body, content_type))

@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from urllib.parse import quote
 
 from flask import Response, jsonify, request
 
-from adapter.registry.blobs import DIGEST_RE, _fail, scopes
+from adapter.registry.blobs import _fail, scopes
 from adapter.registry.errors import RegistryError
-from adapter.registry.relay import copy_headers, read_limited, stream_response
+from adapter.registry.relay import stream_response
 from adapter.registry.service import grant, service
+from adapter.swr.naming import NamingError, check_tag
+from adapter.transfer.oci import (
+    ACCEPT,
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_MANIFEST,
+    is_digest,
+    sha256_digest,
+)
+from adapter.transfer.streams import copy_headers, read_limited
 
 MAX_MANIFEST = 4 * 1024 * 1024
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    "application/vnd.docker.distribution.manifest.v1+json",
-)
 LINK_RE = re.compile(r"<([^>]*)>")
 
 
 def _accept() -> str:
     # Without Accept the upstream could down-convert; ask for every type so the stored bytes come back.
     given = request.headers.get("Accept", "")
-    return given if any(t in given for t in MANIFEST_TYPES) else ", ".join(MANIFEST_TYPES)
+    return given if any(t in given for t in MANIFEST_TYPES) else ACCEPT
 
 
 def get_manifest(name: str, ref: str) -> Response:
@@ -78,15 +80,14 @@ def _check_manifest(body: bytes) -> str:
     return chosen
 
 
-IMAGE_TYPES = MANIFEST_TYPES[2:4]
-INDEX_TYPES = MANIFEST_TYPES[:2]
+IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 
 
 def _check_shape(doc: dict, media_type: str) -> None:
     """The fields a registry needs of an image manifest or an index, checked here so that a malformed
     one is the client's 400 and never an upstream error (docker-registry answers 500 to some)."""
     def descriptor(item, where: str) -> None:
-        if not (isinstance(item, dict) and isinstance(item.get("digest"), str) and DIGEST_RE.match(item["digest"])
+        if not (isinstance(item, dict) and isinstance(item.get("digest"), str) and is_digest(item["digest"])
                 and type(item.get("size")) is int and item["size"] >= 0):
             raise RegistryError("MANIFEST_INVALID", f"{where} must be a descriptor with a digest and a size")
 
@@ -107,13 +108,11 @@ def _check_shape(doc: dict, media_type: str) -> None:
 
 
 def _check_reference(ref: str, body: bytes) -> str:
-    from adapter.swr.naming import NamingError, check_tag
-
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    digest = sha256_digest(body)
     if ref.startswith("sha256:"):
         if ref != digest:
             raise RegistryError("DIGEST_INVALID", f"manifest digest {digest} does not match {ref}")
-    elif DIGEST_RE.match(ref) is None:
+    elif not is_digest(ref):
         try:
             check_tag(ref)
         except NamingError as exc:
@@ -144,7 +143,7 @@ def delete_manifest(name: str, ref: str) -> Response:
     dest = svc.map_name(name)
     resp = svc.upstream.request(grant().principal, "DELETE", f"/v2/{dest}/manifests/{ref}",
                                 scopes(dest, "delete"), stream=False)
-    if resp.status_code in (400, 405) and DIGEST_RE.match(ref) is None:
+    if resp.status_code in (400, 405) and not is_digest(ref):
         # Harbor's huawei-SWR adapter deletes by tag; a registry that deletes only by digest
         # (distribution answers 400 DIGEST_INVALID) gets the digest the tag points at.
         resp.close()
@@ -157,10 +156,10 @@ def delete_manifest(name: str, ref: str) -> Response:
 
 def _resolve(dest: str, tag: str) -> str:
     resp = service().upstream.request(grant().principal, "HEAD", f"/v2/{dest}/manifests/{tag}",
-                                      scopes(dest, "delete"), headers={"Accept": ", ".join(MANIFEST_TYPES)},
+                                      scopes(dest, "delete"), headers={"Accept": ACCEPT},
                                       stream=False)
     digest = resp.headers.get("Docker-Content-Digest", "")
-    if resp.status_code != 200 or not DIGEST_RE.match(digest):
+    if resp.status_code != 200 or not is_digest(digest):
         raise _fail(resp) if resp.status_code != 200 else RegistryError(
             "UPSTREAM_ERROR", f"SWR gave no digest for {tag}", status=502)
     resp.close()

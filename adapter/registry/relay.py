@@ -1,88 +1,13 @@
-"""Streaming between Harbor and SWR: request bodies hashed on the way through, responses passed as-is."""
+"""The /v2 surface's side of streaming: Flask request bodies in, upstream responses out untouched."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import requests
+from flask import Response
 
-if TYPE_CHECKING:  # Flask only when a response is built: the sync imports this module too
-    from flask import Response
-
-CHUNK = 1 << 20
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "transfer-encoding", "upgrade"}
-PASS_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "ETag", "Content-Range",
-                "Accept-Ranges", "OCI-Subject", "Docker-Upload-UUID", "Range", "Last-Modified")
-
-
-class ClientGone(Exception):
-    """The client's request body ended early: a reset, a disconnect or a body below the minimum rate.
-
-    Not an OSError on purpose: urllib3 swallows ECONNRESET while it sends a body (it takes it for
-    the upstream's), then waits for an answer the upstream never gives; this ends the request at once.
-    """
-
-
-class BodyStream:
-    """Iterates a WSGI input in chunks, counting and hashing; `throttle(n)` may block to hold a budget."""
-
-    def __init__(self, stream, algorithm: str = "sha256", throttle: Callable[[int], None] | None = None):
-        self._stream, self._throttle = stream, throttle
-        self.hasher = hashlib.new(algorithm)
-        self.count = 0
-        self.expected: int | None = None  # the declared length, when there is one
-
-    def __iter__(self) -> Iterator[bytes]:
-        # Each piece is held back until the next read. When the client goes away mid-body (Harbor's
-        # chunk PATCH cut off), the body ends short of Content-Length (or gunicorn's chunked reader
-        # raises): the upstream request is aborted and the short tail never reaches SWR, so its
-        # upload keeps the size that Harbor's upload-status GET then reports and resumes from.
-        pending = b""
-        while True:
-            buf = self._read()
-            if not buf:
-                break
-            if pending:
-                yield pending
-            self.hasher.update(buf)
-            self.count += len(buf)
-            if self._throttle:
-                self._throttle(len(buf))
-            pending = buf
-        if self.expected is not None and self.count != self.expected:
-            raise ClientGone(f"the request body ended after {self.count} of {self.expected} bytes "
-                             "(client disconnected)")
-        if pending:
-            yield pending
-
-    def _read(self) -> bytes:
-        try:
-            return self._stream.read(CHUNK)
-        except (OSError, ValueError) as exc:  # reset, timeout below the minimum rate, closed socket
-            raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
-        except Exception as exc:  # werkzeug's ClientDisconnected, gunicorn's NoMoreData and kin
-            if type(exc).__name__ in ("ClientDisconnected", "NoMoreData", "ChunkMissingTerminator",
-                                      "InvalidChunkSize"):
-                raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
-            raise
-
-    @property
-    def digest(self) -> str:
-        return f"{self.hasher.name}:{self.hasher.hexdigest()}"
-
-
-class SizedBodyStream(BodyStream):
-    """A BodyStream with a known length, so requests sends Content-Length instead of chunked encoding."""
-
-    def __init__(self, stream, length: int, **kw):
-        super().__init__(stream, **kw)
-        self._length = self.expected = length
-
-    def __len__(self) -> int:
-        return self._length
+from adapter.transfer.streams import CHUNK, BodyStream, SizedBodyStream, copy_headers
 
 
 def body_stream(request, algorithm="sha256", throttle=None) -> BodyStream:
@@ -99,15 +24,9 @@ def has_body(request) -> bool:
     return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
-def copy_headers(upstream: requests.Response, names=PASS_HEADERS) -> dict[str, str]:
-    return {name: upstream.headers[name] for name in names if name in upstream.headers}
-
-
 def stream_response(upstream: requests.Response, status: int | None = None, headers=None,
                     throttle: Callable[[int], None] | None = None) -> Response:
     """A Flask response that streams the upstream body untouched and closes the upstream when done."""
-    from flask import Response
-
     def generate():
         for chunk in upstream.raw.stream(CHUNK, decode_content=False):
             if throttle:
@@ -120,25 +39,3 @@ def stream_response(upstream: requests.Response, status: int | None = None, head
     resp = Response(generate(), status=status or upstream.status_code, headers=hdrs)
     resp.call_on_close(upstream.close)
     return resp
-
-
-def read_limited(upstream: requests.Response, limit: int) -> bytes:
-    """Reads a small upstream body (lists, errors) with a hard cap."""
-    data = b""
-    for chunk in upstream.raw.stream(64 * 1024, decode_content=True):
-        data += chunk
-        if len(data) > limit:
-            upstream.close()
-            raise ValueError(f"upstream body exceeds {limit} bytes")
-    upstream.close()
-    return data
-
-
-def error_body(upstream: requests.Response, limit: int = 64 * 1024) -> bytes:
-    """The first bytes of an upstream error body, whether or not it was streamed."""
-    if getattr(upstream, "_content_consumed", False):
-        return (upstream.content or b"")[:limit]
-    try:
-        return upstream.raw.read(limit, decode_content=True) or b""
-    finally:
-        upstream.close()

@@ -7,13 +7,15 @@ import os
 import requests
 from flask import current_app, g
 
+from adapter import metrics
 from adapter.config import swr_endpoints
 from adapter.registry.auth import Authenticator, Grant
 from adapter.registry.errors import RegistryError
-from adapter.registry.organizations import Organizations
 from adapter.registry.tokens import TokenBox, instance_key_from_env
 from adapter.registry.upstream import Upstream
 from adapter.swr.mapping import map_repository
+from adapter.swr.naming import NamingError, check_destination
+from adapter.swr.organizations import OrganizationError, Organizations
 from adapter.throttle import Budget, SharedClock
 
 EXTENSION = "swr-bridge.registry"
@@ -32,15 +34,14 @@ class RegistryService:
         self.upstream = Upstream(registry, hosts, self.session, swr["timeout"], verify)
         self.box = TokenBox(instance_key_from_env(config["instance_key_env"]))
         self.auth = Authenticator(config, self.box, self.upstream.login)
-        self.orgs = Organizations(api, dockyard, self.session, swr["timeout"],
+        self.orgs = _Organizations(api, dockyard, self.session, swr["timeout"],
                                   config["organizations"]["auto_create"])
         self.rules = config["mapping"]
-        self.budget = Budget(config["bandwidth"], SharedClock(os.environ.get("SWR_BRIDGE_BUDGET_FILE")))
+        self.budget = Budget(config["bandwidth"], SharedClock(os.environ.get("SWR_BRIDGE_BUDGET_FILE")),
+                             on_wait=metrics.throttle_wait)
 
     def map_name(self, name: str) -> str:
         """Client repository name -> SWR repository name, checked against SWR's naming rules."""
-        from adapter.swr.naming import NamingError, check_destination
-
         try:
             dest = map_repository(self.rules, name)
             check_destination(dest)
@@ -52,10 +53,8 @@ class RegistryService:
 
     def meter(self, dest: str, direction: str = "push"):
         """The byte counter and throttle for one transfer into (push) or out of (pull) `dest`."""
-        from adapter.metrics import counting
-
         org = dest.split("/")[0]
-        return counting(org, direction, self.budget.meter(org))
+        return metrics.counting(org, direction, self.budget.meter(org))
 
     def unmap_name(self, dest: str) -> str:
         """Best-effort inverse for listings: only rules without flattening can be undone."""
@@ -66,6 +65,18 @@ class RegistryService:
                 if map_repository(self.rules, source) == dest:
                     return source
         return dest
+
+
+class _Organizations(Organizations):
+    """SWR's organizations as the /v2 surface meets them: a refusal is an OCI error, SWR's failures are counted."""
+
+    def ensure(self, principal, org: str) -> None:
+        try:
+            super().ensure(principal, org)
+        except OrganizationError as exc:
+            if exc.upstream:
+                metrics.UPSTREAM_ERRORS.labels(target="api", kind=exc.upstream).inc()
+            raise RegistryError(exc.code, exc.message, status=exc.status) from None
 
 
 def service() -> RegistryService:

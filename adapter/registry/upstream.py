@@ -11,7 +11,7 @@ import requests
 
 from adapter import metrics
 from adapter.registry.errors import RegistryError
-from adapter.registry.principal import Principal
+from adapter.swr.principal import Principal
 from adapter.transfer.auth import parse_challenge
 from adapter.transfer.client import RegistryClient
 

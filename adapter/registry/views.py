@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import re
+import functools
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from adapter.registry import blobs, manifests
 from adapter.registry.auth import SERVICE, Grant, parse_basic
-from adapter.registry.blobs import DIGEST_RE
 from adapter.registry.errors import API_VERSION_HEADER, RegistryError
-from adapter.registry.relay import ClientGone
 from adapter.registry.service import EXTENSION, RegistryService, service
+from adapter.transfer.errors import TransferError
+from adapter.transfer.oci import is_digest
 
 bp = Blueprint("registry", __name__)
-
-# (method set, pattern, handler, action) — the name is everything before the last fixed segment.
-ROUTES = [
-    ({"POST"}, re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), blobs.start_upload, "push"),
-    # Upload status is a GET: Harbor (like distribution) asks only repository:R:pull for it.
-    ({"GET"}, re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<token>[^/]+)$"), blobs.upload, "pull"),
-    ({"PATCH", "PUT", "DELETE"}, re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<token>[^/]+)$"),
-     blobs.upload, "push"),
-    ({"GET", "HEAD"}, re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), blobs.get_blob, "pull"),
-    ({"DELETE"}, re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), blobs.delete_blob, "delete"),
-    ({"GET", "HEAD"}, re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), manifests.get_manifest, "pull"),
-    ({"PUT"}, re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), manifests.put_manifest, "push"),
-    ({"DELETE"}, re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), manifests.delete_manifest, "delete"),
-    ({"GET"}, re.compile(r"^(?P<name>.+)/tags/list$"), manifests.list_tags, "pull"),
-    ({"GET"}, re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), manifests.referrers, "pull"),
-]
 
 
 def realm_base() -> str:
@@ -75,16 +59,16 @@ def catalog():
     return manifests.catalog()
 
 
-@bp.route("/v2/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
-def dispatch(rest: str):
-    path = rest + ("/" if request.path.endswith("/") and not rest.endswith("/") else "")
-    for methods, pattern, handler, action in ROUTES:
-        match = pattern.match(path)
-        if match and request.method in methods:
-            args = match.groupdict()
-            name = args.pop("name")
+def requires(action: str):
+    """A repository route: authenticates for `repository:<name>:<action>`, checks the grant, and turns a
+    pull's denial in an organization that does not exist yet into NAME_UNKNOWN."""
+    def wrap(handler):
+        label = f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"  # the metrics' route label
+
+        @functools.wraps(handler)
+        def view(name: str, **args):
+            g.route = label
             _check_path(name, args)
-            g.route = f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"  # metrics label
             scope = f"repository:{name}:{'pull,push' if action == 'push' else action}"
             g.registry_grant = _authenticate(scope)
             if not g.registry_grant.allows("repository", name, action):
@@ -101,9 +85,27 @@ def dispatch(rest: str):
                     raise RegistryError("NAME_UNKNOWN", f"repository {name} is not known to SWR",
                                         status=404) from None
                 raise
-    if any(p.match(path) for _, p, _, _ in ROUTES):
-        raise RegistryError("UNSUPPORTED", f"{request.method} is not supported here", status=405)
-    raise RegistryError("NAME_UNKNOWN", "unknown registry route", status=404)
+        return view
+    return wrap
+
+
+# (rule, methods, handler, action): <name> is everything before the last fixed segment.
+ROUTES = [
+    ("/v2/<path:name>/blobs/uploads/", ["POST"], blobs.start_upload, "push"),
+    # Upload status is a GET: Harbor (like distribution) asks only repository:R:pull for it.
+    ("/v2/<path:name>/blobs/uploads/<token>", ["GET"], blobs.upload, "pull"),
+    ("/v2/<path:name>/blobs/uploads/<token>", ["PATCH", "PUT", "DELETE"], blobs.upload, "push"),
+    ("/v2/<path:name>/blobs/<digest>", ["GET"], blobs.get_blob, "pull"),
+    ("/v2/<path:name>/blobs/<digest>", ["DELETE"], blobs.delete_blob, "delete"),
+    ("/v2/<path:name>/manifests/<ref>", ["GET"], manifests.get_manifest, "pull"),
+    ("/v2/<path:name>/manifests/<ref>", ["PUT"], manifests.put_manifest, "push"),
+    ("/v2/<path:name>/manifests/<ref>", ["DELETE"], manifests.delete_manifest, "delete"),
+    ("/v2/<path:name>/tags/list", ["GET"], manifests.list_tags, "pull"),
+    ("/v2/<path:name>/referrers/<digest>", ["GET"], manifests.referrers, "pull"),
+]
+for _rule, _methods, _handler, _action in ROUTES:  # GET routes answer HEAD too
+    bp.add_url_rule(_rule, f"{_handler.__name__}_{_action}", requires(_action)(_handler), methods=_methods,
+                    strict_slashes=not _rule.endswith("/"))  # uploads/ with or without its slash
 
 
 def _check_path(name: str, args: dict) -> None:
@@ -123,7 +125,7 @@ def _check_path(name: str, args: dict) -> None:
             raise RegistryError("NAME_INVALID", str(exc), detail={"tag": ref}) from None
     elif ref is not None:
         digest = ref
-    if digest is not None and not DIGEST_RE.match(digest):
+    if digest is not None and not is_digest(digest):
         raise RegistryError("DIGEST_INVALID", f"digest {digest[:100]!r} is not sha256:<64 hex> or sha512:<128 hex>")
 
 
@@ -163,15 +165,9 @@ def _split_scopes(value: str) -> list[str]:
     return [s for s in value.split(" ") if s]
 
 
-@bp.errorhandler(RegistryError)
-def registry_error(exc: RegistryError) -> Response:
-    return exc.response()
-
-
-@bp.errorhandler(ClientGone)
-def client_gone(exc: ClientGone) -> Response:
-    # The client's own failure: a 4xx in the metrics, and no upstream error counted.
-    return RegistryError("BLOB_UPLOAD_INVALID", str(exc), status=400).response()
+@bp.errorhandler(TransferError)
+def registry_error(exc: TransferError) -> Response:
+    return RegistryError.of(exc).response()
 
 
 @bp.after_request

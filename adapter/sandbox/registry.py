@@ -53,6 +53,8 @@ def registry_config(*, port: int, storage: Path, realm: str | None = None, servi
 class RegistryProcess:
     """One `docker-registry serve` child bound to 127.0.0.1, with its log in `log_path`."""
 
+    verify = True  # what the readiness probe verifies a TLS registry with (tests serve self-signed ones)
+
     def __init__(self, config_path: Path, log_path: Path, port: int, binary: str = REGISTRY_BIN):
         self.config_path, self.log_path, self.port, self.binary = config_path, log_path, port, binary
         self.proc: subprocess.Popen | None = None
@@ -83,7 +85,7 @@ class RegistryProcess:
                     f"docker-registry exited with {self.proc.returncode}; log tail:\n{self.log_tail()}")
             try:
                 # Token auth makes /v2/ answer 401 once the listener is up.
-                if requests.get(self.url + "/v2/", timeout=1).status_code in (200, 401):
+                if requests.get(self.url + "/v2/", timeout=1, verify=self.verify).status_code in (200, 401):
                     return
             except requests.RequestException:
                 pass

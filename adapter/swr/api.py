@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import requests
 
 from adapter.swr.credentials import AccessID, is_login_key, registry_password
 from adapter.swr.signer import SdkHmacSha256Auth
+from harbor_client.units import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -119,23 +118,6 @@ def _error_class(status: int, code: str | None) -> type[SwrHTTPError]:
     return by_status.get(status) or (SwrServerError if status >= 500 else SwrHTTPError)
 
 
-def retry_after(resp: requests.Response) -> float | None:
-    """Seconds asked for by Retry-After (delta-seconds or an HTTP date), or None."""
-    value = resp.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
 def _segment(value: str) -> str:
     return quote(value, safe="")  # as huaweicloudsdkcore encodes path parameters
 
@@ -171,7 +153,7 @@ class _Client:
                 error = error_from_response(resp)
                 if not isinstance(error, (SwrThrottled, SwrServerError)):
                     raise error
-                delay = retry_after(resp)
+                delay = retry_after(resp.headers.get("Retry-After"))
             if attempt >= attempts:
                 raise error
             wait = min(delay, MAX_RETRY_AFTER) if delay is not None else self.backoff * 2 ** (attempt - 1)

@@ -11,8 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from adapter.swr import naming
 from adapter.swr.glob import compile_glob, glob_match
-
-FLATTEN_WORDS = {"all": -1, "none": 0, "1": 1, "2": 2, "3": 3}
+from harbor_client.units import flatten_to_count
 
 
 def _go_path_join(prefix: str, name: str) -> str:
@@ -43,14 +42,6 @@ def replace_namespace(repository: str, namespace: str, replace_count: int) -> st
     return _go_path_join(prefix, components[-1])
 
 
-def flatten_count(word) -> int:
-    """Maps all|none|1|2|3 to Harbor's dest_namespace_replace_count."""
-    key = str(word).lower()
-    if isinstance(word, bool) or key not in FLATTEN_WORDS:
-        raise ValueError(f"flatten must be one of all, none, 1, 2, 3 (got {word!r})")
-    return FLATTEN_WORDS[key]
-
-
 @dataclass(frozen=True)
 class MappingRule:
     match: str
@@ -68,7 +59,7 @@ class _Flatten(fields.Field):
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return flatten_count(value)
+            return flatten_to_count(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 

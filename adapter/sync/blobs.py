@@ -12,8 +12,8 @@ import functools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from adapter.registry.relay import SizedBodyStream
 from adapter.sync.errors import CopyError
+from adapter.transfer.streams import SizedBodyStream
 
 
 def failed(future: Future) -> bool:
@@ -44,6 +44,16 @@ class _Exact:
             raise CopyError(f"{self.what}: the source sent {self.size - self.left} bytes, not {self.size}",
                             retryable=True)
         return data
+
+
+def _size(desc: dict, reader, source: str) -> int:
+    """The descriptor's size; schema 1 layers have none, so the source's Content-Length says it."""
+    if "size" in desc:
+        return int(desc["size"])
+    length = getattr(reader, "length", None)
+    if length is None:
+        raise CopyError(f"blob {desc['digest'][:19]} of {source}: the source sent no Content-Length")
+    return length
 
 
 class Blobs:
@@ -102,9 +112,9 @@ class Blobs:
             return self._count(result, dest, digest, repo, "existing")
         else:
             location = dest.start_upload(repo)
-        size = int(desc.get("size", 0))
         reader = job.source.open_blob(job.src_repo, digest)
         try:
+            size = _size(desc, reader, job.src_name)
             body = SizedBodyStream(_Exact(reader, size, f"blob {digest[:19]} of {job.src_name}"), size,
                                    algorithm=digest.split(":")[0], throttle=self._meter(repo))
             dest.upload(repo, location, body, digest)

@@ -11,7 +11,7 @@ import time
 
 import click
 
-from adapter.sync.errors import InputError
+from adapter.sync.errors import InputError, Leniency
 
 
 class BadInput(click.ClickException):
@@ -38,20 +38,24 @@ def _split(ctx, param, values) -> tuple[str, ...]:
 def common_options(command):
     """The flags sync and copy share."""
     options = [
-        click.option("--proc", type=click.IntRange(1, 64), default=5, show_default=True,
+        click.option("-p", "--proc", type=click.IntRange(1, 64), default=5, show_default=True,
                      help="blobs transferred at once (images are checked twice as many at once)"),
-        click.option("--retries", type=click.IntRange(0, 20), default=2, show_default=True,
+        click.option("-r", "--retries", type=click.IntRange(0, 20), default=2, show_default=True,
                      help="retries per blob or manifest (with backoff), before the final pass"),
         click.option("--arch", "arches", multiple=True, callback=_split,
                      help="keep only these architectures (arch or arch:variant) of a multi-arch index"),
         click.option("--os", "oses", multiple=True, callback=_split,
                      help="keep only these operating systems (os or os:version) of a multi-arch index"),
+        click.option("--force", is_flag=True, help="put every manifest, also where the destination has it already"),
+        click.option("--strict", is_flag=True,
+                     help="refuse what image-syncer lets pass with a warning (unset variables, unknown fields, half "
+                          "a credential, tag@digest, schema 1 sources)"),
         click.option("--dry-run", is_flag=True, help="show what would be copied, and where; change nothing"),
         click.option("--swr-listing/--no-swr-listing", default=True, show_default=True,
                      help="let SWR's tag listing (one call per repository) confirm tags that are up to date; "
                           "without it each tag is checked with its own manifest HEAD"),
         click.option("--bandwidth", callback=_rate, help="bandwidth budget for all transfers, e.g. 50MiB/s"),
-        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+        click.option("--bridge-config", "config_path", type=click.Path(dir_okay=False),
                      help="the endpoint's config file: its mapping (flatten) rules and bandwidth apply"),
         click.option("--log", "log_path", type=click.Path(dir_okay=False), help="also write every line here"),
         click.option("--timeout", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
@@ -71,7 +75,7 @@ def _endpoint_config(path):
     try:
         config = load_config(path)
     except ConfigError as exc:
-        raise BadInput(f"--config {exc}") from None
+        raise BadInput(f"--bridge-config {exc}") from None
     return config["mapping"], config["bandwidth"]
 
 
@@ -106,14 +110,19 @@ def _session(proc: int):
     return session
 
 
-def _load(make_rules, auth_path, opts: dict):
-    """(remotes, rules, log file, budget) from the files and flags; bad input of any kind is exit 2."""
+def _load(make_rules, auth, opts: dict):
+    """(remotes, rules, log file, budget) from the files and flags; bad input of any kind is exit 2.
+
+    `auth` is the auth file's path (None: anonymous), or the accounts already read from an old --config."""
     from adapter.sync.files import load_auth
     from adapter.sync.remote import Remotes
 
     mapping, policy = _endpoint_config(opts["config_path"])
+    lenient = opts["lenient"]
     try:
-        remotes = Remotes(load_auth(auth_path), _session(opts["proc"]), opts["timeout"])
+        accounts = auth if isinstance(auth, dict) else load_auth(auth, lenient)
+        _writable(opts.get("success_path"))
+        remotes = Remotes(accounts, _session(opts["proc"]), opts["timeout"])
         rules = make_rules(remotes, mapping)
         log = open(opts["log_path"], "a") if opts["log_path"] else None
     except InputError as exc:
@@ -123,16 +132,20 @@ def _load(make_rules, auth_path, opts: dict):
     return remotes, rules, log, _budget(policy, opts["bandwidth"])
 
 
-def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
+def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
     """Loads everything, plans, copies, reports; exit 1 when anything failed."""
     from adapter.sync.engine import Engine, Options
     from adapter.sync.plan import destinations, expand_each
     from adapter.sync.progress import Reporter, render, summary, to_json
 
-    remotes, rules, log, budget = _load(make_rules, auth_path, opts)
+    remotes, rules, log, budget = _load(make_rules, auth, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
-                      dry_run=opts["dry_run"], listing=opts["swr_listing"])
+                      dry_run=opts["dry_run"], listing=opts["swr_listing"], force=opts["force"],
+                      schema1=not opts["strict"])
     reporter = Reporter(log=log)
+    for warning in opts["lenient"].warnings:
+        reporter.line(f"warning: {warning}")
+    remotes.announce = reporter.line
     engine = Engine(options, reporter, budget)
     started = time.monotonic()
     try:
@@ -152,27 +165,85 @@ def _run(make_rules, auth_path, opts: dict, *, single: bool = False) -> None:
         if log:
             log.close()
     report = summary(results, time.monotonic() - started, opts["dry_run"])
+    written = not opts.get("success_path") or _write_success(opts["success_path"], opts["success_format"], results)
     click.echo(to_json(report) if opts["output"] == "json" else render(report))
-    if report["failed"]:
+    if report["failed"] or not written:  # a missing success file is a failure: the rerun needs it
         raise SystemExit(1)
+
+
+def _write_success(path: str, fmt: str, results) -> bool:
+    """image-syncer's --output-success-images: the images copied or up to date, as an images file
+    ({source: destination or [destinations]}) that a later run takes as its --images."""
+    done: dict[str, list[str]] = {}
+    for r in results:
+        if r.status == "copied" or (r.status == "skipped" and r.reason == "up to date"):
+            done.setdefault(r.source, []).append(r.destination)
+    doc = {src: dests[0] if len(dests) == 1 else dests for src, dests in done.items()}
+    if fmt == "json":
+        import json
+
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        import yaml
+
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False) if doc else "{}\n"
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as exc:
+        click.echo(f"--output-success-images {path}: {exc.strerror}", err=True)
+        return False
+    return True
+
+
+def _writable(path: str | None) -> None:
+    """Checked before anything is copied: --output-success-images names a file that can be written."""
+    if path:
+        import os
+
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.access(folder, os.W_OK) or os.path.isdir(path):
+            raise InputError(f"--output-success-images {path}", "cannot write a file there")
 
 
 @click.command("sync")
 @click.option("--auth", "auth_path", type=click.Path(dir_okay=False),
               help="credentials per registry (JSON or YAML, image-syncer's auth file, plus AK/SK for SWR)")
-@click.option("--images", "images_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--images", "images_path", type=click.Path(dir_okay=False),
               help="rules `source: destination(s)` (JSON or YAML, image-syncer's images file)")
+@click.option("--config", "syncer_config", type=click.Path(dir_okay=False),
+              help="image-syncer's deprecated single file with `auth` and `images` (use --auth and --images)")
 @click.option("--namespace", envvar="DEFAULT_NAMESPACE", help="organization for destinations that name none")
 @click.option("--registry", envvar="DEFAULT_REGISTRY", help="registry host for destinations that name none")
+@click.option("--output-success-images", "success_path", type=click.Path(dir_okay=False),
+              help="write the images copied or up to date to this file, in the images format (a rerun takes it)")
+@click.option("--output-images-format", "success_format", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True, help="the format of --output-success-images")
 @common_options
-def sync(auth_path, images_path, namespace, registry, **opts):
+def sync(auth_path, images_path, syncer_config, namespace, registry, **opts):
     """Copy many images, as image-syncer's --auth/--images files describe them, into SWR."""
-    from adapter.sync.files import load_images
+    from adapter.sync.files import load_config, load_images
     from adapter.sync.plan import make_rule
 
+    lenient = opts["lenient"] = Leniency(opts["strict"])
+    try:
+        if syncer_config:
+            lenient.warn(f"--config {syncer_config}: image-syncer's single config file is deprecated (there too); "
+                         "it is read, but --auth and --images are the files to keep")
+            if auth_path or images_path:
+                lenient.warn("--config is given: --auth and --images are ignored, as image-syncer ignores them")
+            auth_path, rule_list = load_config(syncer_config, lenient)
+        elif images_path:
+            rule_list = None
+        else:
+            raise InputError("--images", "give --images FILE (with --auth FILE), or image-syncer's old --config FILE")
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
+
     def make_rules(remotes, mapping):
-        return [make_rule(src, dests, where, remotes, registry=registry, namespace=namespace, mapping=mapping)
-                for src, dests, where in load_images(images_path)]
+        rules = rule_list if rule_list is not None else load_images(images_path, lenient)
+        return [make_rule(src, dests, where, remotes, registry=registry, namespace=namespace, mapping=mapping,
+                          lenient=lenient) for src, dests, where in rules]
 
     _run(make_rules, auth_path, opts)
 
@@ -189,13 +260,15 @@ def copy(src, dst, all_platforms, auth_path, **opts):
     from adapter.sync.plan import make_rule
     from adapter.sync.references import is_host, parse
 
+    lenient = opts["lenient"] = Leniency(opts["strict"])
+
     def make_rules(remotes, mapping):
-        source = parse(src, "SRC", allow_regex=False)
+        source = parse(src, "SRC", allow_regex=False, lenient=lenient)
         if "/" not in dst or not is_host(dst.split("/", 1)[0]):
             raise InputError("DST", f"{dst!r} needs a registry host: host/organization/repository[:tag]")
-        parse(dst, "DST", allow_regex=False, allow_layout=False)
+        parse(dst, "DST", allow_regex=False, allow_layout=False, lenient=lenient)
         text = src if source.tags or source.digest else f"{src}:latest"
-        return [make_rule(text, [dst], "copy", remotes, mapping=mapping)]
+        return [make_rule(text, [dst], "copy", remotes, mapping=mapping, lenient=lenient)]
 
     _run(make_rules, auth_path, opts, single=not all_platforms)
 

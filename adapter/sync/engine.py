@@ -40,6 +40,8 @@ class Options:
     single: bool = False  # out of an index take one image (copy without --all)
     dry_run: bool = False
     listing: bool = True  # let SWR's tag listing confirm up-to-date tags (else one HEAD per tag)
+    force: bool = False  # put manifests even where the destination has them (image-syncer's --force)
+    schema1: bool = True  # copy Docker schema 1 manifests as they are (--strict: refuse them)
 
 
 @dataclass
@@ -158,7 +160,7 @@ class Engine:
 
     # --- one image ------------------------------------------------------------------------------
     def _copy(self, job: Job) -> Result:
-        unchanged = self._unchanged(job)
+        unchanged = None if self.opt.force else self._unchanged(job)
         if unchanged:
             return Result(job.src_name, job.dst_name, "skipped", "up to date", unchanged)
         top = self._select(job)
@@ -168,8 +170,10 @@ class Engine:
             return self._plan(job, top)
         self.retry(f"organization for {job.dst_name}",
                     lambda: job.dest.ensure_organization(job.dst_repo.split("/")[0]))
-        if self._current(job, top.digest) == top.digest:
+        if not self.opt.force and self._current(job, top.digest) == top.digest:
             return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
+        if self.opt.force:
+            self._tokens(job)
         result = Result(job.src_name, job.dst_name, "copied", digest=top.digest)
         children = [c for c in (self._child(job, d) for d in top.children) if c is not None]
         futures = [self.blobs.transfer(job, blob, result) for m in (*children, top) for blob in m.blobs]
@@ -183,7 +187,7 @@ class Engine:
     def _plan(self, job: Job, top: manifests.Manifest) -> Result:
         """Dry run: what would be copied; a destination that cannot be read counts as missing."""
         try:
-            current = self._current(job, top.digest)
+            current = None if self.opt.force else self._current(job, top.digest)
         except CopyError:
             current = None
         if current == top.digest:
@@ -222,7 +226,7 @@ class Engine:
         found = self.retry(what, lambda: job.source.manifest(job.src_repo, job.src_ref, unless=digest))
         if found is None:
             return True
-        manifest = manifests.load(*found, job.src_name)  # changed, or no 304 from this registry: keep it
+        manifest = self._load(*found, job.src_name)  # changed, or no 304 from this registry: keep it
         self._shared(("manifest", id(job.source), job.src_repo, job.src_ref), lambda: manifest)
         return manifest.digest == digest
 
@@ -250,9 +254,16 @@ class Engine:
     def _read_manifest(self, job: Job, ref: str) -> manifests.Manifest:
         what = f"{job.src_name} ({ref})" if ref != job.src_ref else job.src_name
         body, content_type = self.retry(f"read {what}", lambda: job.source.manifest(job.src_repo, ref))
-        found = manifests.load(body, content_type, what)
+        found = self._load(body, content_type, what)
         if ":" in ref and found.digest != ref:
             raise CopyError(f"{what}: the source sent a manifest with digest {found.digest}")
+        return found
+
+    def _load(self, body: bytes, content_type: str, what: str) -> manifests.Manifest:
+        found = manifests.load(body, content_type, what, schema1=self.opt.schema1)
+        if found.is_schema1:
+            self.reporter.line(f"warning: {what}: a Docker schema 1 manifest, copied unconverted (as image-syncer "
+                               "copies it); --strict refuses it")
         return found
 
     def _select(self, job: Job) -> manifests.Manifest | None:
@@ -291,8 +302,13 @@ class Engine:
         return child
 
     def _put(self, job: Job, manifest: manifests.Manifest, ref: str) -> None:
-        self.retry(f"put {job.dst_name}" + (f" ({ref})" if ref != job.dst_ref else ""),
-                    lambda: job.dest.put_manifest(job.dst_repo, ref, manifest.body, manifest.media_type))
+        try:
+            self.retry(f"put {job.dst_name}" + (f" ({ref})" if ref != job.dst_ref else ""),
+                        lambda: job.dest.put_manifest(job.dst_repo, ref, manifest.body, manifest.media_type))
+        except CopyError as exc:
+            if not manifest.is_schema1:
+                raise
+            raise CopyError(f"{exc}; {manifests.schema1_refused(job.src_name, job.dest.is_swr)}") from None
 
     # --- retries --------------------------------------------------------------------------------
     def retry(self, what: str, call):

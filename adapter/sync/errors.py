@@ -21,6 +21,28 @@ class InputError(SyncError):
         super().__init__(f"{where}: {reason}" if where else reason)
 
 
+class Leniency:
+    """What image-syncer accepts and we would rather not: a warning, once per `key`, or with `strict`
+    (--strict) the InputError it would otherwise be. The warnings are printed before the run starts."""
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.warnings: list[str] = []
+        self._keys: set = set()
+
+    def allow(self, where: str, refusal: str, warning: str, key=None) -> None:
+        """Refuses (`refusal`, under --strict) or records `warning` once for `key` (default: the text)."""
+        if self.strict:
+            raise InputError(where, f"{refusal} (refused under --strict)")
+        self.warn(f"{where}: {warning}" if where else warning, key)
+
+    def warn(self, text: str, key=None) -> None:
+        key = text if key is None else key
+        if key not in self._keys:
+            self._keys.add(key)
+            self.warnings.append(text)
+
+
 class CopyError(SyncError):
     def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)

@@ -1,9 +1,13 @@
-"""image-syncer's `--auth` and `--images` files, in JSON or YAML, plus AK/SK entries for SWR hosts.
+"""image-syncer's `--auth` and `--images` files (or its deprecated single `--config` file), in JSON or YAML,
+plus AK/SK entries for SWR hosts.
 
-auth:   {"<host>[/<namespace>]": {"username", "password", "insecure"}}, or for SWR
+auth:   {"<host>[/<namespace>]": {"username", "password", "insecure", "ca_bundle"}}, or for SWR
         {"access_key", "secret_key", "project", "api", "dockyard"}; `${VAR}` / `$VAR` read the environment.
-        The longest key that is a path prefix of a repository is its account.
+        Keys are normalised as references are (Docker Hub's aliases are docker.io); the longest key that
+        is a path prefix of a repository is its account.
 images: {"<source>": "<destination>" | ["<destination>", ...] | ""}, in file order.
+Where image-syncer is lenient (an unset variable, an unknown field, half a credential) a Leniency warns,
+or refuses under --strict.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapter.registry.principal import Principal
 from adapter.swr.credentials import AccessID, CredentialError, api_host, check_secret, registry_password
-from adapter.sync.errors import InputError
+from adapter.swr.principal import Principal
+from adapter.sync.errors import InputError, Leniency
+from adapter.sync.references import normal_host
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _SWR_HOST_RE = re.compile(r"^swr\.([a-z]{2}-[a-z]+[0-9]*)(?:\.sc)?\.otc\.t-systems\.com$")
@@ -33,6 +38,7 @@ class Account:
     principal: Principal | None = None
     api: str | None = None
     dockyard: str | None = None
+    ca_bundle: str | None = None
 
     @property
     def creds(self) -> tuple[str, str] | None:
@@ -40,22 +46,28 @@ class Account:
 
 
 # The fields of an auth entry and their types ("url": an http(s) URL).
-FIELDS = {"username": str, "password": str, "insecure": bool, "access_key": str, "secret_key": str,
-          "project": str, "api": "url", "dockyard": "url"}
+FIELDS = {"username": str, "password": str, "insecure": bool, "ca_bundle": "file", "access_key": str,
+          "secret_key": str, "project": str, "api": "url", "dockyard": "url"}
 _URL_RE = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 
 
-def _checked(entry: dict, where: str) -> dict:
-    """The entry with `insecure` defaulted; an unknown field or a wrong type names its key."""
+def _checked(entry: dict, where: str, lenient: Leniency) -> dict:
+    """The entry with `insecure` defaulted and unknown fields dropped (warned); a wrong type names its key."""
+    known = {}
     for key, value in entry.items():
         kind = FIELDS.get(key)
         if kind is None:
-            raise InputError(f"{where}.{key}", f"unknown field; the fields are {', '.join(FIELDS)}")
+            lenient.allow(f"{where}.{key}", f"unknown field; the fields are {', '.join(FIELDS)}",
+                          "unknown field, ignored (as image-syncer ignores it)")
+            continue
         if kind == "url" and not (isinstance(value, str) and _URL_RE.match(value)):
             raise InputError(f"{where}.{key}", f"{value!r} is not an http(s) URL")
+        if kind == "file" and not (isinstance(value, str) and os.path.isfile(value)):
+            raise InputError(f"{where}.{key}", f"{value!r} is not a readable file (PEM certificates)")
         if kind in (str, bool) and not isinstance(value, kind):
             raise InputError(f"{where}.{key}", f"must be {'true or false' if kind is bool else 'a string'}")
-    return {"insecure": False, **entry}
+        known[key] = value
+    return {"insecure": False, **known}
 
 
 def read_document(path: str | os.PathLike, what: str):
@@ -78,11 +90,15 @@ def read_document(path: str | os.PathLike, what: str):
         raise InputError(source, str(exc)) from None
 
 
-def _expand(value: str, where: str) -> str:
+def _expand(value: str, where: str, lenient: Leniency) -> str:
+    """`${VAR}` and `$VAR` from the environment; an unset one is empty (Go's os.ExpandEnv), warned once."""
     def sub(match):
         name = match.group(1) or match.group(2)
         if name not in os.environ:
-            raise InputError(where, f"environment variable {name} is not set")
+            lenient.allow(where, f"environment variable {name} is not set",
+                          f"environment variable {name} is not set: it reads as an empty string, as in image-syncer",
+                          key=("unset", name))
+            return ""
         return os.environ[name]
     return _ENV_RE.sub(sub, value)
 
@@ -102,24 +118,39 @@ def _swr_account(key: str, data: dict, where: str) -> Account:
     except CredentialError as exc:
         raise InputError(where, str(exc)) from None
     return Account(key, str(access_id), password, data["insecure"], Principal(str(access_id), data["secret_key"]),
-                   data.get("api") or f"https://{api_host(access_id.region)}", data.get("dockyard"))
+                   data.get("api") or f"https://{api_host(access_id.region)}", data.get("dockyard"),
+                   data.get("ca_bundle"))
 
 
-def _account(key: str, data: dict, where: str) -> Account:
+def _half(data: dict) -> str | None:
+    """What is wrong with a username/password pair that image-syncer would not send (None: nothing)."""
+    user, password = data.get("username"), data.get("password")
+    if user and password:
+        return None
+    return "a username without a password" if user else "a password without a username" if password else \
+        "an empty username and password"
+
+
+def _account(key: str, data: dict, where: str, lenient: Leniency) -> Account:
     has_user, has_ak = "username" in data or "password" in data, "access_key" in data or "secret_key" in data
     if has_user and has_ak:
         raise InputError(where, "give username/password or access_key/secret_key, not both")
+    if data["insecure"] and data.get("ca_bundle"):
+        raise InputError(where, "give insecure (no verification) or ca_bundle (verified with it), not both")
     if has_ak:
         missing = [k for k in ("access_key", "secret_key") if not data.get(k)]
         if missing:
             raise InputError(where, f"{missing[0]} is missing")
         return _swr_account(key, data, where)
-    if has_user and not (data.get("username") and "password" in data):
-        raise InputError(where, "username and password go together")
+    half = _half(data) if has_user else None
+    if half:  # image-syncer sends credentials only when both are there: anonymous, as there
+        lenient.allow(where, "username and password go together", f"{half}: its registry is read anonymously, "
+                      "as image-syncer reads it")
+        has_user = False
     principal = _swr_login(data) if has_user else None
-    password = principal.password if principal else data.get("password")
-    return Account(key, data.get("username"), password, data["insecure"], principal,
-                   data.get("api"), data.get("dockyard"))
+    password = principal.password if principal else data.get("password") if has_user else None
+    return Account(key, data.get("username") if has_user else None, password, data["insecure"], principal,
+                   data.get("api"), data.get("dockyard"), data.get("ca_bundle"))
 
 
 def _swr_login(data: dict) -> Principal | None:
@@ -133,20 +164,42 @@ def _swr_login(data: dict) -> Principal | None:
     return Principal(data["username"], data["password"])
 
 
-def load_auth(path) -> dict[str, Account]:
+def auth_key(key: str) -> str:
+    """An auth key as references name hosts: lower case, no scheme or trailing slash, Docker Hub's aliases
+    (and docker login's `https://index.docker.io/v1/`) as docker.io."""
+    key = re.sub(r"^https?://", "", key.strip().lower()).rstrip("/")
+    host, _, rest = key.partition("/")
+    host = normal_host(host)
+    if host == "docker.io" and rest == "v1":
+        rest = ""
+    return f"{host}/{rest}" if rest else host
+
+
+def load_auth(path, lenient: Leniency | None = None) -> dict[str, Account]:
     """Accounts by auth key; a missing file path (None) means anonymous access everywhere."""
     if path is None:
         return {}
-    doc = read_document(path, "auth file") or {}
+    return auth_from(read_document(path, "auth file"), str(path), lenient or Leniency())
+
+
+def auth_from(doc, source: str, lenient: Leniency) -> dict[str, Account]:
+    """Accounts by normalised auth key from an auth document (`source` names it in messages)."""
+    doc = doc or {}
     if not isinstance(doc, dict):
-        raise InputError(str(path), "the top level must be a mapping of registry hosts to credentials")
-    accounts = {}
+        raise InputError(source, "the top level must be a mapping of registry hosts to credentials")
+    accounts: dict[str, Account] = {}
     for key, entry in doc.items():
-        where = f"{path}: key {key!r}"
+        where = f"{source}: key {key!r}"
         if not isinstance(key, str) or not key.strip() or not isinstance(entry, dict):
             raise InputError(where, "each entry is \"<host>[/<namespace>]\": {username, password, insecure}")
-        entry = {k: _expand(v, f"{where}.{k}") if isinstance(v, str) else v for k, v in entry.items()}
-        accounts[key.strip().rstrip("/").lower()] = _account(key, _checked(entry, where), where)
+        entry = {k: _expand(v, f"{where}.{k}", lenient) if isinstance(v, str) else v for k, v in entry.items()}
+        account = _account(key, _checked(entry, where, lenient), where, lenient)
+        normal = auth_key(key)
+        if normal in accounts:
+            lenient.allow(where, f"names {normal} as key {accounts[normal].key!r} does",
+                          f"names {normal} as key {accounts[normal].key!r} does; that first one is used")
+            continue
+        accounts[normal] = account
     return accounts
 
 
@@ -159,18 +212,34 @@ def account_for(accounts: dict[str, Account], name: str) -> Account | None:
     return best[1] if best else None
 
 
-def load_images(path) -> list[tuple[str, list[str], str]]:
+def load_images(path, lenient: Leniency | None = None) -> list[tuple[str, list[str], str]]:
     """(source, [destinations], where) per rule, in file order; an empty destination stays ""."""
-    doc = read_document(path, "images file")
+    return images_from(read_document(path, "images file"), str(path), lenient or Leniency())
+
+
+def images_from(doc, source_name: str, lenient: Leniency) -> list[tuple[str, list[str], str]]:
     if not isinstance(doc, dict) or not doc:
-        raise InputError(str(path), "the top level must be a non-empty mapping of source to destination(s)")
+        raise InputError(source_name, "the top level must be a non-empty mapping of source to destination(s)")
     rules = []
     for source, dest in doc.items():
-        where = f"{path}: key {source!r}"
+        where = f"{source_name}: key {source!r}"
         if not isinstance(source, str):
             raise InputError(where, "a source must be a string")
         dests = dest if isinstance(dest, list) else [dest]
         if not dests or not all(d is None or isinstance(d, str) for d in dests):
             raise InputError(where, "the destination must be a string or a non-empty list of strings")
-        rules.append((_expand(source, where), [_expand(d or "", where) for d in dict.fromkeys(dests)], where))
+        rules.append((_expand(source, where, lenient),
+                      [_expand(d or "", where, lenient) for d in dict.fromkeys(dests)], where))
     return rules
+
+
+def load_config(path, lenient: Leniency) -> tuple[dict[str, Account], list[tuple[str, list[str], str]]]:
+    """image-syncer's deprecated single file (before v1.2): {"auth": {...}, "images": {...}}."""
+    doc = read_document(path, "config file")
+    if not isinstance(doc, dict) or "images" not in doc:
+        raise InputError(str(path), "image-syncer's --config file is a mapping with `images` (and `auth`); "
+                                    "the endpoint's own config file goes to --bridge-config")
+    for key in doc.keys() - {"auth", "images"}:
+        lenient.allow(f"{path}: key {key!r}", "unknown field; the fields are auth, images",
+                      "unknown field, ignored (as image-syncer ignores it)")
+    return auth_from(doc.get("auth"), f"{path} auth", lenient), images_from(doc["images"], f"{path} images", lenient)

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform as host_platform
 from dataclasses import dataclass
 
 from adapter.sync.errors import CopyError
+from adapter.transfer.oci import (
+    DOCKER_MANIFEST,
+    FOREIGN,
+    INDEX_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    SCHEMA1,
+    sha256_digest,
+)
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+prettyjws",
-           "application/vnd.docker.distribution.manifest.v1+json")
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, *SCHEMA1))
-# Layers that registries do not serve (Windows base layers): referenced, never copied.
-FOREIGN = ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-           "application/vnd.oci.image.layer.nondistributable.v1.tar",
-           "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-           "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -33,11 +28,15 @@ class Manifest:
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.body).hexdigest()
+        return sha256_digest(self.body)
 
     @property
     def is_index(self) -> bool:
         return self.media_type in INDEX_TYPES
+
+    @property
+    def is_schema1(self) -> bool:
+        return self.media_type in SCHEMA1
 
     @property
     def children(self) -> list[dict]:
@@ -48,14 +47,19 @@ class Manifest:
         """Config and layers that have to travel (foreign layers and URL-only layers stay behind)."""
         if self.is_index:
             return []
+        if self.is_schema1:  # layers without sizes, often repeated (empty layers): each digest once
+            sums = [layer.get("blobSum") for layer in self.doc.get("fsLayers") or []]
+            return [{"digest": digest} for digest in dict.fromkeys(sums) if isinstance(digest, str)]
         found = [self.doc["config"]] if isinstance(self.doc.get("config"), dict) else []
         found += [layer for layer in self.doc.get("layers") or []
                   if layer.get("mediaType") not in FOREIGN and not layer.get("urls")]
         return found
 
 
-def load(body: bytes, content_type: str | None, what: str) -> Manifest:
-    """Parses a manifest; the media type is its own mediaType, else the Content-Type it came with."""
+def load(body: bytes, content_type: str | None, what: str, *, schema1: bool = False) -> Manifest:
+    """Parses a manifest; the media type is its own mediaType, else the Content-Type it came with.
+
+    Docker schema 1 is taken as it is (image-syncer copies it unconverted) only with `schema1`."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -64,7 +68,10 @@ def load(body: bytes, content_type: str | None, what: str) -> Manifest:
         raise CopyError(f"{what}: the manifest is not a JSON object")
     media_type = doc.get("mediaType") or content_type or ""
     if media_type in SCHEMA1 or doc.get("schemaVersion") == 1:
-        raise CopyError(f"{what}: Docker schema 1 manifests are not supported; convert the image first")
+        if not schema1:
+            raise CopyError(f"{what}: Docker schema 1 manifests are not supported; convert the image first")
+        signed = "signatures" in doc or media_type == SCHEMA1[0]
+        return Manifest(body, SCHEMA1[0] if signed else SCHEMA1[1], doc)
     if not media_type or media_type == "application/json":
         media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     if media_type not in (*INDEX_TYPES, OCI_MANIFEST, DOCKER_MANIFEST):
@@ -109,3 +116,14 @@ def load_json(data: bytes) -> dict:
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def schema1_refused(source: str, swr: bool) -> str:
+    """What to do when a destination refuses a Docker schema 1 manifest (which the sync does not convert)."""
+    advice = (f"the destination does not take Docker schema 1 manifests ({source} is one, copied unconverted "
+              "as image-syncer copies it)")
+    if swr:
+        return (f"{advice}. SWR needs schema 2: convert it first, e.g. `skopeo copy --format v2s2 docker://{source} "
+                "docker://<a registry you can write>/...:<tag>` (or docker pull, then docker push with a current "
+                "Docker), and sync that copy")
+    return f"{advice}; convert it to schema 2 first (e.g. skopeo copy --format v2s2)"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from adapter.swr.naming import NamingError, check_destination, check_tag
 from adapter.sync.engine import Job, Result, retryable
-from adapter.sync.errors import InputError, describe
+from adapter.sync.errors import InputError, Leniency, describe
 from adapter.sync.layout import Layout
 from adapter.sync.references import Ref, fill_destination, pair_tags, parse
 from adapter.sync.remote import Remotes
@@ -46,15 +46,17 @@ def is_swr(remotes: Remotes, ref: Ref) -> bool:
 
 
 def make_rule(source: str, dests: list[str], where: str, remotes: Remotes, *, registry=None, namespace=None,
-              mapping=()) -> Rule:
+              mapping=(), lenient: Leniency | None = None) -> Rule:
     """One checked rule; every problem is an InputError that names `where`."""
-    src = parse(source, where)
+    src = parse(source, where, lenient=lenient)
     refs = []
     for text in dests:
-        ref = fill_destination(text, src, registry, namespace, where)
+        ref = fill_destination(text, src, registry, namespace, where, lenient)
+        if src.digest and src.tags and not (ref.tags or ref.digest):  # repo:tag@digest keeps its tag
+            ref = replace(ref, tags=src.tags)
         refs.append(_mapped(ref, list(mapping), is_swr(remotes, ref), where))
         if src.tags or src.digest:
-            pair_tags(list(src.tags) or [src.digest], refs[-1], where)
+            pair_tags([src.digest] if src.digest else list(src.tags), refs[-1], where)
     layout = Layout(src.layout, where) if src.layout else None
     return Rule(src, refs, where, layout)
 

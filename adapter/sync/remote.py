@@ -1,7 +1,7 @@
 """A registry as the sync sees it: the shared RegistryClient bound to the account from auth.json.
 
 Sources read tags, manifests and blobs; destinations also check, mount and upload blobs, put
-manifests, and create SWR organizations through the endpoint's Organizations.
+manifests, and create SWR organizations through adapter.swr's Organizations.
 """
 
 from __future__ import annotations
@@ -11,26 +11,51 @@ import threading
 import requests
 import urllib3
 
-from adapter.registry.relay import error_body
+from adapter.swr.api import SwrError
+from adapter.swr.organizations import OrganizationError, Organizations
 from adapter.sync.errors import CopyError, describe
 from adapter.sync.files import Account, account_for
-from adapter.sync.manifests import ACCEPT
-from adapter.transfer.client import RegistryClient, TransferError
+from adapter.transfer.client import RegistryClient
+from adapter.transfer.errors import TransferError, upstream_error
+from adapter.transfer.oci import ACCEPT
+from adapter.transfer.streams import error_body
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PUSH = "pull,push"  # every call on a destination asks for this one scope: one token per repository
 
 
-def base_url(host: str, insecure: bool) -> str:
+def base_url(host: str, plain: bool = False) -> str:
+    """The registry's URL: plain HTTP when asked, or for a loopback host; HTTPS otherwise."""
     if host == "docker.io":
         return "https://registry-1.docker.io"
-    plain = insecure or host.split(":")[0] in LOOPBACK or host.startswith("[::1]")
+    plain = plain or host.split(":")[0] in LOOPBACK or host.startswith("[::1]")
     return f"{'http' if plain else 'https'}://{host}"
 
 
-def _failure(resp: requests.Response, what: str) -> CopyError:
-    from adapter.registry.errors import upstream_error  # imports Flask: only when something failed
+class InsecureClient(RegistryClient):
+    """`insecure: true` as image-syncer means it (containers/image's DockerInsecureSkipTLSVerify): HTTPS
+    without certificate verification, and plain HTTP when HTTPS gets no answer; the choice is announced once."""
 
+    def __init__(self, host: str, session: requests.Session, *, timeout: float, announce):
+        super().__init__(f"https://{host}", session, name=host, timeout=timeout, verify=False)
+        self.announce = announce
+        # Asked for, and announced: urllib3's warning on every streamed blob would add nothing.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def _discover(self) -> None:
+        try:
+            super()._discover()
+        except TransferError as exc:
+            if exc.code != "UPSTREAM_UNREACHABLE":
+                raise
+            self.base = f"http://{self.name}"
+            super()._discover()
+            self.announce(f"{self.name}: insecure: plain HTTP (HTTPS did not answer)")
+            return
+        self.announce(f"{self.name}: insecure: HTTPS without certificate verification")
+
+
+def _failure(resp: requests.Response, what: str) -> CopyError:
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
     retryable = resp.status_code >= 500 or resp.status_code == 429
     return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable)
@@ -45,6 +70,8 @@ class _Body:
 
     def __init__(self, resp: requests.Response, what: str):
         self.resp, self.what = resp, what
+        length = resp.headers.get("Content-Length", "")
+        self.length = int(length) if length.isdigit() else None
 
     def read(self, size: int) -> bytes:
         try:
@@ -75,7 +102,11 @@ class Remote:
         try:
             resp = self.client.request(self.creds, method, url, scopes or [f"repository:{repo}:{action}"], **kw)
         except TransferError as exc:
-            raise CopyError(f"{what}: {describe(exc)}", retryable=exc.status >= 500) from None
+            hint = ""
+            if self.client.scheme is None and self.client.base.startswith("http://") and "GET /v2/" in exc.message:
+                hint = ("; on HTTPS, a loopback registry needs `insecure: true` (or a `ca_bundle`) in its auth "
+                        "entry, as plain HTTP is the default there")
+            raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.status >= 500) from None
         if resp.status_code not in ok:
             raise _failure(resp, what)
         return resp
@@ -108,7 +139,8 @@ class Remote:
             location = resp.headers.get("Location", "")
             resp.close()
             try:
-                resp = self.client.session.get(self.client.url(location), stream=True, timeout=(5, self.client.timeout))
+                resp = self.client.session.get(self.client.url(location), stream=True, verify=self.client.verify,
+                                               timeout=(5, self.client.timeout))
             except requests.RequestException as exc:
                 raise CopyError(f"{what}: {describe(exc)}", retryable=True) from None
             if resp.status_code != 200:
@@ -128,8 +160,6 @@ class Remote:
         principal = self.account.principal if self.is_swr else None
         if self.orgs is None or principal is None or not principal.sk:
             return None
-        from adapter.swr.api import SwrError
-
         org, _, name = repo.partition("/")
         try:  # one attempt: a failed listing costs only the per-tag checks it would have saved
             entries = self.orgs.client(principal, retries=0).list_tags(org, name)
@@ -192,11 +222,7 @@ class Remote:
         try:
             with self._org_lock:
                 self.orgs.ensure(self.account.principal, org)
-        except Exception as exc:
-            from adapter.registry.errors import RegistryError  # imports Flask: only when something failed
-
-            if not isinstance(exc, RegistryError):
-                raise
+        except OrganizationError as exc:
             raise CopyError(f"organization {org!r} on {self.host}: {exc.message}",
                             retryable=exc.status >= 500) from None
 
@@ -204,9 +230,10 @@ class Remote:
 class Remotes:
     """Remote objects by host and account, sharing one RegistryClient per host and one session."""
 
-    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0):
-        self.accounts, self.session, self.timeout = accounts, session, timeout
-        self._clients: dict[str, RegistryClient] = {}
+    def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0,
+                 announce=lambda line: None):
+        self.accounts, self.session, self.timeout, self.announce = accounts, session, timeout, announce
+        self._clients: dict[tuple, RegistryClient] = {}
         self._remotes: dict[tuple[str, str], Remote] = {}
         self._lock = threading.Lock()
 
@@ -218,15 +245,26 @@ class Remotes:
                 self._remotes[key] = self._make(host, account)
             return self._remotes[key]
 
-    def _make(self, host: str, account: Account | None) -> Remote:
-        base = base_url(host, bool(account and account.insecure))
-        client = self._clients.get(host)
+    def _client(self, host: str, insecure: bool, ca_bundle: str | None) -> RegistryClient:
+        """One client per host and TLS setting: `insecure` as image-syncer, or verified with a CA bundle
+        (HTTPS also on loopback), or the default (HTTPS verified; plain HTTP on loopback)."""
+        key = (host, insecure, ca_bundle)
+        client = self._clients.get(key)
         if client is None:
-            client = self._clients[host] = RegistryClient(base, self.session, name=host, timeout=self.timeout)
+            if insecure and host != "docker.io":
+                client = InsecureClient(host, self.session, timeout=self.timeout,
+                                        announce=lambda line: self.announce(line))
+            else:
+                base = f"https://{host}" if ca_bundle and host != "docker.io" else base_url(host)
+                client = RegistryClient(base, self.session, name=host, timeout=self.timeout, verify=ca_bundle or True)
+            self._clients[key] = client
+        return client
+
+    def _make(self, host: str, account: Account | None) -> Remote:
+        client = self._client(host, bool(account and account.insecure), account.ca_bundle if account else None)
+        base = client.base
         orgs = None
         if account and account.principal:
-            from adapter.registry.organizations import Organizations
-
             orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
         return Remote(host, client, account, orgs)
 

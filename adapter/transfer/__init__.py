@@ -1,5 +1,8 @@
-"""The transfer core shared by the endpoint's SWR upstream and `swr-bridge sync` / `copy`.
+"""The transfer core shared by the endpoint's SWR upstream and `swr-bridge sync` / `copy`; no Flask in here.
 
-    auth.py    parse_challenge(), TokenCache: WWW-Authenticate parsing and bearer tokens per scope
-    client.py  RegistryClient: one Registry V2 host (Bearer, Basic or no auth), TransferError
+    auth.py     parse_challenge(), TokenCache: WWW-Authenticate parsing and bearer tokens per scope
+    client.py   RegistryClient: one Registry V2 host (Bearer, Basic or no auth)
+    errors.py   TransferError, upstream_error(): an upstream's failure and error body
+    oci.py      manifest media types, the digest pattern
+    streams.py  BodyStream / SizedBodyStream (hashed, metered bodies), bounded reads of upstream bodies
 """

@@ -15,16 +15,11 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from adapter.transfer.auth import TokenCache, parse_challenge
+from adapter.transfer.errors import TransferError
+
+__all__ = ["Creds", "RegistryClient", "TransferError"]
 
 Creds = tuple[str, str] | None
-
-
-class TransferError(Exception):
-    """A registry call that got no usable answer; `code` is an OCI-style code, `status` an HTTP status."""
-
-    def __init__(self, code: str, message: str, *, status: int | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status or 502
 
 
 class RegistryClient:

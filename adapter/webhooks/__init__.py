@@ -6,6 +6,6 @@ def init_app(app) -> None:
     which keeps a relay-only worker small."""
     if not app.config["BRIDGE"].get("webhooks"):
         return
-    from adapter.webhooks.views import init_app as init_views
+    from adapter.webhooks.middleware import init_app as init_views
 
     init_views(app)

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from adapter.webhooks.model import repository_of
+
 # Harbor's API statuses (harbor.md §3.2) in the bridge's vocabulary.
 API_STATUSES = {"InProgress": "running", "Succeed": "succeeded", "Failed": "failed", "Stopped": "stopped"}
 _ERROR_LINE = re.compile(r"\[(ERROR|FATAL)\]")
@@ -64,10 +66,6 @@ def _epoch(moment) -> float | None:
     return moment.timestamp() if moment is not None and moment.year > 1970 else None
 
 
-def _repository(resource: str | None) -> str:
-    return re.sub(r" \[\d+ item\(s\) in total\]$", "", resource or "")
-
-
 class HarborSource:
     """An ExecutionSource over harbor_client.HarborClient; every Harbor error becomes HarborUnavailable."""
 
@@ -104,7 +102,7 @@ class HarborSource:
             for task in self.client.executions.tasks(execution_id, status="Failed"):
                 text = self.client.executions.task_log(execution_id, task.id)
                 reason, tail = reason_from_log(text, self.tail_lines)
-                found.append(FailedTask(task.id, _repository(task.src_resource), reason, tail))
+                found.append(FailedTask(task.id, repository_of(task.src_resource), reason, tail))
         except HarborError as exc:
             raise HarborUnavailable(type(exc).__name__) from exc
         return found

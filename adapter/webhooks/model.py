@@ -24,6 +24,12 @@ CLOUDEVENT_TYPES = {
 _NAME_TAG = re.compile(r"^(?P<repo>.*?) \[(?P<count>\d+) item\(s\) in total\]$")
 
 
+def repository_of(name_tag: str | None) -> str:
+    """`busybox [2 item(s) in total]` (how Harbor names a replicated repository) -> `busybox`."""
+    match = _NAME_TAG.match(name_tag or "")
+    return match.group("repo") if match else (name_tag or "")
+
+
 @dataclass(frozen=True)
 class Resource:
     registry_type: str = ""
@@ -43,8 +49,7 @@ class Artifact:
 
     @property
     def repository(self) -> str:
-        match = _NAME_TAG.match(self.name_tag)
-        return match.group("repo") if match else self.name_tag
+        return repository_of(self.name_tag)
 
 
 @dataclass(frozen=True)

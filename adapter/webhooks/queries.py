@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import sqlalchemy as sa
 
 from adapter.webhooks.store import alerts, deliveries, events, executions, tasks
+from harbor_client.units import isotime
 
 
 def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+    return None if epoch is None else isotime(epoch, millis=True)
 
 
 def _page(query, args: dict):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+
+from harbor_client.units import isotime
 
 TEMPLATES = Path(__file__).parent / "templates"
 KINDS = ("execution", "task", "event")
@@ -36,16 +37,12 @@ def _duration(seconds) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def _isotime(epoch) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch or 0)))
-
-
 def make_environment() -> SandboxedEnvironment:
     # Sandboxed because route templates come from a config file that operators, not developers, write.
     env = SandboxedEnvironment(loader=FileSystemLoader(TEMPLATES), trim_blocks=True, lstrip_blocks=True,
                                autoescape=False)
     env.filters["duration"] = _duration
-    env.filters["isotime"] = _isotime
+    env.filters["isotime"] = lambda epoch: isotime(int(epoch or 0))
     return env
 
 

@@ -3,7 +3,6 @@
 import pytest
 
 from tests.images import build_image, build_index, push
-from tests.integration.webhooks.services import Alertmanager
 from tests.registries import plain_registry
 
 SEED = {"library/tools/app": ("v1", "v2"), "library/web": ("1.0",)}
@@ -27,13 +26,3 @@ def harbor_registry(tmp_path_factory):
         digests["library/multi:multi"] = index.digest
         registry.digests = digests
         yield registry
-
-
-@pytest.fixture(scope="module")
-def alertmanager():
-    try:
-        server = Alertmanager().start()
-    except Exception as exc:  # noqa: BLE001 - a missing package is a failure, not a skip
-        pytest.fail(f"Alertmanager could not be started: {exc}", pytrace=False)
-    yield server
-    server.stop()

@@ -22,7 +22,7 @@ def test_defaults_point_at_otc_eu_de():
     ({"credentials": {"mode": "pinned"}}, "credentials.pinned", "pinned"),
     ({"mapping": [{"match": "a/**", "namespace": "n", "flatten": "sideways"}]}, "mapping.0.flatten", "all"),
     ({"mapping": [{"namespace": "n"}]}, "mapping.0.match", "required"),
-    ({"bandwidth": {"limit": "fast"}}, "bandwidth.limit", "50MiB/s"),
+    ({"bandwidth": {"limit": "fast"}}, "bandwidth.limit", "10MiB/s"),
     ({"surprise": 1}, "surprise", "Unknown"),
 ])
 def test_errors_name_the_key_path(data, key, reason):

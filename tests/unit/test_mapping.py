@@ -8,11 +8,11 @@ from marshmallow import ValidationError
 from adapter.swr.mapping import (
     MappingRule,
     MappingRuleSchema,
-    flatten_count,
     map_repository,
     preview,
     replace_namespace,
 )
+from harbor_client.units import flatten_to_count
 
 
 # harbor.md §2.4: the comment table in Harbor's stage.go (repository a/b/c/image, namespace n).
@@ -128,7 +128,7 @@ def test_preview_reports_flatten_errors_per_name_instead_of_raising():
     ("all", -1), ("none", 0), ("1", 1), ("2", 2), ("3", 3), ("ALL", -1), (1, 1), (3, 3),
 ])
 def test_flatten_words(word, count):
-    assert flatten_count(word) == count
+    assert flatten_to_count(word) == count
     assert MappingRuleSchema().load({"match": "**", "namespace": "n", "flatten": word}).flatten == count
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import requests
+
+from harbor_client.units import retry_after
 
 _MESSAGE_NS = uuid.UUID("5b0b6a8e-3f4e-4c1e-9d2a-7e1f0c9a4b21")
 
@@ -26,21 +26,6 @@ def env_value(name: str, key: str) -> str:
     if not value:
         raise ValueError(f"{key}: environment variable {name} is not set")
     return value
-
-
-def retry_after(response: requests.Response) -> float | None:
-    """Seconds from a Retry-After header, given as seconds or as an HTTP date."""
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def isotime(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class Sink:
@@ -74,7 +59,7 @@ class Sink:
         with response:
             if 200 <= response.status_code < 300:
                 return Outcome(True, response.status_code)
-            wait = retry_after(response) if response.status_code in (429, 503) else None
+            wait = retry_after(response.headers.get("Retry-After")) if response.status_code in (429, 503) else None
             return Outcome(False, response.status_code, f"HTTP {response.status_code}", wait)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from adapter.webhooks.sinks import Sink, isotime
+from adapter.webhooks.sinks import Sink
+from harbor_client.units import isotime
 
 ALERT_NAMES = {"execution": "HarborReplicationFailed", "task": "HarborReplicationTaskFailed",
                "event": "HarborEvent"}

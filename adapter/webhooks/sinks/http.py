@@ -8,7 +8,8 @@ import hmac
 import json
 import time
 
-from adapter.webhooks.sinks import Sink, env_value, isotime
+from adapter.webhooks.sinks import Sink, env_value
+from harbor_client.units import isotime
 
 EVENT_TYPES = {"execution": "harbor.replication.execution", "task": "harbor.replication.task",
                "event": "harbor.event"}

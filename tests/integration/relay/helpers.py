@@ -1,15 +1,11 @@
 """Shared helpers for the relay tests: credentials, tokens, uploads, and reading the sandbox directly."""
 
 import base64
-import hashlib
 
 import requests
 
 from adapter.registry.service import EXTENSION
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+from adapter.transfer.oci import sha256_digest
 
 
 def basic(tenant, secret=None) -> dict:
@@ -46,7 +42,7 @@ def start_upload(client, auth, name) -> str:
 
 def upload_blob(client, auth, name, data) -> str:
     """A monolithic upload; returns the digest the relay confirmed."""
-    digest = digest_of(data)
+    digest = sha256_digest(data)
     resp = client.put(start_upload(client, auth, name) + f"?digest={digest}", headers=auth, data=data)
     assert resp.status_code == 201 and resp.headers["Docker-Content-Digest"] == digest
     return digest

@@ -5,8 +5,9 @@ import json
 import requests
 
 from adapter.swr.signer import SdkHmacSha256Auth
+from adapter.transfer.oci import sha256_digest
 from tests.images import build_artifact, build_image, build_index, push, skopeo
-from tests.integration.relay.helpers import digest_of, direct_manifest
+from tests.integration.relay.helpers import direct_manifest
 
 
 def pull_back(endpoint, tenant, name: str, tmp_path) -> str:
@@ -15,7 +16,7 @@ def pull_back(endpoint, tenant, name: str, tmp_path) -> str:
     result = skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-creds",
                     f"{tenant.access_id}:{tenant.sk}", f"docker://127.0.0.1:{endpoint.port}/{name}", f"dir:{out}")
     assert result.returncode == 0, result.stderr
-    return digest_of((out / "manifest.json").read_bytes())
+    return sha256_digest((out / "manifest.json").read_bytes())
 
 
 def assert_relayed(sbx, tenant, endpoint, tmp_path, image, name, dest):
@@ -23,7 +24,7 @@ def assert_relayed(sbx, tenant, endpoint, tmp_path, image, name, dest):
     assert result.returncode == 0, result.stderr + endpoint.log_text()[-2000:]
     direct = direct_manifest(sbx, tenant, *dest.rsplit(":", 1))
     assert direct.status_code == 200
-    assert digest_of(direct.content) == image.digest
+    assert sha256_digest(direct.content) == image.digest
     assert direct.content == image.manifest
     assert pull_back(endpoint, tenant, name, tmp_path) == image.digest
 

@@ -4,11 +4,11 @@ import os
 
 import pytest
 
+from adapter.transfer.oci import sha256_digest
 from tests.integration.relay.helpers import (
     basic,
     bearer,
     count_upstream,
-    digest_of,
     start_upload,
     upload_blob,
 )
@@ -73,12 +73,12 @@ def test_digest_mismatch_is_refused_and_nothing_is_stored(make_app, tenant, org)
     name = f"{org}/app"
     auth = bearer(client, tenant, name)
     data = os.urandom(4096)
-    wrong = digest_of(b"other")
+    wrong = sha256_digest(b"other")
     location = start_upload(client, auth, name)
     resp = client.put(f"{location}?digest={wrong}", headers=auth, data=data)
     assert resp.status_code == 400 and resp.get_json()["errors"][0]["code"] == "DIGEST_INVALID"
     assert client.head(f"/v2/{name}/blobs/{wrong}", headers=auth).status_code == 404
-    right = digest_of(data)
+    right = sha256_digest(data)
     assert client.head(f"/v2/{name}/blobs/{right}", headers=auth).status_code == 404
 
 
@@ -92,7 +92,7 @@ def test_monolithic_put_and_chunked_patch_both_store_the_blob(make_app, tenant, 
     assert got.status_code == 200 and got.data == data
 
     data2 = os.urandom(250_000)
-    digest2 = digest_of(data2)
+    digest2 = sha256_digest(data2)
     location = start_upload(client, auth, name)
     for start, end, form in ((0, 99_999, "{}-{}"), (100_000, 199_999, "bytes {}-{}")):
         resp = client.patch(location, headers={**auth, "Content-Range": form.format(start, end)},
@@ -111,7 +111,7 @@ def test_upload_started_on_one_instance_finishes_on_another(make_app, tenant, or
     first, second = make_app().test_client(), make_app().test_client()  # share only the instance key
     name = f"{org}/app"
     data = os.urandom(100_000)
-    digest = digest_of(data)
+    digest = sha256_digest(data)
     location = start_upload(first, bearer(first, tenant, name), name)
     resp = second.put(f"{location}?digest={digest}", headers=bearer(second, tenant, name), data=data)
     assert resp.status_code == 201
@@ -160,7 +160,7 @@ def test_manifest_checks(make_app, tenant, org):
                     headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
     assert ok.status_code == 201
     digest = ok.headers["Docker-Content-Digest"]
-    assert digest == digest_of(body)
+    assert digest == sha256_digest(body)
     got = client.get(f"/v2/{name}/manifests/v1", headers=auth)
     assert got.data == body and got.headers["Docker-Content-Digest"] == digest
     tags = client.get(f"/v2/{name}/tags/list", headers=auth)
@@ -174,7 +174,7 @@ def test_status_of_an_empty_upload_keeps_offset_zero(make_app, tenant, org):
     status = client.get(start_upload(client, auth, name), headers=auth)
     assert status.status_code == 204 and status.headers["Range"] == "0-0"
     # Still a monolithic upload: the relay itself verifies the digest before committing anything.
-    wrong = digest_of(b"other")
+    wrong = sha256_digest(b"other")
     resp = client.put(status.headers["Location"] + f"?digest={wrong}", headers=auth, data=os.urandom(1000))
     assert resp.status_code == 400
     assert resp.get_json()["errors"][0]["message"].startswith("content digest sha256:")

@@ -3,8 +3,9 @@
 import os
 
 from adapter.sandbox.runner import Sandbox
+from adapter.transfer.oci import sha256_digest
 from tests.integration.relay.conftest import relay_config
-from tests.integration.relay.helpers import basic, bearer, digest_of, upload_blob
+from tests.integration.relay.helpers import basic, bearer, upload_blob
 
 
 def test_monolithic_post_with_digest(make_app, tenant, org):
@@ -12,7 +13,7 @@ def test_monolithic_post_with_digest(make_app, tenant, org):
     name = f"{org}/mono"
     auth = bearer(client, tenant, name)
     data = os.urandom(50_000)
-    digest = digest_of(data)
+    digest = sha256_digest(data)
     resp = client.post(f"/v2/{name}/blobs/uploads/?digest={digest}", headers=auth, data=data)
     assert resp.status_code == 201 and resp.headers["Location"] == f"/v2/{name}/blobs/{digest}"
     head = client.head(f"/v2/{name}/blobs/{digest}", headers=auth)

@@ -40,7 +40,7 @@ def test_mapping_rules_from_the_endpoint_config_flatten_destinations(sandbox, pl
                                                             "flatten": "all"}]})
     host = sandbox_host(sandbox)
     rules = {f"{plain_source.host}/library/base/{n}": f"{host}/library/base/{n}" for n in nested}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)), "--config", config,
+    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)), "--bridge-config", config,
                       "--images", write(tmp_path / "images.yaml", rules), "-o", "json")
     report = report_of(result)
     assert result.returncode == 0 and report["copied"] == 2, result.stdout + result.stderr

@@ -7,16 +7,14 @@ import uuid
 import pytest
 
 from tests.doubles.harbor.fixtures import harbor_double, harbor_state  # noqa: F401 - for the Harbor path
-from tests.integration.webhooks.services import Alertmanager, Postgres
+from tests.fixtures import secrets_fixture
+from tests.integration.webhooks.services import Postgres
 from tests.unit.webhooks.helpers import SECRET_ENV
 
 PG_PASSWORD_ENV = "BRIDGE_STORE_PASSWORD"
 
 
-@pytest.fixture(autouse=True)
-def secrets_env(monkeypatch):
-    for name, value in SECRET_ENV.items():
-        monkeypatch.setenv(name, value)
+secrets_env = secrets_fixture(SECRET_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -55,16 +53,6 @@ def store_conf(store_url):
     if store_url.startswith("postgresql"):
         conf["store_password_env"] = PG_PASSWORD_ENV
     return conf
-
-
-@pytest.fixture(scope="session")
-def alertmanager():
-    try:
-        server = Alertmanager().start()
-    except Exception as exc:  # see postgres
-        pytest.fail(f"Alertmanager could not be started: {exc}", pytrace=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fixtures import local_http
 
 
 class Receiver:
@@ -32,15 +35,13 @@ class Receiver:
             def log_message(self, *args):
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._stack = contextlib.ExitStack()
+        self._handler = Handler
 
     def __enter__(self) -> Receiver:
-        self.thread.start()
+        self.server = self._stack.enter_context(local_http(self._handler))
+        self.url = f"{self.server.url}/hook"
         return self
 
     def __exit__(self, *_):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self._stack.close()

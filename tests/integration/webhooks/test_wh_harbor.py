@@ -7,8 +7,8 @@ import time
 
 import sqlalchemy as sa
 
+from adapter.webhooks.middleware import dispatch_once
 from adapter.webhooks.store import alerts, executions
-from adapter.webhooks.views import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import post
 

@@ -7,8 +7,8 @@ import time
 
 import sqlalchemy as sa
 
+from adapter.webhooks.middleware import dispatch_once
 from adapter.webhooks.store import deliveries
-from adapter.webhooks.views import dispatch_once
 from tests.integration.webhooks.receiver import Receiver
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import SIGNING_SECRET, post, verify_standard_webhook

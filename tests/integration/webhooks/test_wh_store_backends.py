@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
+from adapter.webhooks.middleware import dispatch_once
 from adapter.webhooks.outbox import Outbox
 from adapter.webhooks.routes import Alert
 from adapter.webhooks.store import SCHEMA_VERSION, Store, alerts, events, executions, schema_version, tasks
-from adapter.webhooks.views import dispatch_once
 from tests.integration.webhooks.conftest import PG_PASSWORD_ENV
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import post

@@ -11,6 +11,7 @@ import yaml
 
 from tests.doubles.harbor.fixtures import harbor_double  # noqa: F401  (fixture, used by name)
 from tests.doubles.harbor.flow import ReplicatingHarborState
+from tests.fixtures import secrets_fixture
 from tests.unit.cli.helpers import SECRETS, base_document, run
 
 
@@ -20,12 +21,7 @@ def harbor_state() -> ReplicatingHarborState:
     return ReplicatingHarborState(lag=0.2, setup=0.05, stagger=0.02, duration=0.05)
 
 
-@pytest.fixture(autouse=True)
-def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HARBOR_URL", "HARBOR_USERNAME", "HARBOR_VERIFY"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
+secrets_env = secrets_fixture(SECRETS, unset=("HARBOR_URL", "HARBOR_USERNAME", "HARBOR_VERIFY"))
 
 
 @pytest.fixture

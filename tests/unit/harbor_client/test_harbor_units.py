@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harbor_client.units import bandwidth_to_speed, count_to_flatten, flatten_to_count, speed_to_bandwidth
+from harbor_client.units import (
+    bandwidth_to_speed,
+    count_to_flatten,
+    flatten_to_count,
+    isotime,
+    parse_rate,
+    retry_after,
+    speed_to_bandwidth,
+)
 
 BANDWIDTH = [
     # text, speed in Kibit/s (x 128 bytes/s in Harbor's throttle)
@@ -82,8 +93,7 @@ def test_flatten_to_count(word, count):
 def test_invalid_flatten_lists_the_accepted_forms(word):
     with pytest.raises(ValueError) as err:
         flatten_to_count(word)
-    for form in ("'all'", "'none'", "'1'", "'2'", "'3'"):
-        assert form in str(err.value)
+    assert "all, none, 1, 2, 3" in str(err.value)
 
 
 @pytest.mark.parametrize(("count", "word"), [
@@ -96,3 +106,40 @@ def test_count_to_flatten(count, word):
 @pytest.mark.parametrize("word", ["all", "none", "1", "2", "3"])
 def test_flatten_round_trips(word):
     assert count_to_flatten(flatten_to_count(word)) == word
+
+
+# --- one parser for every rate the project reads ---------------------------------------------------
+@pytest.mark.parametrize(("text", "bytes_per_second"), [
+    ("50MiB/s", 50 * 1024**2), ("500KB/s", 500_000), ("800Kbit/s", 100_000), ("1.5 GiB / s", 1.5 * 1024**3),
+    ("10mbit/s", 1_250_000), ("10MIB/s", 10 * 1024**2), ("1B/s", 1), ("unlimited", None), (" Unlimited ", None),
+])
+def test_parse_rate_reads_the_same_units_as_harbor_speed(text, bytes_per_second):
+    assert parse_rate(text) == bytes_per_second
+    if bytes_per_second is not None and bytes_per_second >= 128:
+        assert bandwidth_to_speed(text) == int(bytes_per_second // 128)  # Harbor throttles at speed x 128 B/s
+
+
+@pytest.mark.parametrize("text", ["10Mb/s", "10mb/s", "10mib/s", "10 Kb / s"])
+def test_a_lone_lowercase_b_is_refused_not_guessed(text):
+    for parse in (parse_rate, bandwidth_to_speed):
+        with pytest.raises(ValueError, match="B is bytes, bit is bits"):
+            parse(text)
+
+
+# --- Retry-After --------------------------------------------------------------------------------------
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("7", 7.0), ("0", 0.0), ("1.5", 1.5), ("0.25", 0.25), (" 120 ", 120.0),
+    (format_datetime(datetime.fromtimestamp(NOW + 30, timezone.utc), usegmt=True), 30.0),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: now
+    (None, None), ("", None), ("soon", None), ("-1", None), ("1e3", None), ("inf", None), ("nan", None),
+])
+def test_retry_after_reads_seconds_decimals_and_http_dates(value, seconds):
+    assert retry_after(value, now=NOW) == seconds
+
+
+def test_isotime_with_and_without_millis():
+    assert isotime(0) == "1970-01-01T00:00:00Z"
+    assert isotime(1.5, millis=True) == "1970-01-01T00:00:01.500Z"

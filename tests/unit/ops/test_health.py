@@ -1,7 +1,7 @@
 """/healthz, /readyz (SWR registry and API reachable, store writable, cached) and the container probe."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import contextlib
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from adapter import create_app, health
 from adapter.config import load_data
 from adapter.sandbox.registry import free_port
+from tests.fixtures import local_http
 from tests.unit.webhooks.helpers import SECRET_ENV, webhooks_config
 
 
@@ -29,25 +30,17 @@ class Upstream:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.handler = Handler
 
 
 @pytest.fixture
 def upstreams():
-    made = []
-
-    def make(status=401):
-        made.append(Upstream(status))
-        return made[-1]
-    yield make
-    for u in made:
-        u.close()
+    with contextlib.ExitStack() as stack:
+        def make(status=401):
+            upstream = Upstream(status)
+            upstream.url = stack.enter_context(local_http(upstream.handler)).url
+            return upstream
+        yield make
 
 
 def app_for(registry: str, api: str, **extra):

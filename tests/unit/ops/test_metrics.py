@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 from adapter import create_app, metrics
 from adapter.config import load_data
 from adapter.registry.errors import RegistryError
-from adapter.registry.principal import Principal
 from adapter.registry.upstream import Upstream
+from adapter.swr.principal import Principal
 from adapter.webhooks.dispatcher import Dispatcher
 from adapter.webhooks.sinks import Outcome
 from adapter.webhooks.store import alerts, deliveries
@@ -110,11 +110,12 @@ def test_counting_adds_the_bytes_then_throttles():
     assert value("swr_bridge_relayed_bytes_total", **labels) == before + 1025
 
 
-def test_throttle_waits_are_recorded_by_the_default_hook(tmp_path):
+def test_throttle_waits_are_recorded_by_the_endpoints_hook(tmp_path):
     from adapter.throttle import BURST, QUANTUM, BandwidthSchema, Budget, SharedClock
 
     before = value("swr_bridge_throttle_wait_seconds_total", limit="instance")
-    budget = Budget(BandwidthSchema().load({"limit": "8MiB/s"}), SharedClock(str(tmp_path / "b")))
+    budget = Budget(BandwidthSchema().load({"limit": "8MiB/s"}), SharedClock(str(tmp_path / "b")),
+                    on_wait=metrics.throttle_wait)
     budget.meter("org")(4 * 1024 * 1024)
     waited = value("swr_bridge_throttle_wait_seconds_total", limit="instance") - before
     # Each sleep is the booked start minus now, so the time spent booking comes off the total.

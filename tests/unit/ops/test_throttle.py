@@ -73,7 +73,7 @@ def test_parse_rate_reads_units(text, expected):
 
 @pytest.mark.parametrize("text", ["50MiB", "50 MiB/min", "0MiB/s", "-1MiB/s", "fast", "", "50XB/s", "1e3B/s"])
 def test_parse_rate_refuses_what_is_not_a_rate(text):
-    with pytest.raises(ValueError, match="not like 50MiB/s"):
+    with pytest.raises(ValueError, match="invalid bandwidth"):
         parse_rate(text)
 
 
@@ -96,7 +96,7 @@ def test_unlimited_is_the_default():
 
 
 @pytest.mark.parametrize("bandwidth, key, reason", [
-    ({"limit": "fast"}, "bandwidth.limit", "not like 50MiB/s"),
+    ({"limit": "fast"}, "bandwidth.limit", "invalid bandwidth"),
     ({"limt": "1MiB/s"}, "bandwidth.limt", "Unknown field"),
     ({"windows": [{"days": "mon-fri", "hours": "08:00-18:00"}]}, "bandwidth.windows.0.limit", "required"),
     ({"windows": [{"days": "weekdays", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "days 'weekdays'"),
@@ -107,7 +107,7 @@ def test_unlimited_is_the_default():
     ({"windows": [{"hours": "24:00-06:00", "limit": "1MiB/s"}]}, "bandwidth.windows.0", "empty window"),
     ({"windows": [{"limit": "1MiB/s", "speed": 3}]}, "bandwidth.windows.0.speed", "Unknown field"),
     ({"per_organization": {"": "1MiB/s"}}, "bandwidth.per_organization", "must not be empty"),
-    ({"per_organization": {"org": "1MiB"}}, "bandwidth.per_organization", "not like 50MiB/s"),
+    ({"per_organization": {"org": "1MiB"}}, "bandwidth.per_organization", "invalid bandwidth"),
     ({"per_organization": {f"o{i}": "1MiB/s" for i in range(MAX_ORGANIZATIONS + 1)}},
      "bandwidth.per_organization", f"at most {MAX_ORGANIZATIONS}"),
 ])

@@ -8,9 +8,9 @@ import pytest
 from adapter.config import load_data
 from adapter.registry.auth import Authenticator, Grant, parse_basic, parse_scope
 from adapter.registry.errors import RegistryError, upstream_error
-from adapter.registry.principal import Principal
 from adapter.registry.tokens import TokenBox
 from adapter.registry.upstream import parse_challenge
+from adapter.swr.principal import Principal
 
 SK = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
 AID = "eu-de@ABCDEFGHIJKLMNOPQRST"

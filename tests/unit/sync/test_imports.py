@@ -6,10 +6,10 @@ import sys
 CODE = """
 import sys
 import adapter.sync.cli, adapter.sync.engine, adapter.sync.plan, adapter.sync.remote, adapter.sync.files
-import adapter.registry.organizations, adapter.registry.relay, harbor_client.yamldoc
+import adapter.swr.organizations, adapter.transfer.streams, harbor_client.yamldoc
 
 
-class Orgs(adapter.registry.organizations.Organizations):  # an organization made (or found) without trouble
+class Orgs(adapter.swr.organizations.Organizations):  # an organization made (or found) without trouble
     def client(self, principal):
         return type("Api", (), {"ensure_organization": lambda self, org: None})()
 
@@ -44,14 +44,14 @@ def _remote(exc):
 def test_organization_errors_still_become_copy_errors():
     import pytest
 
-    from adapter.registry.errors import RegistryError
+    from adapter.swr.organizations import OrganizationError
     from adapter.sync.errors import CopyError
 
     with pytest.raises(CopyError, match="organization 'team'.*quota") as info:
-        _remote(RegistryError("DENIED", "quota")).ensure_organization("team")
+        _remote(OrganizationError("DENIED", "quota", 403)).ensure_organization("team")
     assert not info.value.retryable
     with pytest.raises(CopyError) as info:
-        _remote(RegistryError("UPSTREAM_ERROR", "down", status=502)).ensure_organization("team")
+        _remote(OrganizationError("UPSTREAM_ERROR", "down", 502, "http_5xx")).ensure_organization("team")
     assert info.value.retryable
     with pytest.raises(KeyError):  # anything else is not turned into a CopyError
         _remote(KeyError("x")).ensure_organization("team")

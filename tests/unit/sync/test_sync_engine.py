@@ -3,17 +3,12 @@ a blob between images, mounting it into other repositories, and platform selecti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 
 from adapter.sync.engine import Engine, Job, Options
 from adapter.sync.errors import CopyError
-from adapter.sync.manifests import DOCKER_LIST, OCI_MANIFEST
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+from adapter.transfer.oci import DOCKER_LIST, OCI_MANIFEST, sha256_digest
 
 
 class Memory:
@@ -38,21 +33,21 @@ class Memory:
 
     # source side
     def add_blob(self, repo: str, data: bytes) -> dict:
-        self.blobs[digest_of(data)] = data
-        self.links.add((repo, digest_of(data)))
-        return {"mediaType": "application/octet-stream", "digest": digest_of(data), "size": len(data)}
+        self.blobs[sha256_digest(data)] = data
+        self.links.add((repo, sha256_digest(data)))
+        return {"mediaType": "application/octet-stream", "digest": sha256_digest(data), "size": len(data)}
 
     def add_manifest(self, repo: str, ref: str, doc: dict, media_type: str = OCI_MANIFEST) -> str:
         body = json.dumps(doc).encode()
-        self.manifests[(repo, ref)] = self.manifests[(repo, digest_of(body))] = (body, media_type)
-        return digest_of(body)
+        self.manifests[(repo, ref)] = self.manifests[(repo, sha256_digest(body))] = (body, media_type)
+        return sha256_digest(body)
 
     def manifest(self, repo, ref, unless=None):
         self._note("conditional_manifest" if unless else "manifest", repo, ref)
         if (repo, ref) not in self.manifests:
             raise CopyError(f"{repo}:{ref} unknown")
         found = self.manifests[(repo, ref)]
-        return None if unless and digest_of(found[0]) == unless else found
+        return None if unless and sha256_digest(found[0]) == unless else found
 
     def open_blob(self, repo, digest):
         self._note("open_blob", repo, digest)
@@ -70,7 +65,7 @@ class Memory:
     def digest(self, repo, ref):
         self._note("digest", repo, ref)
         found = self.manifests.get((repo, ref))
-        return digest_of(found[0]) if found else None
+        return sha256_digest(found[0]) if found else None
 
     def listed_digests(self, repo):
         self._note("listed_digests", repo)
@@ -199,9 +194,9 @@ def test_a_blob_shared_by_images_is_moved_once_and_mounted_into_other_repositori
                        job(src, dst, "team/b", dst_repo="org/b")])
     assert [r.status for r in results][0] == "copied"
     uploads = [c[2] for c in dst.calls if c[0] == "upload"]
-    assert uploads.count(digest_of(base)) == 1  # once into org/a, then mounted into org/b
-    assert ("start_upload", "org/b", digest_of(base), "org/a") in dst.calls
-    assert ("org/b", digest_of(base)) in dst.links
+    assert uploads.count(sha256_digest(base)) == 1  # once into org/a, then mounted into org/b
+    assert ("start_upload", "org/b", sha256_digest(base), "org/a") in dst.calls
+    assert ("org/b", sha256_digest(base)) in dst.links
 
 
 def test_an_index_is_filtered_by_arch_and_its_children_go_first():
@@ -267,7 +262,7 @@ def synced(*tags: str, copy: tuple[str, ...] | None = None) -> tuple[Memory, Mem
 
 
 def _listed(dst: Memory, repo: str) -> dict[str, str]:
-    return {ref: digest_of(body) for (r, ref), (body, _) in dst.manifests.items() if r == repo and ":" not in ref}
+    return {ref: sha256_digest(body) for (r, ref), (body, _) in dst.manifests.items() if r == repo and ":" not in ref}
 
 
 def test_swr_listing_confirms_up_to_date_tags_with_one_call_per_repository():

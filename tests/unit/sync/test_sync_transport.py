@@ -4,7 +4,6 @@ import gzip
 import io
 import socket
 import ssl
-import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +13,7 @@ import requests
 
 from adapter.sync.session import SyncSession
 from adapter.sync.transport import LeanAdapter
+from tests.fixtures import local_http
 from tests.tls import self_signed
 
 
@@ -68,13 +68,9 @@ class Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server():
-    httpd = Server(("127.0.0.1", 0), Handler)
-    httpd.seen, httpd.daemon_threads = [], True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http(Handler, Server) as httpd:
+        httpd.seen = []
+        yield httpd
 
 
 @pytest.fixture
@@ -176,18 +172,12 @@ def test_streams_and_file_bodies_go_to_the_fallback(server):
 
 def test_https_verifies_by_default_and_trusts_a_given_ca(tmp_path, session):
     cert, key = self_signed(tmp_path)
-    httpd = Server(("127.0.0.1", 0), Handler)
-    httpd.seen = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{httpd.server_port}/plain"
-    try:
+    with local_http(Handler, Server, tls=context) as httpd:
+        httpd.seen = []
+        url = f"{httpd.url}/plain"
         with pytest.raises(requests.exceptions.SSLError):
             call(session, "GET", url)
         assert call(session, "GET", url, verify=str(cert)).json() == {"ok": True}
         assert call(session, "GET", url, verify=False).json() == {"ok": True}
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures import secrets_fixture
 from tests.unit.webhooks.helpers import SECRET_ENV, bridge_apps
 
-
-@pytest.fixture(autouse=True)
-def secrets_env(monkeypatch):
-    for name, value in SECRET_ENV.items():
-        monkeypatch.setenv(name, value)
+secrets_env = secrets_fixture(SECRET_ENV)
 
 
 @pytest.fixture

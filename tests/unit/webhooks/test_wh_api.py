@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from adapter.webhooks.views import dispatch_once
+from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import API_TOKEN, WEBHOOK_TOKEN, api_get, post
 

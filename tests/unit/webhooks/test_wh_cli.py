@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from adapter.cli import main
-from adapter.webhooks.views import dispatch_once
+from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import post
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from adapter.webhooks.views import dispatch_once
+from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import API_TOKEN, SECRETS, WEBHOOK_TOKEN, api_get, post
 

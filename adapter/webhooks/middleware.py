@@ -73,7 +73,7 @@ def _read_body(environ) -> bytes:
     return body
 
 
-class Intake:
+class IntakeMiddleware:
     """The WSGI intake: `POST path` is answered here, everything else by `app` (Flask's own wsgi_app)."""
 
     def __init__(self, app, bridge: Bridge, path: str):
@@ -148,7 +148,7 @@ def init_app(app: Flask) -> None:
         reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
         raise ConfigError("<config>", "webhooks.store", f"cannot open the store: {reason}") from None
     app.extensions["webhooks"] = bridge
-    app.wsgi_app = Intake(app.wsgi_app, bridge, conf["path"])
+    app.wsgi_app = IntakeMiddleware(app.wsgi_app, bridge, conf["path"])
     app.register_blueprint(api.bp)
     if conf["outbox"]["autostart"] and not app.config.get("TESTING"):
         bridge.dispatcher.start()

@@ -1,0 +1,41 @@
+"""Upstream failures as the transfer core reports them: TransferError, and a registry's error body read into one."""
+
+from __future__ import annotations
+
+import json
+
+
+class TransferError(Exception):
+    """A registry call that got no usable answer; `code` is an OCI-style code, `status` an HTTP status."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status or 502
+
+
+def upstream_error(status: int, body: bytes, content_type: str | None = None) -> TransferError:
+    """Keeps an upstream OCI error's code and message; wraps anything else (SWR shapes included)."""
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        data = None
+    code, message = _first_code(data)
+    if code:
+        return TransferError(code, message or code, status=status if status < 500 else 502)
+    text = (body or b"")[:300].decode("utf-8", "replace").strip()
+    fallback = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 429: "TOOMANYREQUESTS"}
+    if status >= 500:
+        return TransferError("UPSTREAM_ERROR", f"SWR answered {status}: {text or 'no body'}", status=502)
+    return TransferError(fallback.get(status, "UNSUPPORTED"), text or f"SWR answered {status}", status=status)
+
+
+def _first_code(data) -> tuple[str | None, str | None]:
+    errors = data.get("errors") if isinstance(data, dict) else data
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        code = first.get("code") or first.get("errorCode")
+        message = first.get("message") or first.get("errorMessage")
+        return (str(code) if code else None), (str(message) if message else None)
+    if isinstance(data, dict) and (data.get("error_code") or data.get("errorCode")):
+        return str(data.get("error_code") or data.get("errorCode")), data.get("error_msg") or data.get("errorMsg")
+    return None, None

@@ -1,0 +1,110 @@
+"""Bytes on their way between registries: bodies hashed and metered as they pass, upstream bodies read bounded."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+
+import requests
+
+from adapter.transfer.errors import TransferError
+
+CHUNK = 1 << 20
+PASS_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "ETag", "Content-Range",
+                "Accept-Ranges", "OCI-Subject", "Docker-Upload-UUID", "Range", "Last-Modified")
+
+
+class ClientGone(TransferError):
+    """The client's request body ended early: a reset, a disconnect or a body below the minimum rate.
+
+    Not an OSError on purpose: urllib3 swallows ECONNRESET while it sends a body (it takes it for
+    the upstream's), then waits for an answer the upstream never gives; this ends the request at once.
+    """
+
+    def __init__(self, message: str):
+        super().__init__("BLOB_UPLOAD_INVALID", message, status=400)
+
+
+class BodyStream:
+    """Iterates a WSGI input in chunks, counting and hashing; `throttle(n)` may block to hold a budget."""
+
+    def __init__(self, stream, algorithm: str = "sha256", throttle: Callable[[int], None] | None = None):
+        self._stream, self._throttle = stream, throttle
+        self.hasher = hashlib.new(algorithm)
+        self.count = 0
+        self.expected: int | None = None  # the declared length, when there is one
+
+    def __iter__(self) -> Iterator[bytes]:
+        # Each piece is held back until the next read. When the client goes away mid-body (Harbor's
+        # chunk PATCH cut off), the body ends short of Content-Length (or gunicorn's chunked reader
+        # raises): the upstream request is aborted and the short tail never reaches SWR, so its
+        # upload keeps the size that Harbor's upload-status GET then reports and resumes from.
+        pending = b""
+        while True:
+            buf = self._read()
+            if not buf:
+                break
+            if pending:
+                yield pending
+            self.hasher.update(buf)
+            self.count += len(buf)
+            if self._throttle:
+                self._throttle(len(buf))
+            pending = buf
+        if self.expected is not None and self.count != self.expected:
+            raise ClientGone(f"the request body ended after {self.count} of {self.expected} bytes "
+                             "(client disconnected)")
+        if pending:
+            yield pending
+
+    def _read(self) -> bytes:
+        try:
+            return self._stream.read(CHUNK)
+        except (OSError, ValueError) as exc:  # reset, timeout below the minimum rate, closed socket
+            raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
+        except Exception as exc:  # werkzeug's ClientDisconnected, gunicorn's NoMoreData and kin
+            if type(exc).__name__ in ("ClientDisconnected", "NoMoreData", "ChunkMissingTerminator",
+                                      "InvalidChunkSize"):
+                raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
+            raise
+
+    @property
+    def digest(self) -> str:
+        return f"{self.hasher.name}:{self.hasher.hexdigest()}"
+
+
+class SizedBodyStream(BodyStream):
+    """A BodyStream with a known length, so requests sends Content-Length instead of chunked encoding."""
+
+    def __init__(self, stream, length: int, **kw):
+        super().__init__(stream, **kw)
+        self._length = self.expected = length
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def copy_headers(upstream: requests.Response, names=PASS_HEADERS) -> dict[str, str]:
+    return {name: upstream.headers[name] for name in names if name in upstream.headers}
+
+
+def read_limited(upstream: requests.Response, limit: int) -> bytes:
+    """Reads a small upstream body (lists, errors) with a hard cap."""
+    data = b""
+    for chunk in upstream.raw.stream(64 * 1024, decode_content=True):
+        data += chunk
+        if len(data) > limit:
+            upstream.close()
+            raise ValueError(f"upstream body exceeds {limit} bytes")
+    upstream.close()
+    return data
+
+
+def error_body(upstream: requests.Response, limit: int = 64 * 1024) -> bytes:
+    """The first bytes of an upstream error body, whether or not it was streamed."""
+    try:  # iter_content serves a body already read (stream=False) as well as one still to be read
+        return next(upstream.iter_content(limit), b"")[:limit]
+    except (requests.RequestException, OSError):
+        return b""
+    finally:
+        upstream.close()
