@@ -12,7 +12,8 @@ from prometheus_client import REGISTRY, generate_latest
 from adapter import create_app, metrics
 from adapter.config import load_data
 from adapter.sandbox.runner import Sandbox
-from tests.integration.relay.helpers import basic, bearer, digest_of, start_upload
+from adapter.transfer.oci import sha256_digest as digest_of
+from tests.integration.relay.helpers import basic, bearer, start_upload
 
 INSTANCE_KEY = "hostile-tests-instance-key-0123456789"
 OCI = "application/vnd.oci.image.manifest.v1+json"
