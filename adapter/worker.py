@@ -70,7 +70,7 @@ class RateReader:
     def reset(self) -> None:
         """A new request: the window starts now."""
         now = self.clock()
-        self.total, self.cap = 0, None
+        self.total, self.cap, self.last = 0, None, now
         self.samples: deque[tuple[float, int]] = deque([(now, 0)])  # (time, total before it), 1 per second
 
     def deadline(self) -> float:
@@ -79,7 +79,7 @@ class RateReader:
         for when, before in self.samples:
             if before > floor:
                 return when + self.window
-        return self.clock() + self.window
+        return self.last + self.window  # every byte arrived in the last bucket: its window ends then
 
     def recv(self, size: int) -> bytes:
         while True:
@@ -104,7 +104,7 @@ class RateReader:
             self.samples.append((now, self.total))
         while len(self.samples) > 1 and now - self.samples[1][0] > self.window:
             self.samples.popleft()
-        self.total += n
+        self.total, self.last = self.total + n, now
 
     # gunicorn bounds its drain of an unread body with a timeout of its own: it applies on top.
     def settimeout(self, value) -> None:
