@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from adapter.swr.mapping import MappingRuleSchema
 from adapter.throttle import BandwidthSchema
+from adapter.transfer.limits import LAYER_LIMIT
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
 from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
 
@@ -29,6 +30,18 @@ class _Strict(Schema):
         unknown = RAISE
 
 
+class SizeField(fields.Field):
+    """A byte size written like 10GB, 512MiB or a plain number of bytes."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from adapter.transfer.limits import parse_size
+
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class SwrSchema(_Strict):
     region = fields.String(load_default="eu-de")
     registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
@@ -38,6 +51,8 @@ class SwrSchema(_Strict):
     verify_tls = fields.Boolean(load_default=True)
     ca_bundle = fields.String(load_default=None, allow_none=True)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
+    # SWR's per-layer limit: a blob known to be larger is refused before a byte of it is sent.
+    max_layer_size = SizeField(load_default=LAYER_LIMIT, validate=validate.Range(min=1))
 
 
 class PinnedClientSchema(_Strict):
@@ -65,6 +80,11 @@ class CredentialsSchema(_Strict):
             raise ValidationError("mode pinned needs a 'pinned' block", "pinned")
 
 
+class ManifestsSchema(_Strict):
+    # What to do when SWR refuses an OCI image index: push it as a Docker manifest list, or pass the refusal on.
+    oci_index = fields.String(load_default="convert", validate=validate.OneOf(["convert", "refuse"]))
+
+
 class OrganizationsSchema(_Strict):
     auto_create = fields.Boolean(load_default=True)
 
@@ -84,6 +104,7 @@ class BridgeConfigSchema(_Strict):
     credentials = fields.Nested(CredentialsSchema, load_default=lambda: CredentialsSchema().load({}))
     mapping = fields.List(fields.Nested(MappingRuleSchema), load_default=list)
     organizations = fields.Nested(OrganizationsSchema, load_default=lambda: OrganizationsSchema().load({}))
+    manifests = fields.Nested(ManifestsSchema, load_default=lambda: ManifestsSchema().load({}))
     bandwidth = fields.Nested(BandwidthSchema, load_default=lambda: BandwidthSchema().load({}))
     webhooks = fields.Nested(WebhooksSchema, load_default=None, allow_none=True)
     api = fields.Nested(ApiSchema, load_default=None, allow_none=True)

@@ -55,6 +55,8 @@ LOGIN_REFUSED = Counter(f"{PREFIX}_login_refused", "Pass-through logins refused,
                         "address failed too often; busy: too many SWR logins at once).", ["reason"])
 SWR_LOGINS = Counter(f"{PREFIX}_swr_logins", "Logins the endpoint asked SWR for, by result (ok, refused).",
                      ["result"])
+PRUNED = Counter(f"{PREFIX}_webhook_rows_pruned", "Webhook store rows deleted by retention, by table "
+                 "(events, summaries, deliveries).", ["table"])
 OUTBOX_STATES = ("pending", "dead")
 # Every label value comes from a closed set: a client picks methods and paths, never a new time series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -30,7 +30,7 @@ def local_config(var: Path, sandbox: dict, port: int) -> dict:
     return {
         "listen": f"127.0.0.1:{port}",
         "public_url": f"http://127.0.0.1:{port}",
-        "swr": {"registry": sandbox["registry"], "api": sandbox["api"], "dockyard": sandbox["api"]},
+        "swr": {"registry": sandbox["registry"], "api": sandbox["api"]},  # /dockyard is on the registry host
         "mapping": DEFAULT_MAPPING,
         "webhooks": {"auth_tokens_env": ["BRIDGE_WEBHOOK_TOKEN"], "store": f"sqlite:///{var / 'events.db'}",
                      "quiet_period": "10s"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -55,12 +56,15 @@ def bare_app():
 
 
 class Payloads:
-    """Realistic Harbor REPLICATION events (Default format) with distinct idempotency keys."""
+    """Realistic Harbor REPLICATION events (Default format) with distinct idempotency keys, as Harbor `family`
+    sends them (`--harbor`): with ids from 2.13, before without (grouped by their fields, keyed by body hash)."""
 
-    def __init__(self, port: int):
+    family = "2.13"
+
+    def __init__(self, port: int, start: int = 0):
         from tests.unit.webhooks.payloads import default
 
-        self.default, self.port, self.n = default, port, 0
+        self.default, self.port, self.n = default, port, start
 
     def next_request(self) -> tuple[str, bytes]:
         """The event's idempotency key (as the bridge derives it) and the whole HTTP request."""
@@ -70,11 +74,19 @@ class Payloads:
         failed = task % FAILED_EVERY == FAILED_EVERY - 1
         status = "Running" if step == 0 else ("Error" if failed else "Success")
         occur_at = 1_714_557_600 + n
-        body = json.dumps(self.default(status, occur_at=occur_at, execution_id=execution, task_id=task + 1,
-                                       repo=f"team/app{task % 500}", description="prod-sync-eu")).encode()
+        if self.family == "2.13":
+            body = json.dumps(self.default(status, occur_at=occur_at, execution_id=execution, task_id=task + 1,
+                                           repo=f"team/app{task % 500}", description="prod-sync-eu")).encode()
+            key = f"rep:{execution}:{task + 1}:{status}:{occur_at}"
+        else:
+            from tests.unit.webhooks import harbor_versions as hv
+
+            body = hv.body(hv.default(self.family, f"app{task}", status, occur_at, started=execution,
+                                      description="prod-sync-eu"))
+            key = "sha256:" + hashlib.sha256(body).hexdigest()
         head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: {TOKEN}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-        return f"rep:{execution}:{task + 1}:{status}:{occur_at}", head.encode() + body
+        return key, head.encode() + body
 
 
 def _response_end(buf: bytes) -> tuple[int, int] | None:
@@ -114,9 +126,10 @@ class Client:
         return done[0]
 
 
-def run_load(port: int, duration: float, warmup: float, connections: int) -> dict:
-    """Keep-alive load from one selector loop; only responses to requests sent inside the window count."""
-    payloads, sel = Payloads(port), selectors.DefaultSelector()
+def run_load(port: int, duration: float, warmup: float, connections: int, start: int = 0) -> dict:
+    """Keep-alive load from one selector loop; only responses to requests sent inside the window count.
+    `start` numbers the first event (runs against one store start apart, so that none is a duplicate)."""
+    payloads, sel = Payloads(port, start), selectors.DefaultSelector()
     start = time.perf_counter()
     window = (start + warmup, start + warmup + duration)
     latencies, statuses, acked = [], {}, set()
@@ -374,11 +387,14 @@ def main() -> None:
     # did not raise the bridge's events/s measurably, and it showed the ceiling a p99 three times higher.
     parser.add_argument("--load", choices=["python", "wrk"], default="python",
                         help="load generator for both the ceiling and the bridge")
+    parser.add_argument("--harbor", choices=["2.0", "2.2", "2.8", "2.9", "2.10", "2.13"], default="2.13",
+                        help="the Harbor family whose payloads are sent (before 2.13: no ids)")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    Payloads.family = args.harbor
     if args.receiver:
         return receiver(args.receiver)
-    print(f"load from {args.load}; gunicorn gthread, {args.workers} workers x {args.threads} threads; "
+    print(f"Harbor {args.harbor} payloads; load from {args.load}; gunicorn gthread, {args.workers} workers x {args.threads} threads; "
           f"{args.connections} keep-alive "
           f"connections; {args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {os.cpu_count()} CPUs; "
           f"load average before: {os.getloadavg()[0]:.1f}")

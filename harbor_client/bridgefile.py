@@ -21,6 +21,7 @@ from marshmallow import (
 from harbor_client.specs import (
     BridgeFile,
     BridgeFileError,
+    BridgeSection,
     EndpointSpec,
     HarborSection,
     RuleSpec,
@@ -42,6 +43,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 NAMESPACE_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 # A secret written into the file instead of named through an env variable.
 _INLINE_SECRETS = {"password": "password_env", "access_secret": "access_secret_env", "auth_header": "auth_header_env"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLAINER = {"Unknown field.": "unknown key", "Missing data for required field.": "required key is missing",
             "Field may not be null.": "may not be empty (null)"}
 
@@ -106,6 +108,17 @@ class HarborSchema(_Strict):
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> HarborSection:
         return HarborSection(**data)
+
+
+class BridgeSchema(_Strict):
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    token_env = fields.String(load_default="BRIDGE_API_TOKEN", validate=validate.Regexp(_ENV_NAME))
+    intake_path = fields.String(load_default="/webhooks/harbor", validate=validate.Regexp(r"^/[A-Za-z0-9/_.-]*$"))
+    intake_token_env = fields.String(load_default="BRIDGE_WEBHOOK_TOKEN", validate=validate.Regexp(_ENV_NAME))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> BridgeSection:
+        return BridgeSection(**data)
 
 
 class EndpointSchema(_Strict):
@@ -189,6 +202,7 @@ class WebhookSchema(_Strict):
 
 class BridgeFileSchema(_Strict):
     harbor = fields.Nested(HarborSchema, load_default=None)
+    bridge = fields.Nested(BridgeSchema, load_default=None)
     endpoints = fields.List(fields.Nested(EndpointSchema), load_default=list)
     rules = fields.List(fields.Nested(RuleSchema), load_default=list)
     webhooks = fields.List(fields.Nested(WebhookSchema), load_default=list)
@@ -234,8 +248,28 @@ def load_data(data: Any, source: str = "<bridge file>") -> BridgeFile:
         loaded = BridgeFileSchema().load(data)
     except ValidationError as err:
         raise BridgeFileError(source, _flatten(err.messages)) from None
-    return BridgeFile(source, loaded["harbor"], tuple(loaded["endpoints"]), tuple(loaded["rules"]),
-                      tuple(loaded["webhooks"]))
+    webhooks = tuple(loaded["webhooks"]) + _bridge_webhooks(loaded)
+    return BridgeFile(source, loaded["harbor"], tuple(loaded["endpoints"]), tuple(loaded["rules"]), webhooks,
+                      loaded["bridge"])
+
+
+def _bridge_webhooks(loaded: dict[str, Any]) -> tuple[WebhookSpec, ...]:
+    """With `bridge:`, a REPLICATION webhook policy to its intake in every project a rule replicates from
+    (Harbor files a push-mode task's events under its source project), unless `webhooks:` has one there."""
+    bridge = loaded["bridge"]
+    if bridge is None:
+        return ()
+    covered = {w.project for w in loaded["webhooks"] if w.url.rstrip("/") == bridge.intake_url.rstrip("/")}
+    names = {w.name for w in loaded["webhooks"]}
+    found = []
+    for project in dict.fromkeys(rule.project for rule in loaded["rules"]):
+        name = f"swr-bridge-{project}"
+        if project in covered or name in names:
+            continue
+        found.append(WebhookSpec(project=project, name=name, url=bridge.intake_url,
+                                 auth_header_env=bridge.intake_token_env, description="to the swr-bridge intake",
+                                 from_bridge=True))
+    return tuple(found)
 
 
 def load_bridgefile(path: str | os.PathLike[str]) -> BridgeFile:

@@ -20,6 +20,12 @@ def resource_name(text: str | None) -> str:
     return _ITEMS_RE.sub("", text or "")
 
 
+def task_route(task: ReplicationTask) -> str:
+    """`source -> destination`; the source alone when the destination is not known (the bridge's tasks)."""
+    source = resource_name(task.src_resource)
+    return f"{source} -> {resource_name(task.dst_resource)}" if task.dst_resource else source
+
+
 @dataclass
 class Snapshot:
     execution: ReplicationExecution
@@ -110,8 +116,7 @@ class LineReporter:
         for task in snap.tasks:
             if task.status in TERMINAL_STATUSES and task.id not in self._announced:
                 self._announced.add(task.id)
-                self._write(f"task {task.id} {resource_name(task.src_resource)} -> "
-                            f"{resource_name(task.dst_resource)}: {task.status}")
+                self._write(f"task {task.id} {task_route(task)}: {task.status}")
         if snap.key() != self._last:
             self._last = snap.key()
             c = snap.counts()

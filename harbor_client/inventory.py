@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harbor_client import desired, follow
+from harbor_client import desired, follow, versions
 from harbor_client.clikit import EXIT_USAGE, CliError, connect, file_option, guarded, load
 from harbor_client.errors import BadRequest
 from harbor_client.models import Registry, RegistryPing, ReplicationPolicy, WebhookPolicy
@@ -89,7 +89,9 @@ def endpoints_ping(name: str, path: str | None, fmt: str) -> None:
             result = {"name": name, "healthy": True, "message": "healthy"}
         except BadRequest as exc:
             result = {"name": name, "healthy": False, "message": "; ".join(exc.messages) or str(exc)}
-    emit(result, fmt, lambda: f"endpoint {name}: {result['message']}")
+        version = client.harbor_version
+    result["harbor_version"] = str(version) if version else None
+    emit(result, fmt, lambda: f"endpoint {name}: {result['message']} (Harbor {versions.shown(version)})")
     if not result["healthy"]:
         raise click.exceptions.Exit(1)
 

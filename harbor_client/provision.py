@@ -105,6 +105,8 @@ def _secret(bridge: BridgeFile, kind: str, name: str, env: str | None, key: str,
             environ: Mapping[str, str] | None) -> str | None:
     if env is None:
         return None
+    if kind == "webhooks" and bridge.webhooks[bridge.index(kind, name)].from_bridge:
+        return bridge.secret(env, "bridge.intake_token_env", environ)
     return bridge.secret(env, f"{kind}[{bridge.index(kind, name)}].{key}", environ)
 
 

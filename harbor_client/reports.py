@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harbor_client.follow import Snapshot, resource_name
+from harbor_client.follow import Snapshot, task_route
 from harbor_client.printers import cell, plain
 from harbor_client.provision import ApplyResult, Change, Plan
 
@@ -84,7 +84,6 @@ def execution_text(snap: Snapshot, rule: str | None, tails: dict[int, str], verd
     if e.status_text:
         lines.append(f"  {e.status_text}")
     for task in snap.failed_tasks:
-        lines.append(f"failed task {task.id}: {resource_name(task.src_resource)} -> "
-                     f"{resource_name(task.dst_resource)}")
+        lines.append(f"failed task {task.id}: {task_route(task)}")
         lines += [f"  | {line}" for line in tails.get(task.id, "").splitlines()] or ["  | (empty log)"]
     return "\n".join(lines)

@@ -72,6 +72,20 @@ class WebhookSpec:
     verify_remote_cert: bool = True
     enabled: bool = True
     description: str = ""
+    from_bridge: bool = False  # made from `bridge:` rather than written under `webhooks:`
+
+
+@dataclass(frozen=True)
+class BridgeSection:
+    """The webhook bridge: its API for `replicate --wait`, its intake for the webhook policies apply makes."""
+    url: str
+    token_env: str = "BRIDGE_API_TOKEN"
+    intake_path: str = "/webhooks/harbor"
+    intake_token_env: str = "BRIDGE_WEBHOOK_TOKEN"
+
+    @property
+    def intake_url(self) -> str:
+        return self.url.rstrip("/") + self.intake_path
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,7 @@ class BridgeFile:
     endpoints: tuple[EndpointSpec, ...]
     rules: tuple[RuleSpec, ...]
     webhooks: tuple[WebhookSpec, ...]
+    bridge: BridgeSection | None = None
 
     def secret(self, env_name: str, key_path: str, environ: Mapping[str, str] | None = None) -> str:
         """The value of the env variable a `*_env` key names; a BridgeFileError when it is unset or empty."""

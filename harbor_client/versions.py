@@ -70,3 +70,20 @@ def check_fields(definition: str, body: dict[str, Any], version: HarborVersion |
     for name, since in gated_fields(definition, body):
         if version < since:
             raise UnsupportedByHarborVersion(name, str(since), str(version))
+
+
+# REPLICATION webhooks carry execution_id and task_id from this release on (harbor.md §5.7).
+WEBHOOK_IDS = HarborVersion(2, 13)
+
+
+def shown(version: HarborVersion | None) -> str:
+    return str(version) if version else "unknown (Harbor does not say)"
+
+
+def webhook_note(version: HarborVersion | None) -> str | None:
+    """The one line `apply` prints when the webhooks it creates will deliver events without ids."""
+    if version is None or version >= WEBHOOK_IDS:
+        return None
+    return (f"Harbor {version} sends REPLICATION webhooks without execution or task ids (they came in 2.13): "
+            "the bridge groups them by Harbor host, destination, rule description and start time, and finds "
+            "each execution's id in Harbor's API when its webhooks.harbor is set.")

@@ -10,6 +10,7 @@ import pytest
 from adapter.sandbox.runner import Sandbox
 from adapter.sandbox.state import Tenant
 from tests import images
+from tests.registries import TEST_STRICT
 
 # Two tenants so tests can check that one account cannot reach another's organizations.
 SANDBOX_TENANTS = [
@@ -28,7 +29,7 @@ def sandbox(tmp_path_factory):
     Its tenants are SANDBOX_TENANTS; sandbox.tenants[0] is the one most tests use.
     """
     with Sandbox(tmp_path_factory.mktemp("sandbox"), tenants=SANDBOX_TENANTS,
-                 org_quota=SESSION_ORG_QUOTA) as box:
+                 org_quota=SESSION_ORG_QUOTA, strict=TEST_STRICT) as box:
         yield box
 
 

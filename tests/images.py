@@ -172,8 +172,9 @@ def build_image(root, tag: str | None = "latest", *, layers: int = 2, layer_size
 
 
 def build_index(root, tag: str = "latest", *, platforms=(("linux", "amd64"), ("linux", "arm64")),
-                docker: bool = False, layers: int = 1, layer_size: int = 2048) -> Image:
-    """An OCI image index (or, with docker=True, a Docker manifest list) over one image per platform.
+                docker: bool = False, layers: int = 1, layer_size: int = 2048, attestation: bool = False) -> Image:
+    """An OCI image index (or, with docker=True, a Docker manifest list) over one image per platform;
+    `attestation=True` adds a buildx-style provenance manifest for the first one (platform unknown/unknown).
 
     Push it with push(..., all_images=True) so the members travel too.
     """
@@ -183,9 +184,28 @@ def build_index(root, tag: str = "latest", *, platforms=(("linux", "amd64"), ("l
     media_type = DOCKER_LIST if docker else OCI_INDEX
     entries = [dict(c.descriptor, platform={"os": p[0], "architecture": p[1]})
                for c, p in zip(children, platforms, strict=True)]
+    if attestation:
+        proof = _attestation(layout, children[0])
+        children.append(proof)
+        entries.append(dict(proof.descriptor, platform={"os": "unknown", "architecture": "unknown"},
+                            annotations={"vnd.docker.reference.digest": children[0].digest,
+                                         "vnd.docker.reference.type": "attestation-manifest"}))
     doc = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries}
     desc, data = layout.add_manifest(doc, media_type, tag)
     return Image(layout.root, tag, desc["digest"], media_type, data, [], children, ref=layout.ref(tag))
+
+
+def _attestation(layout: OciLayout, subject: Image) -> Image:
+    """What buildx pushes beside an image: an OCI manifest whose layer is an in-toto statement."""
+    statement = layout.add_blob(_json({"_type": "https://in-toto.io/Statement/v0.1",
+                                       "subject": [{"digest": {"sha256": subject.digest.split(":")[1]}}]}),
+                                "application/vnd.in-toto+json")
+    statement["annotations"] = {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}
+    config, _ = layout.add_json({"architecture": "unknown", "os": "unknown", "config": {},
+                                 "rootfs": {"type": "layers", "diff_ids": [statement["digest"]]}}, OCI_CONFIG)
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [statement]}
+    desc, data = layout.add_manifest(doc, OCI_MANIFEST, None)
+    return Image(layout.root, "", desc["digest"], OCI_MANIFEST, data, [config, statement])
 
 
 def build_artifact(root, tag: str, subject: Image, *, artifact_type: str = "application/vnd.example.sbom.v1",
@@ -281,3 +301,31 @@ def inspect(ref: str, creds: str | None = None, *, raw: bool = False) -> subproc
     args = ["inspect", "--tls-verify=false"] + (["--raw"] if raw else [])
     args += ["--creds", creds] if creds else []
     return skopeo(*args, f"docker://{ref}")
+
+
+def assert_converted(stored: bytes, index: Image, read) -> None:
+    """`stored` is `index` as SWR keeps it after conversion: a Docker manifest list with one Docker image
+    manifest per platform (attestations left out), each with its source's config and layer digests.
+    `read(digest)` gives a stored manifest's bytes."""
+    doc = json.loads(stored)
+    assert doc["mediaType"] == DOCKER_LIST, doc
+    wanted = [c for c in index.children if c.media_type == OCI_MANIFEST and _platform_of(index, c) != "unknown/unknown"]
+    assert [m["platform"]["architecture"] for m in doc["manifests"]] == [_platform_of(index, c).split("/")[1]
+                                                                          for c in wanted]
+    for entry, child in zip(doc["manifests"], wanted, strict=True):
+        assert entry["mediaType"] == DOCKER_MANIFEST
+        body = read(entry["digest"])
+        assert sha256_digest(body) == entry["digest"] and len(body) == entry["size"]
+        got, source = json.loads(body), json.loads(child.manifest)
+        assert got["mediaType"] == DOCKER_MANIFEST and got["config"]["mediaType"] == DOCKER_CONFIG
+        assert got["config"]["digest"] == source["config"]["digest"]
+        assert [x["digest"] for x in got["layers"]] == [x["digest"] for x in source["layers"]]
+        assert {x["mediaType"] for x in got["layers"]} <= {DOCKER_LAYER}
+
+
+def _platform_of(index: Image, child: Image) -> str:
+    for entry in json.loads(index.manifest)["manifests"]:
+        if entry["digest"] == child.digest:
+            platform = entry.get("platform") or {}
+            return f"{platform.get('os')}/{platform.get('architecture')}"
+    raise AssertionError(f"{child.digest} is not in the index")

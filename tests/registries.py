@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+from adapter.sandbox.front import Strictness
 from adapter.sandbox.registry import RegistryProcess, free_port, registry_config
 from tests.tls import self_signed
 
@@ -58,3 +59,10 @@ def tls_registry(root: Path, htpasswd: str | None = None):
         yield process
     finally:
         process.stop()
+
+
+# SWR's checks, all on, for the sandboxes tests start. The request rate is raised from SWR's 20/s: many
+# tests push with skopeo, which gives up on a 503, into a sandbox they share. The rate tests start their own.
+TEST_STRICT = Strictness(push_rate=500.0)
+# docker-registry itself on the registry address, for tests that kill SWR's registry process mid-request.
+DIRECT = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False)

@@ -9,8 +9,10 @@ from flask import Response, request
 from adapter.registry.errors import RegistryError, upstream_error
 from adapter.registry.relay import body_stream, has_body, stream_response
 from adapter.registry.service import grant, service
+from adapter.transfer.limits import MAX_RETRY_AFTER, ceil_seconds, layer_too_large
 from adapter.transfer.oci import is_digest
 from adapter.transfer.streams import copy_headers, error_body
+from harbor_client.units import retry_after
 
 RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
 
@@ -21,6 +23,11 @@ def scopes(dest: str, action: str) -> list[str]:
 
 def _fail(resp) -> RegistryError:
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
+    if resp.status_code in (429, 503):
+        # SWR's rate limit: Harbor's client backs off on a 429/503 and its Retry-After, not on a 502.
+        wait = min(retry_after(resp.headers.get("Retry-After")) or 1, MAX_RETRY_AFTER)
+        return RegistryError("TOOMANYREQUESTS", f"SWR is limiting requests: {err.message}",
+                             status=resp.status_code, headers={"Retry-After": str(ceil_seconds(wait))})
     if err.status == 401:
         # The client did authenticate with us; a 401 would make it retry our auth forever.
         return RegistryError("DENIED", f"SWR denied access: {err.message}", status=403)
@@ -66,6 +73,7 @@ def start_upload(name: str) -> Response:
     digest = request.args.get("digest")
     if digest is not None:
         _check_digest(digest)
+        _check_size(0)
     resp = svc.upstream.request(principal, "POST", f"/v2/{dest}/blobs/uploads/", scopes(dest, "push"),
                                 stream=False)
     if resp.status_code != 202 or "Location" not in resp.headers:
@@ -110,11 +118,23 @@ def _upstream_call(method: str, state: dict, action: str = "push", **kw):
     return service().upstream.request(grant().principal, method, state["u"], scopes(state["d"], action), **kw)
 
 
+def _check_size(offset: int) -> None:
+    """Refuses, before a byte goes upstream, a blob that its declared length puts over SWR's layer limit."""
+    end = offset + (request.content_length or 0)
+    match = RANGE_RE.match((request.headers.get("Content-Range") or "").strip())
+    if match:
+        end = max(end, int(match.group(2)) + 1)
+    refused = layer_too_large(end, service().config["swr"]["max_layer_size"])
+    if refused:
+        raise RegistryError("SIZE_INVALID", refused, status=413)
+
+
 def _patch(name: str, state: dict) -> Response:
     headers = {"Content-Type": "application/octet-stream"}
     content_range = request.headers.get("Content-Range")
     if content_range:
         headers["Content-Range"] = _continuing(content_range, state["o"])
+    _check_size(state["o"])
     body = body_stream(request, throttle=service().meter(state["d"]))
     resp = _upstream_call("PATCH", state, data=body, headers=headers, stream=False, replayable=False)
     if resp.status_code != 202:
@@ -149,6 +169,8 @@ def _offset(resp, fallback: int) -> int:
 
 def _finish(name: str, state: dict, digest: str | None) -> Response:
     digest = _check_digest(digest)
+    if has_body(request):
+        _check_size(state["o"])
     location, verified = state["u"], False
     if has_body(request) and state["o"] == 0:
         # Monolithic: stream as a PATCH and verify the digest before anything is committed upstream.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from adapter.registry.errors import RegistryError
 from adapter.registry.relay import stream_response
 from adapter.registry.service import grant, service
 from adapter.swr.naming import NamingError, check_tag
+from adapter.transfer import convert
 from adapter.transfer.oci import (
     ACCEPT,
     DOCKER_MANIFEST,
@@ -24,8 +26,14 @@ from adapter.transfer.oci import (
 )
 from adapter.transfer.streams import copy_headers, read_limited
 
+log = logging.getLogger(__name__)
+
 MAX_MANIFEST = 4 * 1024 * 1024
 LINK_RE = re.compile(r"<([^>]*)>")
+INDEX_REFUSED = ("SWR refuses OCI image indexes ({}), and this bridge is set to pass that on "
+                 "(manifests.oci_index: refuse). To replicate this image, set manifests.oci_index: convert in the "
+                 "bridge's config (it is then stored as a Docker manifest list, under a new digest), or build it "
+                 "as a Docker manifest list (buildx --output oci-mediatypes=false, or skopeo copy --format v2s2)")
 
 
 def _accept() -> str:
@@ -127,8 +135,14 @@ def put_manifest(name: str, ref: str) -> Response:
     media_type = _check_manifest(body)
     digest = _check_reference(ref, body)
     svc.orgs.ensure(principal, dest.split("/")[0])
-    resp = svc.upstream.request(principal, "PUT", f"/v2/{dest}/manifests/{ref}", scopes(dest, "push"),
-                                data=body, headers={"Content-Type": media_type}, stream=False)
+    resp = _push(dest, ref, body, media_type)
+    if resp.status_code == 400 and media_type == convert.OCI_INDEX:
+        refusal = _fail(resp)
+        if not convert.refused_index(refusal.code, refusal.message):
+            raise refusal
+        digest = _converted(dest, ref, body, refusal)
+        return Response(None, status=201, headers={"Location": f"/v2/{name}/manifests/{digest}",
+                                                   "Content-Length": "0", "Docker-Content-Digest": digest})
     if resp.status_code != 201:
         raise _fail(resp)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Content-Length": "0",
@@ -136,6 +150,43 @@ def put_manifest(name: str, ref: str) -> Response:
     if "OCI-Subject" in resp.headers:
         headers["OCI-Subject"] = resp.headers["OCI-Subject"]
     return Response(None, status=201, headers=headers)
+
+
+def _push(dest: str, ref: str, body: bytes, media_type: str):
+    return service().upstream.request(grant().principal, "PUT", f"/v2/{dest}/manifests/{ref}", scopes(dest, "push"),
+                                      data=body, headers={"Content-Type": media_type}, stream=False)
+
+
+def _converted(dest: str, ref: str, body: bytes, refusal: RegistryError) -> str:
+    """SWR refused the OCI index: push it as a Docker manifest list. The members Harbor pushed before it
+    are read back from SWR and pushed again with Docker media types (same blobs), then the list goes
+    under `ref` (a digest reference gets the list's own digest). Returns the list's digest."""
+    if service().config["manifests"]["oci_index"] == "refuse":
+        raise RegistryError("MANIFEST_INVALID", INDEX_REFUSED.format(refusal.message))
+    try:
+        image = convert.docker_list(body, lambda digest: _read_back(dest, digest))
+    except convert.ConversionError as exc:
+        raise RegistryError("MANIFEST_INVALID", f"SWR refuses OCI image indexes ({refusal.message}) and this one "
+                                                f"has no Docker form: {exc}") from None
+    for child in image.children:
+        resp = _push(dest, convert.sha256_digest(child), child, convert.DOCKER_MANIFEST)
+        if resp.status_code != 201:
+            raise _fail(resp)
+    target = image.digest if is_digest(ref) else ref
+    resp = _push(dest, target, image.body, image.media_type)
+    if resp.status_code != 201:
+        raise _fail(resp)
+    log.info("OCI index for %s:%s pushed as Docker manifest list %s (%d platform(s), %d attestation(s) left out)",
+             dest, ref, image.digest, len(image.children), image.dropped)
+    return image.digest
+
+
+def _read_back(dest: str, digest: str) -> bytes:
+    resp = service().upstream.request(grant().principal, "GET", f"/v2/{dest}/manifests/{digest}",
+                                      scopes(dest, "pull"), headers={"Accept": ACCEPT})
+    if resp.status_code != 200:
+        raise _fail(resp)
+    return read_limited(resp, MAX_MANIFEST)
 
 
 def delete_manifest(name: str, ref: str) -> Response:

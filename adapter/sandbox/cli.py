@@ -21,6 +21,15 @@ def _tenant_specs(flags) -> list[str]:
     return [spec.strip() for spec in env.split(",") if spec.strip()]
 
 
+def _size(ctx, param, value):
+    from adapter.transfer.limits import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("sandbox")
 @click.option("--data", "data_dir", default=lambda: os.environ.get("SWR_SANDBOX_DATA", DEFAULT_DATA),
               show_default=f"$SWR_SANDBOX_DATA or {DEFAULT_DATA}", type=click.Path(file_okay=False),
@@ -33,13 +42,23 @@ def _tenant_specs(flags) -> list[str]:
               help="a tenant (repeatable; default: $SWR_SANDBOX_TENANTS, comma-separated, else the demo tenant)")
 @click.option("--org-quota", default=5, show_default=True, type=click.IntRange(1),
               help="organizations each tenant may create")
-def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
+@click.option("--accept-oci-index", is_flag=True,
+              help="store OCI image indexes (SWR refuses them with 400 MANIFEST_INVALID)")
+@click.option("--max-layer-size", default="10GB", show_default=True, callback=_size, metavar="SIZE",
+              help="largest layer accepted, as SWR's limit (0: no limit)")
+@click.option("--push-rate", default=20.0, show_default=True, type=click.FloatRange(0),
+              help="registry requests per second per tenant before 503 + Retry-After, as SWR's limit (0: none)")
+@click.option("--no-registry-host-api", is_flag=True,
+              help="serve /dockyard and the token service only on the API port (SWR serves them on the registry host)")
+def sandbox(data_dir, registry_port, api_port, tenants, org_quota, accept_oci_index, max_layer_size, push_rate,
+            no_registry_host_api):
     """Run a local SWR stand-in (docker-registry + token service + management API).
 
     Prints one JSON line {"registry", "api", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
     ready; logs go to stderr. Without tenants the demo tenant eu-de / SBXDEMOACCESSKEY0001 /
     sandbox-demo-secret-key-0123456789abcdef is used.
     """
+    from adapter.sandbox.front import Strictness
     from adapter.sandbox.registry import RegistryStartError
     from adapter.sandbox.runner import Sandbox, SandboxError
     from adapter.swr.credentials import CredentialError
@@ -48,7 +67,9 @@ def sandbox(data_dir, registry_port, api_port, tenants, org_quota):
     specs = _tenant_specs(tenants)
     try:
         box = Sandbox(data_dir, registry_port=registry_port, api_port=api_port, tenants=specs,
-                      org_quota=org_quota)
+                      org_quota=org_quota,
+                      strict=Strictness(not accept_oci_index, max_layer_size or None, push_rate or None,
+                                        not no_registry_host_api))
     except CredentialError as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant / SWR_SANDBOX_TENANTS") from None
     stop = threading.Event()

@@ -13,8 +13,9 @@ import requests
 
 from adapter.sandbox.api import SandboxContext, create_app
 from adapter.sandbox.catalog import RegistryCatalog
+from adapter.sandbox.front import Front, Strictness
 from adapter.sandbox.registry import RegistryProcess, RegistryStartError, free_port, registry_config
-from adapter.sandbox.server import KeepAliveServer
+from adapter.sandbox.server import KeepAliveServer, QuietHandler
 from adapter.sandbox.state import SandboxState, Tenant, parse_tenants
 from adapter.sandbox.tokens import TokenIssuer
 from adapter.swr.signer import SdkHmacSha256Auth
@@ -38,8 +39,11 @@ class Sandbox:
     """
 
     def __init__(self, data_dir, *, registry_port: int = 0, api_port: int = 0, tenants=None,
-                 org_quota: int = 5, startup_timeout: float = 20.0):
+                 org_quota: int = 5, startup_timeout: float = 20.0, strict: Strictness | None = None):
         self.data_dir = Path(data_dir)
+        self.strict = Strictness() if strict is None else strict
+        self.front: Front | None = None
+        self._front_server = self._front_thread = None
         self.tenants: list[Tenant] = _tenants(tenants)
         self.org_quota, self.startup_timeout = org_quota, startup_timeout
         self._registry_port, self._api_port = registry_port, api_port
@@ -48,6 +52,9 @@ class Sandbox:
 
     @property
     def registry_url(self) -> str:
+        """Where clients push: SWR's checks in front of docker-registry (docker-registry itself when none is on)."""
+        if self._front_server is not None:
+            return f"http://127.0.0.1:{self._front_server.server_port}"
         return self._registry.url
 
     @property
@@ -74,13 +81,22 @@ class Sandbox:
         catalog = RegistryCatalog(self.issuer, storage=self.data_dir / "registry")
         ctx = SandboxContext(self.state, self.issuer, catalog)
         try:
-            self._server = KeepAliveServer("127.0.0.1", self._api_port, create_app(ctx))
+            app = create_app(ctx)
+            self._server = KeepAliveServer("127.0.0.1", self._api_port, app)
             self._thread = threading.Thread(target=self._server.serve_forever, name="swr-sandbox-api",
                                             daemon=True)
             self._thread.start()
             _RUNNING.add(self)
+            if self.strict.needs_front:
+                self.front = Front(app, self.strict, self.issuer)
+                self._front_server = KeepAliveServer("127.0.0.1", self._registry_port, self.front, QuietHandler)
+                self._front_thread = threading.Thread(target=self._front_server.serve_forever,
+                                                      name="swr-sandbox-registry", daemon=True)
+                self._front_thread.start()
             self._start_registry()
-            catalog.url = self.registry_url
+            catalog.url = self._registry.url
+            if self.front is not None:
+                self.front.backend = self._registry.url
             ctx.registry_host = self.registry_url.removeprefix("http://")
             self._wait_api()
         except BaseException:
@@ -91,12 +107,15 @@ class Sandbox:
 
     def _start_registry(self) -> None:
         # An auto-picked port can be taken between picking and binding; then pick again.
-        attempts = 1 if self._registry_port else 3
+        fixed = self._registry_port if self.front is None else 0
+        attempts = 1 if fixed else 3
+        # SWR's realm is on its registry host; so is the sandbox's, when the front serves the token service.
+        realm = (self.registry_url if self.front and self.strict.api_on_registry else self.api_url) + REALM_PATH
         for attempt in range(attempts):
-            port = self._registry_port or free_port()
+            port = fixed or free_port()
             self._registry = RegistryProcess(self.data_dir / "registry.yml", self.data_dir / "registry.log", port)
             config = registry_config(
-                port=port, storage=self.data_dir / "registry", realm=self.api_url + REALM_PATH,
+                port=port, storage=self.data_dir / "registry", realm=realm,
                 service=self.issuer.service, issuer=self.issuer.issuer, rootcertbundle=self.issuer.cert_path)
             try:
                 self._registry.start(config, timeout=self.startup_timeout)
@@ -120,12 +139,13 @@ class Sandbox:
         """Stops the registry child and the API server; nothing under data_dir is removed."""
         if self._registry is not None:
             self._registry.stop()
-        server, thread, self._thread = self._server, self._thread, None
-        if thread is not None:
-            server.shutdown()
-            thread.join(10)
-            server.close_connections()
-            server.server_close()
+        for server, thread in ((self._front_server, self._front_thread), (self._server, self._thread)):
+            if thread is not None:
+                server.shutdown()
+                thread.join(10)
+                server.close_connections()
+                server.server_close()
+        self._thread = self._front_thread = None
         _RUNNING.discard(self)
 
     def tenant(self, which=None) -> Tenant:

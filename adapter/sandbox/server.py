@@ -65,9 +65,16 @@ class KeepAliveHandler(WSGIRequestHandler):
         super().send_header(keyword, value)
 
 
+class QuietHandler(KeepAliveHandler):
+    """No access log line per request: the registry address, like docker-registry's, does not keep one."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
+
+
 class KeepAliveServer(ThreadedWSGIServer):
-    def __init__(self, host: str, port: int, app):
-        super().__init__(host, port, app, KeepAliveHandler)
+    def __init__(self, host: str, port: int, app, handler=KeepAliveHandler):
+        super().__init__(host, port, app, handler)
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -23,7 +24,9 @@ import urllib3
 from adapter.sync import manifests
 from adapter.sync.blobs import Blobs, failed
 from adapter.sync.errors import CopyError, describe
+from adapter.transfer import convert
 from adapter.transfer.client import TransferError
+from adapter.transfer.limits import LAYER_LIMIT, layer_too_large
 
 CONFIG_LIMIT = 4 * 1024 * 1024
 MEMO = 512  # source manifests (and SWR tag listings) kept for the other jobs that need them
@@ -42,6 +45,8 @@ class Options:
     listing: bool = True  # let SWR's tag listing confirm up-to-date tags (else one HEAD per tag)
     force: bool = False  # put manifests even where the destination has them (image-syncer's --force)
     schema1: bool = True  # copy Docker schema 1 manifests as they are (--strict: refuse them)
+    format: str = "auto"  # auto: convert an OCI index SWR refuses; v2s2: convert OCI images first; oci: never
+    max_layer_size: int | None = LAYER_LIMIT  # SWR destinations only
 
 
 @dataclass
@@ -69,6 +74,8 @@ class Result:
     bytes: int = 0
     blobs: dict = field(default_factory=lambda: {"uploaded": 0, "mounted": 0, "existing": 0})
     retryable: bool = False
+    converted: bool = False  # pushed as Docker schema 2; `digest` is then the converted image's
+    dropped: int = 0  # attestation manifests left out by the conversion
     job: Job | None = field(default=None, repr=False)
 
 
@@ -85,6 +92,31 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, TransferError):
         return exc.status >= 500
     return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
+
+
+def ordered(pool: ThreadPoolExecutor, call, items: Iterable, ahead: int) -> Iterator:
+    """call(item) for each item on `pool`, results in item order, with at most `ahead` submitted and not yet
+    taken: `items` is drawn only as fast as the work goes (a lazy pool.map, whose own map submits everything
+    at once), so tens of thousands of images never wait in memory as queued jobs."""
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(call, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def bounded(pool: ThreadPoolExecutor, call, items: Iterable, limit: int) -> list[Future]:
+    """call(item) for each item on `pool`, with at most `limit` submitted and not yet done: `items` (jobs still
+    being planned) is drawn only as fast as the work goes, and no queue of every job builds up in the pool.
+    Unlike `ordered`, a slow item holds back nothing but its own slot."""
+    slots, futures = threading.BoundedSemaphore(limit), []
+    for item in items:
+        slots.acquire()
+        futures.append(pool.submit(call, item))
+        futures[-1].add_done_callback(lambda _: slots.release())
+    return futures
 
 
 def token_batches(destinations: list[tuple]) -> dict[tuple, tuple]:
@@ -125,7 +157,7 @@ class Engine:
             jobs = list(jobs)
             destinations = [(job.dest, job.dst_repo) for job in jobs]
         self._batches = token_batches(destinations)
-        results = [future.result() for future in [self._image_pool.submit(self.copy, job) for job in jobs]]
+        results = [future.result() for future in bounded(self._image_pool, self.copy, jobs, 4 * self.opt.proc)]
         again = [i for i, r in enumerate(results) if r.status == "failed" and r.retryable]
         if again and not self.opt.dry_run:
             self.reporter.final_pass(len(again))
@@ -154,7 +186,7 @@ class Engine:
             result = self._copy(job)
         except Exception as exc:  # one image's failure is reported, never raised
             result = Result(job.src_name, job.dst_name, "failed", describe(exc), retryable=retryable(exc))
-        result.job = job
+        result.job = job if result.status == "failed" and result.retryable else None  # kept for the final pass only
         self.reporter.finished(result)
         return result
 
@@ -170,18 +202,69 @@ class Engine:
             return self._plan(job, top)
         self.retry(f"organization for {job.dst_name}",
                     lambda: job.dest.ensure_organization(job.dst_repo.split("/")[0]))
-        if not self.opt.force and self._current(job, top.digest) == top.digest:
+        current = None if self.opt.force else self._current(job, top.digest)
+        if current == top.digest:
             return Result(job.src_name, job.dst_name, "skipped", "up to date", top.digest)
+        if current and self._convertible(top) and current == self._docker(job, top).digest:
+            return Result(job.src_name, job.dst_name, "skipped", "up to date (as Docker schema 2)", current)
         if self.opt.force:
             self._tokens(job)
         result = Result(job.src_name, job.dst_name, "copied", digest=top.digest)
-        children = [c for c in (self._child(job, d) for d in top.children) if c is not None]
+        upfront = self.opt.format == "v2s2" and self._convertible(top)
+        if upfront:  # attestations are left out, so are their blobs; every member is converted
+            children = [self._manifest(job, d["digest"]) for d in top.children if not convert.is_attestation(d)]
+        else:
+            children = [c for c in (self._child(job, d) for d in top.children) if c is not None]
+        self._check_sizes(job, (*children, top))
         futures = [self.blobs.transfer(job, blob, result) for m in (*children, top) for blob in m.blobs]
         for future in futures:
             future.result()
+        if upfront:
+            return self._put_docker(job, top, result)
         for child in children:
             self._put(job, child, child.digest)
-        self._put(job, top, job.dst_ref)
+        try:
+            self._put(job, top, job.dst_ref)
+        except CopyError as exc:
+            if top.media_type != manifests.OCI_INDEX or not convert.refused_index(exc.code, str(exc)):
+                raise
+            if self.opt.format == "oci":
+                raise CopyError(f"{exc} (SWR refuses OCI image indexes; --format auto, the default, or v2s2 "
+                                "pushes the image as a Docker manifest list)") from None
+            return self._put_docker(job, top, result)
+        return result
+
+    def _check_sizes(self, job: Job, found) -> None:
+        """An image with a layer over SWR's limit fails before any of its bytes are sent."""
+        if not getattr(job.dest, "is_swr", False):
+            return
+        for blob in (b for m in found for b in m.blobs):
+            refused = layer_too_large(int(blob.get("size") or 0), self.opt.max_layer_size)
+            if refused:
+                raise CopyError(f"{job.src_name}: layer {blob['digest'][:19]}: {refused}")
+
+    def _convertible(self, top: manifests.Manifest) -> bool:
+        wanted = {"auto": (manifests.OCI_INDEX,), "v2s2": (manifests.OCI_INDEX, manifests.OCI_MANIFEST)}
+        return top.media_type in wanted.get(self.opt.format, ())
+
+    def _docker(self, job: Job, top: manifests.Manifest) -> convert.Converted:
+        """The image in Docker schema 2 (the same every time, so a re-sync finds it up to date)."""
+        def make():
+            try:
+                return convert.convert(top.body, top.media_type, lambda d: self._manifest(job, d).body)
+            except convert.ConversionError as exc:
+                raise CopyError(f"{job.src_name}: cannot be converted to Docker schema 2: {exc}") from None
+        return self._shared(("docker", id(job.source), job.src_repo, top.digest), make)
+
+    def _put_docker(self, job: Job, top: manifests.Manifest, result: Result) -> Result:
+        image = self._docker(job, top)
+        for child in image.children:
+            self._put(job, manifests.Manifest(child, convert.DOCKER_MANIFEST, {}), convert.sha256_digest(child))
+        ref = image.digest if ":" in job.dst_ref else job.dst_ref
+        self._put(job, manifests.Manifest(image.body, image.media_type, {}), ref)
+        result.digest, result.converted, result.dropped = image.digest, True, image.dropped
+        result.reason = "converted to Docker schema 2" + (
+            f", {image.dropped} attestation manifest(s) left out" if image.dropped else "")
         return result
 
     def _plan(self, job: Job, top: manifests.Manifest) -> Result:

@@ -44,9 +44,11 @@ class Leniency:
 
 
 class CopyError(SyncError):
-    def __init__(self, message: str, *, retryable: bool = False):
+    """`code` is the registry's error code when a registry refused the call (e.g. MANIFEST_INVALID)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, code: str | None = None):
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.code = retryable, code
 
 
 def describe(exc: BaseException) -> str:

@@ -29,6 +29,8 @@ def line_for(result) -> str:
         blobs = result.blobs
         detail = (f"{result.digest[:19]}, {blobs['uploaded']} uploaded, {blobs['mounted']} mounted, "
                   f"{blobs['existing']} present, {human(result.bytes)}")
+        if result.converted:
+            detail = f"{result.reason} as {result.digest}; {detail}"
     return f"{word:<10} {result.source} -> {result.destination}" + (f"  ({detail})" if detail else "")
 
 
@@ -140,9 +142,11 @@ def summary(results, seconds: float, dry_run: bool = False) -> dict:
     counts = {k: sum(1 for r in results if r.status == k) for k in ("copied", "skipped", "failed", "planned")}
     blobs = {k: sum(r.blobs[k] for r in results) for k in ("uploaded", "mounted", "existing")}
     images = [{"source": r.source, "destination": r.destination, "status": r.status, "reason": r.reason,
-               "digest": r.digest, "bytes": r.bytes} for r in results]
+               "digest": r.digest, "bytes": r.bytes, "converted": r.converted} for r in results]
+    converted = [{"source": r.source, "destination": r.destination, "digest": r.digest, "attestations_dropped": r.dropped}
+                 for r in results if r.converted]
     return {"dry_run": dry_run, **counts, "bytes": sum(r.bytes for r in results), "blobs": blobs,
-            "seconds": round(seconds, 3), "images": images}
+            "seconds": round(seconds, 3), "converted": converted, "images": images}
 
 
 def to_json(report: dict) -> str:
@@ -168,4 +172,8 @@ def render(report: dict) -> str:
             lines.append(f"  would copy {image['source']} -> {image['destination']}")
         elif image["status"] == "failed":
             lines.append(f"  failed {image['source']} -> {image['destination']}: {image['reason']}")
+    for image in report.get("converted", []):
+        dropped = image["attestations_dropped"]
+        lines.append(f"  converted {image['source']} -> {image['destination']}: Docker schema 2, new digest "
+                     f"{image['digest']}" + (f" ({dropped} attestation manifest(s) left out)" if dropped else ""))
     return "\n".join(lines)

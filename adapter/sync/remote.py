@@ -17,8 +17,10 @@ from adapter.sync.errors import CopyError, describe
 from adapter.sync.files import Account, account_for
 from adapter.transfer.client import RegistryClient
 from adapter.transfer.errors import TransferError, upstream_error
+from adapter.transfer.limits import Pacer
 from adapter.transfer.oci import ACCEPT
 from adapter.transfer.streams import error_body
+from harbor_client.units import retry_after
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PUSH = "pull,push"  # every call on a destination asks for this one scope: one token per repository
@@ -58,7 +60,7 @@ class InsecureClient(RegistryClient):
 def _failure(resp: requests.Response, what: str) -> CopyError:
     err = upstream_error(resp.status_code, error_body(resp), resp.headers.get("Content-Type"))
     retryable = resp.status_code >= 500 or resp.status_code == 429
-    return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable)
+    return CopyError(f"{what}: {resp.status_code} {err.code}: {err.message}", retryable=retryable, code=err.code)
 
 
 class _Body:
@@ -107,6 +109,9 @@ class Remote:
                 hint = ("; on HTTPS, a loopback registry needs `insecure: true` (or a `ca_bundle`) in its auth "
                         "entry, as plain HTTP is the default there")
             raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.status >= 500) from None
+        if resp.status_code in (429, 503) and self.client.pacer is not None:
+            # SWR's rate limit: every worker waits as long as it asked, not only this one.
+            self.client.pacer.pause(retry_after(resp.headers.get("Retry-After")) or 1.0)
         if resp.status_code not in ok:
             raise _failure(resp, what)
         return resp
@@ -231,8 +236,9 @@ class Remotes:
     """Remote objects by host and account, sharing one RegistryClient per host and one session."""
 
     def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0,
-                 announce=lambda line: None):
+                 announce=lambda line: None, max_rps: float | None = None):
         self.accounts, self.session, self.timeout, self.announce = accounts, session, timeout, announce
+        self.max_rps = max_rps
         self._clients: dict[tuple, RegistryClient] = {}
         self._remotes: dict[tuple[str, str], Remote] = {}
         self._lock = threading.Lock()
@@ -265,6 +271,9 @@ class Remotes:
         base = client.base
         orgs = None
         if account and account.principal:
+            if client.pacer is None and self.max_rps:
+                # SWR limits a tenant's requests; one pacer per host is shared by every worker thread.
+                client.pacer = Pacer(self.max_rps)
             orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout)
         return Remote(host, client, account, orgs)
 

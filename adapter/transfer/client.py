@@ -37,6 +37,7 @@ class RegistryClient:
         self.name, self.session, self.timeout, self.verify = name, session, timeout, verify
         self.allowed_hosts = None if allowed_hosts is None else set(allowed_hosts) | {urlsplit(self.base).netloc}
         self.bearer_only = bearer_only
+        self.pacer = None  # a limits.Pacer: requests spaced to a rate (the sync pauses it on Retry-After)
         self.scheme: str | None = None  # "bearer", "basic" or "none" once discovered
         self._challenge: tuple[str, str] | None = None
         self._challenge_lock = threading.Lock()
@@ -170,6 +171,8 @@ class RegistryClient:
         return resp
 
     def _send(self, method, url, *, headers, data=None, params=None, stream=True, auth=None):
+        if self.pacer is not None:
+            self.pacer.wait()
         try:
             resp = self.session.request(method, url, headers=headers, data=data, params=params, stream=stream,
                                         auth=auth, timeout=(5, self.timeout), verify=self.verify,

@@ -12,9 +12,12 @@ from adapter.webhooks.grouping import Grouper
 from adapter.webhooks.intake import Intake
 from adapter.webhooks.model import Event
 from adapter.webhooks.outbox import Outbox
+from adapter.webhooks.retention import Retention
 from adapter.webhooks.routes import Router
 from adapter.webhooks.sinks import build_sinks, env_value
 from adapter.webhooks.store import Store
+from adapter.webhooks.waiters import Waiters
+from adapter.webhooks.watch import Watcher
 
 
 def read_tokens(names: list[str], key: str) -> list[bytes]:
@@ -49,12 +52,18 @@ class Bridge:
         self.grouper = Grouper(self.store, self.router, self.outbox, quiet_period=conf["quiet_period"],
                                source=source, poll_interval=harbor.get("poll_interval", 15.0),
                                max_wait=harbor.get("max_wait", 1800.0), harbor_url=harbor.get("url"))
+        watch = harbor.get("watch")
+        self.watcher = Watcher(self.store, source, self.router, self.outbox, quiet_period=conf["quiet_period"],
+                               harbor_url=harbor.get("url"), **watch) if watch else None
         self.session = session or requests.Session()
         self.sinks = build_sinks(conf["sinks"], self.session)
         out = conf["outbox"]
+        self.retention = Retention(self.store, **conf["retention"])
         self.dispatcher = Dispatcher(self.grouper, self.outbox, self.sinks, batch_size=out["batch_size"],
-                                     poll_interval=out["poll_interval"])
+                                     poll_interval=out["poll_interval"], watcher=self.watcher,
+                                     retention=self.retention)
         self.intake = Intake(self.store, self.grouper, self.router, self.outbox)
+        self.waiters = Waiters(self.store, (api or {}).get("max_waiters", 8))
 
     def record(self, event: Event, now: float) -> int | None:
         """Stores the event, its grouping and its immediate alerts durably; None for a duplicate."""

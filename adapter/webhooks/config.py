@@ -132,6 +132,15 @@ class SinkField(fields.Field):
         return schema().load(value)
 
 
+class WatchSchema(_Strict):
+    """Harbor's executions read every `interval`, for failures that send no webhook (harbor.md §5.7)."""
+
+    interval = Duration(load_default=30.0, validate=validate.Range(min=1.0, error="at least 1s"))
+    policies = fields.String(load_default="*", validate=validate.Length(min=1, max=256))  # a name glob
+    # Executions started longer ago than this are not looked at (nor alerted for when the bridge first starts).
+    lookback = Duration(load_default=3600.0)
+
+
 class HarborSchema(_Strict):
     url = HttpUrl(required=True)
     username = fields.String(required=True, validate=validate.Length(min=1))
@@ -141,6 +150,7 @@ class HarborSchema(_Strict):
     log_tail_lines = fields.Integer(load_default=20, validate=validate.Range(min=1, max=500))
     # Past this long after the last event, an execution Harbor cannot tell us about is summarised from events.
     max_wait = Duration(load_default=1800.0)
+    watch = fields.Nested(WatchSchema, load_default=None)
 
 
 class OutboxSchema(_Strict):
@@ -151,6 +161,16 @@ class OutboxSchema(_Strict):
     poll_interval = Duration(load_default=1.0)
     batch_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
     autostart = fields.Boolean(load_default=True)
+
+
+class RetentionSchema(_Strict):
+    """How long rows are kept (null: forever); pruned in the background, `batch` rows per transaction."""
+
+    events = Duration(load_default=90 * 86400.0, allow_none=True, validate=validate.Range(min=3600, error="at least 1h"))
+    summaries = Duration(load_default=400 * 86400.0, allow_none=True, validate=validate.Range(min=3600, error="at least 1h"))
+    deliveries = Duration(load_default=30 * 86400.0, allow_none=True, validate=validate.Range(min=3600, error="at least 1h"))
+    batch = fields.Integer(load_default=500, validate=validate.Range(min=1, max=10_000))
+    interval = Duration(load_default=60.0, validate=validate.Range(min=0.01))
 
 
 class WebhooksSchema(_Strict):
@@ -164,6 +184,7 @@ class WebhooksSchema(_Strict):
                         load_default=dict)
     routes = fields.List(fields.Nested(RouteSchema), load_default=list)
     outbox = fields.Nested(OutboxSchema, load_default=lambda: OutboxSchema().load({}))
+    retention = fields.Nested(RetentionSchema, load_default=lambda: RetentionSchema().load({}))
 
     @validates_schema
     def _store_url(self, data, **_):
@@ -183,3 +204,5 @@ class WebhooksSchema(_Strict):
 
 class ApiSchema(_Strict):
     tokens_env = fields.List(fields.String(validate=ENV_NAME), load_default=list)
+    # Long polls (GET /api/v1/executions/<id>?wait=final) each hold a worker thread: at most this many per process.
+    max_waiters = fields.Integer(load_default=8, validate=validate.Range(min=1, max=1000))

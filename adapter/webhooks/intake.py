@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from adapter.webhooks.grouping import task_context
+from adapter.webhooks.grouping import shown_id, task_context
 from adapter.webhooks.model import Event
 from adapter.webhooks.store import Prepared, events
 
@@ -16,16 +16,17 @@ MAX_BATCH = 64
 def event_context(event: Event, event_id: int) -> dict:
     rep = event.replication
     return {"event_id": event_id, "event_type": event.event_type, "format": event.format,
-            "operator": event.operator, "occur_at": event.occur_at, "status": event.status or "",
+            "operator": event.user, "occur_at": event.occur_at, "status": event.status or "",
             "project": rep.project if rep else "", "policy": rep.description if rep else "",
-            "execution_id": rep.execution_id if rep else None, "payload": json.loads(event.body)}
+            "execution_id": shown_id(rep.execution_id) if rep else None, "payload": json.loads(event.body)}
 
 
 def _event_row(event: Event, now: float) -> dict:
     rep = event.replication
     return {"idem_key": event.key, "received_at": now, "format": event.format, "event_type": event.event_type,
             "occur_at": event.occur_at, "operator": event.operator, "body": event.body,
-            "execution_id": rep.execution_id if rep else None, "task_id": rep.task_id if rep else None,
+            # The bridge's execution key (model.group_id): Harbor's id, or the id-less group's (< 0).
+            "execution_id": rep.group_id if rep else None, "task_id": rep.task_id if rep else None,
             "job_status": rep.job_status if rep else None, "status": event.status,
             "project": rep.project if rep else None}
 
@@ -76,11 +77,12 @@ class Intake:
         found = []
         rep = event.replication
         if rep is not None and (self._task_statuses is None or rep.status in self._task_statuses):
-            found += self.router.alerts("task", f"{rep.execution_id}:{rep.task_id}", task_context(event, event_id),
-                                        execution_id=rep.execution_id, event_id=event_id)
+            task = rep.group_task_id or f"event{event_id}"
+            found += self.router.alerts("task", f"{rep.group_id}:{task}", task_context(event, event_id),
+                                        execution_id=rep.group_id, event_id=event_id)
         if self._per_event:
             found += self.router.alerts("event", str(event_id), event_context(event, event_id), event_id=event_id,
-                                        execution_id=rep.execution_id if rep else None)
+                                        execution_id=rep.group_id if rep else None)
         return found
 
 

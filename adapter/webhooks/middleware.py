@@ -24,7 +24,9 @@ from adapter.webhooks.bridge import Bridge, token_matches
 from adapter.webhooks.schemas import PayloadError, load_event
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1024 * 1024
+# Harbor lists every tag of a task's repository in `references` (2.10 on, no limit): 8 MiB holds about
+# 500,000 short tags. Only a caller with a valid token gets its body read.
+MAX_BODY = 8 * 1024 * 1024
 
 
 class Answer(Exception):

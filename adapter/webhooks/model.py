@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -11,7 +12,11 @@ RAW_STATUSES = {"Pending": "running", "Scheduled": "running", "Running": "runnin
                 "Success": "succeeded", "Error": "failed", "Stopped": "stopped"}
 # occur_at has whole seconds, so a task's Running and Success often share one; the terminal one is later.
 STATUS_RANK = {"running": 0, "succeeded": 1, "failed": 1, "stopped": 1}
+# Raw execution triggers; Harbor 2.0/2.1 send the API's lowercase names themselves (harbor.md §5.7).
 TRIGGERS = {"MANUAL": "manual", "SCHEDULE": "scheduled", "EVENT": "event_based"}
+# Harbor never caps `references` (one per tag of the repository); the bridge keeps this many and the count.
+MAX_REFERENCES = 1000
+UNRESOLVED = "unresolved"
 # CloudEvents types mapped to the Default format's names, so routes match one vocabulary.
 CLOUDEVENT_TYPES = {
     "harbor.replication.status.changed": "REPLICATION",
@@ -44,8 +49,9 @@ class Artifact:
     type: str
     status: str
     name_tag: str  # as Harbor sends it: "busybox [2 item(s) in total]", not "busybox:v1"
-    references: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()  # the first MAX_REFERENCES of them
     fail_reason: str = ""  # in Harbor's struct, never filled in
+    reference_count: int = 0  # how many Harbor sent (from 2.10; none before)
 
     @property
     def repository(self) -> str:
@@ -55,8 +61,8 @@ class Artifact:
 @dataclass(frozen=True)
 class Replication:
     job_status: str  # raw: Running | Success | Error | Stopped
-    execution_id: int
-    task_id: int
+    execution_id: int | None = None  # sent from Harbor 2.13 on
+    task_id: int | None = None
     harbor_hostname: str = ""
     description: str = ""
     artifact_type: str = ""
@@ -101,6 +107,41 @@ class Replication:
     def trigger(self) -> str:
         return TRIGGERS.get(self.trigger_type, self.trigger_type.lower())
 
+    @property
+    def destination(self) -> tuple[str, str, str]:
+        """(registry name, endpoint, namespace) the data went to; the swap puts a push's in src_resource."""
+        if self.mode == "push":
+            return self.dest_resource.registry_name, self.dest_resource.endpoint, self.src_resource.namespace
+        return self.dest_resource.registry_name, self.dest_resource.endpoint, self.dest_resource.namespace
+
+    @property
+    def group_id(self) -> int:
+        """The bridge's key for the execution: Harbor's id, or (before 2.13) a negative one derived from what
+        every task of one execution shares (harbor.md §5.7). Any replica derives the same from the event."""
+        if self.execution_id is not None:
+            return self.execution_id
+        shared = [self.harbor_hostname, *self.destination, self.description, self.execution_timestamp]
+        return -1 - _hash63(json.dumps(shared))
+
+    @property
+    def group_task_id(self) -> int | None:
+        """Harbor's task id, or (before 2.13) one derived from the task's repository.
+
+        An id-less event that names no repository says that some task runs (None: no task row, the execution
+        stays open) or was stopped (one stand-in task per execution, so a stopped execution reads stopped).
+        """
+        if self.task_id is not None:
+            return self.task_id
+        art = self.artifact
+        if art is None:
+            return None if self.status == "running" else 1 + _hash63(json.dumps(["", self.job_status]))
+        # 2.0-2.12 cut name_tag at the second slash, so the references tell nested repositories apart.
+        return 1 + _hash63(json.dumps([art.name_tag, art.references]))
+
+
+def _hash63(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 2
+
 
 @dataclass(frozen=True)
 class Event:
@@ -115,15 +156,24 @@ class Event:
 
     @property
     def key(self) -> str:
-        """The idempotency key: CloudEvents id, else (execution_id, task_id, job_status, occur_at)."""
+        """The idempotency key: CloudEvents id, else (execution_id, task_id, job_status, occur_at), else the body's
+        hash (before 2.13 Harbor sends no ids; its retries resend the same body)."""
         if self.ce_id is not None:
             return f"ce:{self.ce_id}"
         rep = self.replication
-        if rep is not None:
+        if rep is not None and rep.execution_id is not None and rep.task_id is not None:
             return f"rep:{rep.execution_id}:{rep.task_id}:{rep.job_status}:{self.occur_at}"
-        # Other Default events carry no id at all; identical bodies are the same event.
+        # Other events carry no id at all; identical bodies are the same event.
         return f"sha256:{hashlib.sha256(self.body).hexdigest()}"
 
     @property
     def status(self) -> str | None:
         return self.replication.status if self.replication else None
+
+    @property
+    def user(self) -> str:
+        """Who started it: `operator`, except that Harbor before 2.9 puts the trigger there (harbor.md §5.7)."""
+        rep = self.replication
+        if rep is not None and rep.execution_id is None and self.operator == rep.trigger_type:
+            return ""
+        return self.operator

@@ -8,7 +8,15 @@ from datetime import timezone
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from adapter.webhooks.model import CLOUDEVENT_TYPES, RAW_STATUSES, Artifact, Event, Replication, Resource
+from adapter.webhooks.model import (
+    CLOUDEVENT_TYPES,
+    MAX_REFERENCES,
+    RAW_STATUSES,
+    Artifact,
+    Event,
+    Replication,
+    Resource,
+)
 
 INT64 = validate.Range(min=0, max=2**63 - 1)
 ID = validate.Range(min=1, max=2**63 - 1)
@@ -63,19 +71,21 @@ class ArtifactSchema(_Lenient):
     type = Text(load_default="")
     status = Text(load_default="")
     name_tag = Text(required=True)
-    references = fields.List(Text(), load_default=list, validate=validate.Length(max=1000))
+    # Not capped: Harbor sends every tag of the repository (harbor.md §5.7); the first MAX_REFERENCES are kept.
+    references = fields.List(Text(), load_default=list)
     fail_reason = Text(load_default="")
 
     @post_load
     def _make(self, data, **_):
-        return Artifact(**{**data, "references": tuple(data["references"])})
+        refs = data["references"]
+        return Artifact(**{**data, "references": tuple(refs[:MAX_REFERENCES]), "reference_count": len(refs)})
 
 
 class ReplicationSchema(_Lenient):
     job_status = fields.String(required=True, validate=validate.OneOf(list(RAW_STATUSES)))
-    # Harbor sends these two since 2.13; grouping per execution needs them.
-    execution_id = fields.Integer(strict=True, required=True, validate=ID)
-    task_id = fields.Integer(strict=True, required=True, validate=ID)
+    # Harbor sends these two from 2.13 on; before, events are grouped by what they share (model.group_id).
+    execution_id = fields.Integer(strict=True, load_default=None, validate=ID)
+    task_id = fields.Integer(strict=True, load_default=None, validate=ID)
     harbor_hostname = Text(load_default="")
     description = Text(load_default="")
     artifact_type = Text(load_default="")
@@ -164,9 +174,14 @@ def _text(doc: dict, name: str) -> str:
     return value
 
 
-def _int(doc: dict, name: str, low: int, default: int | None = None) -> int:
+_ABSENT = object()
+
+
+def _int(doc: dict, name: str, low: int, default=_ABSENT) -> int | None:
     """What a strict `Integer` with a Range(low, 2**63 - 1) loads; a missing one is `default` when allowed."""
-    value = doc.get(name, default)
+    if name not in doc and default is not _ABSENT:
+        return default
+    value = doc.get(name)
     if type(value) is not int or not low <= value <= _MAX_ID:
         raise _Refer
     return value
@@ -195,10 +210,11 @@ def _artifacts(doc: dict, name: str) -> tuple[Artifact, ...]:
         if type(item) is not dict or "name_tag" not in item:
             raise _Refer
         refs = item.get("references", [])
-        if type(refs) is not list or len(refs) > 1000:
+        if type(refs) is not list:
             raise _Refer
+        kept = tuple(_text({"r": r}, "r") for r in refs)[:MAX_REFERENCES]  # every one is checked, as marshmallow does
         loaded.append(Artifact(_text(item, "type"), _text(item, "status"), _text(item, "name_tag"),
-                               tuple(_text({"r": r}, "r") for r in refs), _text(item, "fail_reason")))
+                               kept, _text(item, "fail_reason"), len(refs)))
     return tuple(loaded)
 
 
@@ -223,7 +239,7 @@ def _fast_default(doc: dict, body: bytes) -> Event:
         raise _Refer
     texts = {name: _text(rep, name) for name in _REPLICATION_TEXT}
     replication = Replication(
-        job_status=job_status, execution_id=_int(rep, "execution_id", 1), task_id=_int(rep, "task_id", 1),
+        job_status=job_status, execution_id=_int(rep, "execution_id", 1, None), task_id=_int(rep, "task_id", 1, None),
         override_mode=override_mode, execution_timestamp=_int(rep, "execution_timestamp", 0, 0),
         src_resource=_resource(rep, "src_resource"), dest_resource=_resource(rep, "dest_resource"),
         successful_artifact=_artifacts(rep, "successful_artifact"), failed_artifact=_artifacts(rep, "failed_artifact"),

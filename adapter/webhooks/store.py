@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 log = logging.getLogger(__name__)
 metadata = sa.MetaData()
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PG_MIGRATION_LOCK = 0x5357_5242  # any constant; serialises replicas migrating at once
 
 events = sa.Table(
@@ -62,7 +62,11 @@ executions = sa.Table(
     sa.Column("summary", sa.Text),
     sa.Column("finalized_at", sa.Double),
     sa.Column("next_poll_at", sa.Double),
+    # Harbor's execution id: execution_id itself from Harbor 2.13 on; before, the one the bridge found in
+    # Harbor's executions API for this group (execution_id < 0), or NULL while unresolved.
+    sa.Column("harbor_id", sa.BigInteger),
     sa.Index("wh_executions_due", "state", "last_event_at"),
+    sa.Index("wh_executions_harbor_id", "harbor_id"),
 )
 
 tasks = sa.Table(
@@ -77,6 +81,14 @@ tasks = sa.Table(
     sa.Column("name_tag", sa.Text),
     sa.Column("refs", sa.Text),
     sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("ref_count", sa.Integer),  # how many references Harbor sent; refs keeps the first 1,000
+)
+
+# Periodic jobs shared by every replica (the executions watcher): who may run next, and when.
+schedules = sa.Table(
+    "wh_schedules", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_run_at", sa.Double, nullable=False),
 )
 
 alerts = sa.Table(
@@ -115,8 +127,34 @@ deliveries = sa.Table(
 
 schema_version = sa.Table("wh_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
 
+# What the API's keyset pages and the retention pruner read at a million events: each list's filter columns,
+# then its sort key, so a page (first or deep) is one index range scan. Made with IF NOT EXISTS at every
+# start, so an older store gets them without a schema version (PostgreSQL builds them under the migration
+# lock; writes wait while it does, once).
+SCALE_INDEXES = [
+    sa.Index("wh_events_execution_id", events.c.execution_id, events.c.id),
+    sa.Index("wh_events_type_id", events.c.event_type, events.c.id),
+    sa.Index("wh_events_received", events.c.received_at),
+    sa.Index("wh_executions_recent", executions.c.last_event_at, executions.c.execution_id),
+    sa.Index("wh_executions_status_recent", executions.c.status, executions.c.last_event_at,
+             executions.c.execution_id),
+    sa.Index("wh_executions_policy_recent", executions.c.policy, executions.c.last_event_at,
+             executions.c.execution_id),
+    sa.Index("wh_executions_status_policy", executions.c.status, executions.c.policy, executions.c.last_event_at,
+             executions.c.execution_id),
+    sa.Index("wh_deliveries_state_id", deliveries.c.state, deliveries.c.id),
+    sa.Index("wh_deliveries_sink_id", deliveries.c.sink, deliveries.c.id),
+    sa.Index("wh_deliveries_settled", deliveries.c.state, deliveries.c.updated_at),
+]
+
 # Steps from version N-1 to N for stores created by an older release; a fresh store gets the latest at once.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE wh_executions ADD COLUMN harbor_id BIGINT",
+        "UPDATE wh_executions SET harbor_id = execution_id",
+        "CREATE INDEX wh_executions_harbor_id ON wh_executions (harbor_id)",
+        "ALTER TABLE wh_tasks ADD COLUMN ref_count INTEGER",
+        "CREATE TABLE wh_schedules (name VARCHAR(64) NOT NULL PRIMARY KEY, next_run_at DOUBLE PRECISION NOT NULL)"],
+}
 
 
 def _sqlite_engine(url: str, pool_size: int) -> sa.Engine:
@@ -284,6 +322,8 @@ class Store:
                 metadata.create_all(conn)
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
                 return SCHEMA_VERSION
+            for index in SCALE_INDEXES:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
             current = conn.execute(sa.select(schema_version.c.version)).scalar_one()
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version]:

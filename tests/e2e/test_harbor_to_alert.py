@@ -60,8 +60,9 @@ def test_apply_replicate_and_alert(rule, provider, chunked, sandbox, harbor_regi
 
 def test_quota_exhausted_fails_the_task_and_alerts_with_the_reason(harbor_registry, alertmanager, tmp_path):
     from adapter.sandbox.runner import Sandbox
+    from tests.registries import TEST_STRICT
 
-    with Sandbox(tmp_path / "sbx", org_quota=1) as sandbox:
+    with Sandbox(tmp_path / "sbx", org_quota=1, strict=TEST_STRICT) as sandbox:
         tenant = sandbox.tenants[0]
         sandbox.create_organization(tenant, "already-here")  # the only organization the quota allows
         rule = "e2e-quota"

@@ -28,7 +28,8 @@ def cli(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProc
     return subprocess.run([SWR_BRIDGE, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def endpoint_with_bridge(tmp: Path, sandbox, alertmanager_url: str, harbor_url: str | None = None) -> Endpoint:
+def endpoint_with_bridge(tmp: Path, sandbox, alertmanager_url: str, harbor_url: str | None = None,
+                         watch: dict | None = None) -> Endpoint:
     """The endpoint process, with the webhook bridge routing every execution summary to Alertmanager."""
     webhooks = {
         "auth_tokens_env": ["E2E_WEBHOOK_TOKEN"],
@@ -39,7 +40,7 @@ def endpoint_with_bridge(tmp: Path, sandbox, alertmanager_url: str, harbor_url: 
     }
     if harbor_url:
         webhooks["harbor"] = {"url": harbor_url, "username": "admin", "password_env": "HARBOR_PASSWORD",
-                              "verify_tls": False, "poll_interval": "1s"}
+                              "verify_tls": False, "poll_interval": "1s", **({"watch": watch} if watch else {})}
     env = {"E2E_WEBHOOK_TOKEN": f"Bearer {WEBHOOK_TOKEN}", "HARBOR_PASSWORD": HARBOR_PASSWORD}
     return Endpoint(tmp, sandbox, extra={"webhooks": webhooks}, env=env)
 

@@ -27,7 +27,8 @@ class Endpoint:
         self.log_path = tmp / f"swr-bridge-{self.port}.log"
         config = {
             "listen": f"127.0.0.1:{self.port}",
-            "swr": {"registry": sandbox.registry_url, "api": sandbox.api_url, "dockyard": sandbox.api_url},
+            # No dockyard: SWR (and the sandbox) serve /dockyard on the registry host.
+            "swr": {"registry": sandbox.registry_url, "api": sandbox.api_url},
             "mapping": mapping or [],
             "credentials": {"cache_seconds": 30},
         }

@@ -22,6 +22,7 @@ from adapter.sandbox.state import Tenant
 from adapter.sandbox.tokens import libtrust_key_id
 from adapter.swr.signer import DATE_FORMAT, SdkHmacSha256Auth
 from tests import images
+from tests.registries import TEST_STRICT
 
 pytestmark = pytest.mark.real
 SWR_BRIDGE = str(Path(sys.executable).with_name("swr-bridge"))
@@ -148,13 +149,13 @@ def test_dockyard_endpoints(sandbox, oci_image):
 def test_quota_and_restart_keep_organizations_and_images(tmp_path, oci_image):
     tenant = Tenant("eu-de", "SBXQUOTATENANT000001", "sandbox-quota-secret-0123456789")
     image = oci_image("keep")
-    with Sandbox(tmp_path / "data", tenants=[tenant], org_quota=2) as box:
+    with Sandbox(tmp_path / "data", tenants=[tenant], org_quota=2, strict=TEST_STRICT) as box:
         assert signed_create(box, tenant, "first").status_code == 201
         assert signed_create(box, tenant, "second").status_code == 201
         over = signed_create(box, tenant, "third")
         assert over.status_code == 400 and over.json()[0]["errorCode"] == "SVCSTG.SWR.4000097"
         assert images.push(image, f"{host(box)}/first/app:keep", creds(tenant)).returncode == 0
-    with Sandbox(tmp_path / "data", tenants=[tenant], org_quota=2) as box:
+    with Sandbox(tmp_path / "data", tenants=[tenant], org_quota=2, strict=TEST_STRICT) as box:
         with box.manage_session(tenant) as session:
             names = session.get(box.api_url + "/v2/manage/namespaces", timeout=10).json()["namespaces"]
         assert [n["name"] for n in names] == ["first", "second"]
@@ -163,7 +164,7 @@ def test_quota_and_restart_keep_organizations_and_images(tmp_path, oci_image):
 
 
 def test_registry_stops_with_the_sandbox(tmp_path):
-    box = Sandbox(tmp_path / "data").start()
+    box = Sandbox(tmp_path / "data", strict=TEST_STRICT).start()
     url, proc = box.registry_url, box._registry.proc
     box.stop()
     assert proc.poll() is not None
@@ -235,12 +236,12 @@ def test_cli_rejects_a_bad_tenant_without_a_traceback(tmp_path):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("shape", ["oci-index", "docker-list", "docker-image", "artifact", "big"])
+@pytest.mark.parametrize("shape", ["docker-list", "docker-image", "artifact", "big"])
 def test_image_helpers_push_byte_exact(sandbox, new_org, tmp_path, shape):
-    """tests/images.py builds what other layers push; each shape reaches the registry unchanged."""
+    """tests/images.py builds what other layers push; each shape SWR accepts reaches the registry unchanged
+    (an OCI index, which SWR refuses, is in test_sandbox_strict.py)."""
     tenant, org = sandbox.tenants[0], new_org()
     build = {
-        "oci-index": lambda: images.build_index(tmp_path / "l", "t"),
         "docker-list": lambda: images.build_index(tmp_path / "l", "t", docker=True),
         "docker-image": lambda: images.build_image(tmp_path / "l", "t", docker=True),
         "artifact": lambda: images.build_artifact(tmp_path / "l", "t", images.build_image(tmp_path / "l", "s")),
@@ -264,7 +265,7 @@ def test_tag_listing_reports_each_tags_manifest_digest(sandbox, new_org, tmp_pat
     from adapter.swr.api import SwrApi, SwrNameInvalid, SwrNotFound
 
     tenant, org = sandbox.tenants[0], new_org()
-    image, index = images.build_image(tmp_path / "i", "a"), images.build_index(tmp_path / "x", "b")
+    image, index = images.build_image(tmp_path / "i", "a"), images.build_index(tmp_path / "x", "b", docker=True)
     for tag, built in (("a", image), ("b", index), ("c", image)):
         assert images.push(built, f"{host(sandbox)}/{org}/team/app:{tag}", creds(tenant)).returncode == 0
     api = SwrApi(sandbox.api_url, tenant.ak, tenant.sk, project_id=tenant.project)
@@ -289,3 +290,17 @@ def test_tag_listing_reports_each_tags_manifest_digest(sandbox, new_org, tmp_pat
         api.list_tags(org, "../../etc")
     with pytest.raises(SwrNotFound):  # another tenant's organization is invisible
         SwrApi(sandbox.api_url, sandbox.tenants[1].ak, sandbox.tenants[1].sk).list_tags(org, "team/app")
+
+
+def test_cli_turns_swr_checks_off_and_refuses_a_bad_size(tmp_path):
+    proc = _run_cli(tmp_path / "data", tmp_path / "stderr.log", None, "--accept-oci-index", "--push-rate", "0",
+                    "--max-layer-size", "0", "--no-registry-host-api")
+    try:
+        ready = json.loads(_read_line(proc))
+        challenge = requests.get(ready["registry"] + "/v2/", timeout=5).headers["WWW-Authenticate"]
+        assert f'realm="{ready["api"]}/swr/auth/v2/registry/auth/"' in challenge  # docker-registry itself
+    finally:
+        _stop_cli(proc)
+    bad = subprocess.run([SWR_BRIDGE, "sandbox", "--data", str(tmp_path), "--max-layer-size", "huge"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--max-layer-size" in bad.stderr and "Traceback" not in bad.stderr

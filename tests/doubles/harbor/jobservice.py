@@ -5,6 +5,8 @@ it lists the source repositories and tags the policy's filters match, computes e
 Harbor's flattening, creates one task per repository and replays Harbor's push sequence through the
 registered endpoint (tests.harbor_push), moving task and execution statuses as Harbor does (the
 execution's status lags its tasks) and sending REPLICATION webhooks on every task status change.
+A failed attempt is retried up to MAX_ATTEMPTS times after `retry_backoff` seconds, as jobservice does
+(Running and Error webhooks for each attempt; the execution reads Failed meanwhile, harbor#14986).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from adapter.swr.glob import glob_match
 from adapter.swr.mapping import replace_namespace
@@ -20,6 +23,13 @@ from tests.doubles.harbor.state import HarborState, now
 from tests.harbor_push import HarborPusher, RegistryClient
 from tests.harbor_push.sources import RegistrySource
 from tests.harbor_push.wire import Transport
+
+MAX_ATTEMPTS = 3  # MaxFails of Harbor's replication job
+
+
+def _epoch(stamp: str) -> int:
+    """Harbor's execution_timestamp: the execution's start_time in Unix seconds."""
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
 def _filter(policy: dict, kind: str) -> dict | None:
@@ -87,17 +97,23 @@ class JobserviceState(HarborState):
     """HarborState whose executions run for real against `local_registry_url`."""
 
     def __init__(self, local_registry_url: str, *, ext_endpoint: str = "http://harbor.test",
-                 status_lag: float = 0.5, workers: int = 4, chunk_size: int | None = None, **kwargs):
+                 status_lag: float = 0.5, workers: int = 4, chunk_size: int | None = None, retry_backoff: float = 1.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.local_registry_url, self.ext_endpoint = local_registry_url, ext_endpoint
         self.status_lag, self.workers, self.chunk_size = status_lag, workers, chunk_size
+        # Real jobservice waits 16-118 s; at least 1 s keeps each attempt's events in seconds of their own.
+        self.retry_backoff = retry_backoff
+        self.failing_attempts: dict[str, int] = {}  # source repository -> how many first attempts fail
+        self.attempt_delay = 0.0  # seconds each attempt takes before it copies (a long transfer)
         self.runs: dict[int, dict] = {}  # execution id -> context, for tests to inspect
         self.threads: list[threading.Thread] = []
 
     def start_execution(self, policy: dict, trigger: str = "manual") -> dict:
         execution = self.add_execution(policy["id"], trigger=trigger, status="InProgress")
         ctx = {"policy": dict(policy), "execution": execution, "registry": dict(self.registries[policy["dest_registry_id"]]),
-               "ext_endpoint": self.ext_endpoint, "operator": "admin", "execution_started": int(time.time())}
+               "ext_endpoint": self.ext_endpoint, "operator": "admin",
+               "execution_started": _epoch(execution["start_time"])}
         self.runs[execution["id"]] = ctx
         thread = threading.Thread(target=self._run, args=(ctx,), daemon=True, name=f"execution-{execution['id']}")
         self.threads.append(thread)
@@ -151,18 +167,42 @@ class JobserviceState(HarborState):
         with self.lock:
             task = self.add_task(ctx["execution"]["id"], status="Running", end_time="0001-01-01T00:00:00.000Z",
                                  src_resource=repo + count, dst_resource=dest + count, resource_type="artifact")
-        notifier.notify(self, ctx, task, "Running", tags)
+        logs = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            with self.lock:
+                task.update(status="InProgress" if attempt > 1 else "Running")
+                ctx["execution"].update(status="InProgress")
+            notifier.notify(self, ctx, task, "Running", tags)
+            ok, log = self._attempt(ctx, repo, dest, tags)
+            logs.append(log)
+            with self.lock:
+                task.update(status="Succeed" if ok else "Failed", end_time=now())
+                self.task_logs[task["id"]] = "\n".join(logs) + "\n"
+                if not ok and attempt < MAX_ATTEMPTS:
+                    ctx["execution"].update(status="Failed")  # harbor#14986: Failed while the retry waits
+            notifier.notify(self, ctx, task, "Success" if ok else "Error", tags)
+            if ok or attempt == MAX_ATTEMPTS:
+                return ok
+            time.sleep(self.retry_backoff)
+        return False
+
+    def _attempt(self, ctx: dict, repo: str, dest: str, tags: list[str]) -> tuple[bool, str]:
+        """One run of the task's job: (succeeded, its log)."""
+        time.sleep(self.attempt_delay)
+        with self.lock:
+            injected = self.failing_attempts.get(repo, 0)
+            self.failing_attempts[repo] = max(0, injected - 1)
+        if injected:
+            where = "/controller/replication/transfer/image/transfer.go"
+            return False, "\n".join([_log_line("ERROR", where, f"failed to push {dest}: connection reset by peer"),
+                                      _log_line("ERROR", "/jobservice/job/impl/replication/replication.go",
+                                                "got error during the whole transfer period, mark the job failure")])
         source = ThrottledSource(RegistryClient(self.local_registry_url, "", "", Transport()),
                                  int(ctx["policy"].get("speed") or 0))
         with self._pusher(ctx) as pusher:
             result = pusher.copy(source, dest, tags, override=bool(ctx["policy"].get("override")),
                                  source_repo=repo, prepare=False)
-        log = job_log(repo, dest, result)
-        with self.lock:
-            task.update(status="Succeed" if result.ok else "Failed", end_time=now())
-            self.task_logs[task["id"]] = log + "\n"
-        notifier.notify(self, ctx, task, "Success" if result.ok else "Error", tags)
-        return result.ok
+        return result.ok, job_log(repo, dest, result)
 
     def _finish(self, ctx: dict, status: str, text: str) -> None:
         with self.lock:

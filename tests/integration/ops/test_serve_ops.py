@@ -18,6 +18,7 @@ from adapter.sandbox.registry import free_port
 from adapter.sandbox.runner import Sandbox
 from tests.images import build_image, push
 from tests.integration.endpoint import SWR_BRIDGE, Endpoint
+from tests.registries import TEST_STRICT
 from tests.tls import self_signed
 
 MIB = 1024 * 1024
@@ -25,7 +26,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10) as sandbox:
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10, strict=TEST_STRICT) as sandbox:
         sandbox.create_organization(sandbox.tenants[0], "ops")
         yield sandbox
 
@@ -104,7 +105,7 @@ def test_readyz_through_gunicorn(sbx, tmp_path):
         resp = requests.get(ep.url + "/readyz", timeout=10)
         assert resp.status_code == 200
         assert resp.json()["checks"] == {"swr_registry": {"ok": True}, "swr_api": {"ok": True}}
-    with Sandbox(tmp_path / "gone") as gone:
+    with Sandbox(tmp_path / "gone", strict=TEST_STRICT) as gone:
         registry, api = gone.registry_url, gone.api_url
     ep = Endpoint(tmp_path, sbx)
     config = yaml.safe_load(ep.config_path.read_text())

@@ -8,6 +8,7 @@ from adapter import create_app
 from adapter.config import load_data
 from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
+from tests.registries import TEST_STRICT
 
 INSTANCE_KEY = "relay-tests-instance-key-0123456789"
 _orgs = itertools.count(1)
@@ -15,7 +16,7 @@ _orgs = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=100) as sandbox:
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=100, strict=TEST_STRICT) as sandbox:
         yield sandbox
 
 
@@ -33,7 +34,7 @@ def tenant(sbx):
 
 
 def relay_config(sbx, mapping=None, **extra) -> dict:
-    data = {"swr": {"registry": sbx.registry_url, "api": sbx.api_url, "dockyard": sbx.api_url},
+    data = {"swr": {"registry": sbx.registry_url, "api": sbx.api_url},
             "mapping": mapping or [], **extra}
     return load_data(data)
 

@@ -11,6 +11,7 @@ import yaml
 from adapter.sandbox.runner import Sandbox
 from tests.images import build_image, push, skopeo
 from tests.integration.endpoint import Endpoint
+from tests.registries import DIRECT, TEST_STRICT
 
 MIB = 1024 * 1024
 
@@ -23,7 +24,7 @@ def token_for(ep, tenant, name) -> dict:
 
 
 def test_upstream_killed_mid_upload_gives_502_and_a_retry_after_restart_works(tmp_path):
-    with Sandbox(tmp_path / "sbx") as sbx:
+    with Sandbox(tmp_path / "sbx", strict=DIRECT) as sbx:
         tenant = sbx.tenants[0]
         sbx.create_organization(tenant, "killed")
         with Endpoint(tmp_path, sbx) as ep:
@@ -52,7 +53,7 @@ def test_upstream_killed_mid_upload_gives_502_and_a_retry_after_restart_works(tm
 
 
 def test_logs_never_contain_the_sk_or_the_login_key(tmp_path):
-    with Sandbox(tmp_path / "sbx") as sbx:
+    with Sandbox(tmp_path / "sbx", strict=TEST_STRICT) as sbx:
         tenant = sbx.tenants[0]
         sbx.create_organization(tenant, "logged")
         # The most verbose logging there is: the app at DEBUG, gunicorn at debug.

@@ -6,7 +6,7 @@ import requests
 
 from adapter.swr.signer import SdkHmacSha256Auth
 from adapter.transfer.oci import sha256_digest
-from tests.images import build_artifact, build_image, build_index, push, skopeo
+from tests.images import assert_converted, build_artifact, build_image, build_index, push, skopeo
 from tests.integration.relay.helpers import direct_manifest
 
 
@@ -38,10 +38,15 @@ def test_multi_layer_image_lands_flattened_in_created_organization(sbx, tenant, 
     assert org.status_code == 200 and org.json()["name"] == "relay-flat"
 
 
-def test_oci_index_with_two_platforms(sbx, tenant, endpoint, tmp_path):
+def test_oci_index_with_two_platforms_lands_as_a_docker_manifest_list(sbx, tenant, endpoint, tmp_path):
+    """SWR refuses the OCI index; the endpoint stores it as a Docker manifest list over the same blobs."""
     image = build_index(tmp_path / "idx", "multi")
-    assert_relayed(sbx, tenant, endpoint, tmp_path, image, "library/multi:multi", "relay-flat/multi:multi")
-    for child in image.children:
+    result = push(image, f"127.0.0.1:{endpoint.port}/library/multi:multi", f"{tenant.access_id}:{tenant.sk}")
+    assert result.returncode == 0, result.stderr + endpoint.log_text()[-2000:]
+    stored = direct_manifest(sbx, tenant, "relay-flat/multi", "multi")
+    assert stored.status_code == 200 and sha256_digest(stored.content) != image.digest
+    assert_converted(stored.content, image, lambda d: direct_manifest(sbx, tenant, "relay-flat/multi", d).content)
+    for child in image.children:  # the OCI members skopeo pushed first stay too
         assert direct_manifest(sbx, tenant, "relay-flat/multi", child.digest).status_code == 200
 
 

@@ -145,19 +145,19 @@ def test_manifest_checks(make_app, tenant, org):
     put = client.put(f"/v2/{name}/manifests/v1", data=b"not json",
                      headers={**auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
     assert put.status_code == 400 and put.get_json()["errors"][0]["code"] == "MANIFEST_INVALID"
-    body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+    body = b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}'
     put = client.put(f"/v2/{name}/manifests/v1", data=body,
                      headers={**auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
     assert put.status_code == 400 and "does not agree" in put.get_json()["errors"][0]["message"]
     put = client.put(f"/v2/{name}/manifests/bad:tag", data=body,
-                     headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
+                     headers={**auth, "Content-Type": "application/vnd.docker.distribution.manifest.list.v2+json"})
     assert put.status_code == 400 and put.get_json()["errors"][0]["code"] == "NAME_INVALID"
     big = b"{" + b" " * (4 * 1024 * 1024) + b"}"
     put = client.put(f"/v2/{name}/manifests/v1", data=big,
                      headers={**auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
     assert put.status_code == 413
     ok = client.put(f"/v2/{name}/manifests/v1", data=body,
-                    headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
+                    headers={**auth, "Content-Type": "application/vnd.docker.distribution.manifest.list.v2+json"})
     assert ok.status_code == 201
     digest = ok.headers["Docker-Content-Digest"]
     assert digest == sha256_digest(body)

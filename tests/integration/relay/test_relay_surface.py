@@ -6,6 +6,7 @@ from adapter.sandbox.runner import Sandbox
 from adapter.transfer.oci import sha256_digest
 from tests.integration.relay.conftest import relay_config
 from tests.integration.relay.helpers import basic, bearer, upload_blob
+from tests.registries import TEST_STRICT
 
 
 def test_monolithic_post_with_digest(make_app, tenant, org):
@@ -45,10 +46,10 @@ def test_tags_paging_rewrites_link_and_delete_by_digest(make_app, tenant, org):
     client = app.test_client()
     name, dest = "team/app", f"{org}/team/app"
     auth = bearer(client, tenant, name, "pull,push,*")
-    body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+    body = b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}'
     for tag in ("a", "b", "c"):
         put = client.put(f"/v2/{name}/manifests/{tag}", data=body,
-                         headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
+                         headers={**auth, "Content-Type": "application/vnd.docker.distribution.manifest.list.v2+json"})
         assert put.status_code == 201
     first = client.get(f"/v2/{name}/tags/list?n=2", headers=auth)
     assert first.get_json() == {"name": name, "tags": ["a", "b"]}
@@ -67,9 +68,9 @@ def test_catalog_unmaps_names_without_flattening(make_app, tenant, org):
     client = app.test_client()
     auth = bearer(client, tenant, "team/listed")
     upload_blob(client, auth, "team/listed", os.urandom(100))
-    body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+    body = b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}'
     client.put("/v2/team/listed/manifests/v1", data=body,
-               headers={**auth, "Content-Type": "application/vnd.oci.image.index.v1+json"})
+               headers={**auth, "Content-Type": "application/vnd.docker.distribution.manifest.list.v2+json"})
     token = client.get("/auth/token?scope=registry:catalog:*", headers=basic(tenant)).get_json()["token"]
     repos = client.get("/v2/_catalog", headers={"Authorization": f"Bearer {token}"}).get_json()["repositories"]
     assert "team/listed" in repos and f"{org}/team/listed" not in repos
@@ -79,7 +80,7 @@ def test_quota_refusal_answers_denied_with_swr_reason(tmp_path, monkeypatch):
     from adapter import create_app
 
     monkeypatch.setenv("SWR_BRIDGE_KEY", "quota-test-instance-key-0123456789")
-    with Sandbox(tmp_path / "sbx", org_quota=1) as sbx:
+    with Sandbox(tmp_path / "sbx", org_quota=1, strict=TEST_STRICT) as sbx:
         tenant = sbx.tenants[0]
         client = create_app(relay_config(sbx)).test_client()
         auth = basic(tenant)

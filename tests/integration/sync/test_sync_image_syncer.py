@@ -57,13 +57,13 @@ def kube(tls_source, tmp_path_factory):
 
 def _auth(sandbox, tls_source) -> dict:
     """image-syncer's shape: the source as quay.io (`insecure: true`) and a namespace key that is longer;
-    the sandbox with a tenant's `<project>@<AK>` and login key (dockyard: where organizations are made)."""
+    the sandbox with a tenant's `<project>@<AK>` and login key (organizations are made through /dockyard on
+    the registry host, as on SWR)."""
     tenant = sandbox.tenants[0]
     return {
         tls_source.host: {"username": SOURCE_USER, "password": SOURCE_PASSWORD, "insecure": True},
         f"{tls_source.host}/coreos": {"username": SOURCE_USER, "password": SOURCE_PASSWORD, "insecure": True},
-        sandbox_host(sandbox): {"username": tenant.access_id, "password": tenant.login_key,
-                                "dockyard": sandbox.api_url},
+        sandbox_host(sandbox): {"username": tenant.access_id, "password": tenant.login_key},
     }
 
 
@@ -130,7 +130,7 @@ def test_a_ca_bundle_verifies_the_source_and_without_either_the_message_says_wha
     org = unique("verified")
     host = sandbox_host(sandbox)
     tenant = sandbox.tenants[0]
-    dest = {host: {"username": tenant.access_id, "password": tenant.login_key, "dockyard": sandbox.api_url}}
+    dest = {host: {"username": tenant.access_id, "password": tenant.login_key}}
     rules = write(tmp_path / "images.yaml", {f"{tls_source.host}/coreos/base:1": f"{host}/{org}/base"})
     source = {"username": SOURCE_USER, "password": SOURCE_PASSWORD}
 
@@ -155,7 +155,7 @@ def test_insecure_falls_back_to_plain_http(sandbox, plain_source, tmp_path):
     tenant = sandbox.tenants[0]
     auth = write(tmp_path / "auth.json", {
         plain_source.host: {"insecure": True},
-        host: {"username": tenant.access_id, "password": tenant.login_key, "dockyard": sandbox.api_url}})
+        host: {"username": tenant.access_id, "password": tenant.login_key}})
     rules = write(tmp_path / "images.json", {f"{plain_source.host}/team/plain": f"{host}/{org}/plain"})
     result = run_sync("sync", "--auth", auth, "--images", rules)
     assert result.returncode == 0, result.stdout + result.stderr

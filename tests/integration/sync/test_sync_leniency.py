@@ -29,8 +29,7 @@ SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 def _dest(sandbox) -> dict:
     tenant = sandbox.tenants[0]
-    return {sandbox_host(sandbox): {"username": tenant.access_id, "password": tenant.login_key,
-                                    "dockyard": sandbox.api_url}}
+    return {sandbox_host(sandbox): {"username": tenant.access_id, "password": tenant.login_key}}
 
 
 @pytest.fixture(scope="module")

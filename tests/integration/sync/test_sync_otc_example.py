@@ -43,11 +43,10 @@ def _source(sandbox, tmp_path):
 def _auth(sandbox, src_org: str, dst_org: str) -> dict:
     host = sandbox_host(sandbox)
     eu_de, eu_nl = sandbox.tenants
-    # The guide's username/password pairs: `<project>@<AK>` and the login key. The dockyard URL is where
-    # organizations get made with that login (on real SWR it is the registry host itself).
+    # The guide's username/password pairs: `<project>@<AK>` and the login key. Organizations get made with
+    # that login through /dockyard on the registry host, as on real SWR: the guide's file needs nothing more.
     return {f"{host}/{src_org}": {"username": eu_de.access_id, "password": eu_de.login_key},
-            f"{host}/{dst_org}": {"username": eu_nl.access_id, "password": eu_nl.login_key,
-                                  "dockyard": sandbox.api_url}}
+            f"{host}/{dst_org}": {"username": eu_nl.access_id, "password": eu_nl.login_key}}
 
 
 def test_the_guides_files_and_command(sandbox, tmp_path):

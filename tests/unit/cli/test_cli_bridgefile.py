@@ -154,3 +154,47 @@ def test_defaults_fill_a_minimal_rule():
     with pytest.raises(BridgeFileError) as err:
         load_data({"rules": [{"name": "r", "endpoint": "e", "source": {"project": "p"}, "trigger": "manual"}]}, "f.yaml")
     assert err.value.problems == [("rules[0].endpoint", "no endpoint named 'e' in endpoints")]
+
+
+def test_bridge_section_makes_a_webhook_policy_per_rule_project_to_its_intake(document):
+    document.pop("webhooks")
+    document["rules"].append({**document["rules"][0], "name": "team-to-swr",
+                              "source": {"project": "team", "repositories": "**"}})
+    document["bridge"] = {"url": "https://bridge.example.com/"}
+    loaded = load_data(document)
+    assert loaded.bridge.token_env == "BRIDGE_API_TOKEN" and loaded.bridge.intake_token_env == "BRIDGE_WEBHOOK_TOKEN"
+    assert [(w.project, w.name, w.url, w.auth_header_env, w.events, w.from_bridge) for w in loaded.webhooks] == [
+        ("library", "swr-bridge-library", "https://bridge.example.com/webhooks/harbor", "BRIDGE_WEBHOOK_TOKEN",
+         ("REPLICATION",), True),
+        ("team", "swr-bridge-team", "https://bridge.example.com/webhooks/harbor", "BRIDGE_WEBHOOK_TOKEN",
+         ("REPLICATION",), True)]
+
+
+def test_a_webhook_the_file_already_points_at_the_intake_is_not_doubled(document):
+    document["bridge"] = {"url": "https://swr-bridge.example.com", "intake_token_env": "HOOK_TOKEN"}
+    loaded = load_data(document)
+    assert [w.name for w in loaded.webhooks] == ["swr-bridge-library"] and not loaded.webhooks[0].from_bridge
+
+
+def test_a_bad_bridge_section_names_its_key(document):
+    document["bridge"] = {"url": "bridge.example.com", "token_env": "not a name"}
+    with pytest.raises(BridgeFileError) as caught:
+        load_data(document)
+    assert {key for key, _ in caught.value.problems} == {"bridge.url", "bridge.token_env"}
+
+
+def test_apply_with_a_bridge_section_needs_the_intake_token_and_names_its_key(document, write, monkeypatch):
+    document.pop("webhooks")
+    document["bridge"] = {"url": "https://bridge.example.com", "intake_token_env": "NO_SUCH_TOKEN_ENV"}
+    monkeypatch.delenv("NO_SUCH_TOKEN_ENV", raising=False)
+    result = run("plan", "-f", write(document))
+    assert result.exit_code == 2 and "bridge.intake_token_env: env variable NO_SUCH_TOKEN_ENV is not set" in result.output
+
+
+def test_replicate_wait_on_a_bridge_needs_its_api_token_before_anything_starts(document, write, monkeypatch,
+                                                                              harbor_double):
+    document["bridge"] = {"url": "https://bridge.example.com", "token_env": "NO_SUCH_API_TOKEN"}
+    monkeypatch.delenv("NO_SUCH_API_TOKEN", raising=False)
+    result = run("replicate", "library-to-swr", "-f", write(document), "--wait")
+    assert result.exit_code == 2 and "env variable NO_SUCH_API_TOKEN is not set" in result.output
+    assert harbor_double.count("POST", "/replication/executions") == 0

@@ -39,7 +39,9 @@ def test_endpoints_ping_reports_health_by_exit_code(applied, harbor_double, harb
     harbor_state.unhealthy_urls.add("https://swr-bridge.example.com")
     bad = run("endpoints", "ping", "otc-eu-de", "-f", applied, "-o", "json")
     assert bad.exit_code == 1 and json.loads(bad.stdout) == {"name": "otc-eu-de", "healthy": False,
-                                                            "message": "the registry is unhealthy"}
+                                                            "message": "the registry is unhealthy",
+                                                            "harbor_version": "2.15.2"}
+    assert "(Harbor 2.15.2)" in ok.stdout
 
 
 def test_rules_list_show_and_delete(applied, harbor_double, harbor_state):

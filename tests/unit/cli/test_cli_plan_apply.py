@@ -204,3 +204,21 @@ def test_webhooks_in_a_missing_project_are_a_conflict(document, write, harbor_do
     document["webhooks"][0]["project"] = "ghost"
     result = run("plan", "-f", write(document))
     assert result.exit_code == 1 and "project ghost not found" in result.output
+
+
+def test_plan_shows_harbors_version_and_apply_says_what_happens_to_id_less_webhooks(bridge, harbor_double,
+                                                                                  harbor_state):
+    harbor_state.harbor_version = "v2.10.1-0a1b2c3d"
+    planned = run("plan", "-f", bridge)
+    assert planned.exit_code == 0 and planned.stdout.splitlines()[0] == "Harbor 2.10.1"
+    assert _plan(bridge)["harbor_version"] == "2.10.1"
+    applied = run("apply", "-f", bridge, "--yes")
+    assert applied.exit_code == 0, applied.output
+    (note,) = [line for line in applied.stderr.splitlines() if "without execution or task ids" in line]
+    assert note.startswith("Harbor 2.10.1 sends REPLICATION webhooks") and "Harbor's API" in note
+
+
+def test_apply_on_harbor_2_13_says_nothing_about_ids(bridge, harbor_double, harbor_state):
+    harbor_state.harbor_version = "v2.13.0-0a1b2c3d"
+    applied = run("apply", "-f", bridge, "--yes")
+    assert applied.exit_code == 0 and "without execution or task ids" not in applied.output

@@ -74,7 +74,9 @@ def test_summary_report_and_text():
     assert (report["copied"], report["skipped"], report["failed"], report["bytes"]) == (1, 1, 1, 2048)
     assert report["blobs"] == {"uploaded": 2, "mounted": 1, "existing": 0} and report["seconds"] == 1.234
     assert report["images"][2] == {"source": "s/b:v1", "destination": "d/o/b:v1", "status": "failed",
-                                   "reason": "put manifest: 400 MANIFEST_INVALID: bad", "digest": "", "bytes": 0}
+                                   "reason": "put manifest: 400 MANIFEST_INVALID: bad", "digest": "", "bytes": 0,
+                                   "converted": False}
+    assert report["converted"] == []
     text = render(report).splitlines()
     assert text[0].startswith("copied 1, skipped 1, failed 1 (2.0 KiB, blobs 2 uploaded, 1 mounted, 0 present)")
     assert text[1] == "  failed s/b:v1 -> d/o/b:v1: put manifest: 400 MANIFEST_INVALID: bad"

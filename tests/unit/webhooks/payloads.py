@@ -59,12 +59,16 @@ def push_artifact(occur_at: int = 1714557700) -> dict:
 
 def execution_stream(execution_id: int, tasks: int, *, failed: set[int] = frozenset(), start: int = 1714557600,
                      description: str = "prod-sync", project: str = "library") -> list[dict]:
-    """Every event one execution produces: Running then Success or Error for each task."""
+    """Every event one execution produces: Running then Success for each task, or for a failed one the
+    Running and Error of each of jobservice's three attempts, the last two at the times a success would have."""
     found = []
     for n in range(1, tasks + 1):
         task_id = execution_id * 1000 + n
         common = {"execution_id": execution_id, "task_id": task_id, "repo": f"app{n}", "description": description,
                   "project": project}
+        for attempt in (2, 1) if n in failed else ():
+            found.append(default("Running", occur_at=start + n - 2 * attempt, **common))
+            found.append(default("Error", occur_at=start + n + 1 - 2 * attempt, **common))
         found.append(default("Running", occur_at=start + n, **common))
         found.append(default("Error" if n in failed else "Success", occur_at=start + n + 1, **common))
     return found

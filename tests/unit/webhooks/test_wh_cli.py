@@ -12,16 +12,27 @@ from werkzeug.serving import make_server
 
 from adapter.cli import main
 from adapter.webhooks.middleware import dispatch_once
+from tests.unit.webhooks import harbor_versions as hv
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import post
 
 
 @pytest.fixture
 def served(make_app):
+    yield from _served(make_app)
+
+
+@pytest.fixture
+def served_without_ids(make_app):
+    """The same, plus one execution from a Harbor before 2.13 (no ids)."""
+    yield from _served(make_app, hv.execution("2.10", started=1714550000))
+
+
+def _served(make_app, extra=()):
     app = make_app(outbox={"autostart": False, "retry_schedule": ["1s"], "max_attempts": 1})
     client = app.test_client()
-    for doc in payloads.execution_stream(41, 2, failed={1}):
-        assert post(client, doc).status_code == 200
+    for doc in [*payloads.execution_stream(41, 2, failed={1}), *extra]:
+        assert post(client, json.dumps(doc)).status_code == 200
     dispatch_once(app, time.time() + 61)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -39,7 +50,7 @@ def run(*args):
 def test_events_list_and_show(served):
     code, out = run("events", "list", "--url", served, "--status", "failed")
     assert code == 0
-    header, row = out.strip().splitlines()
+    header, row, *_ = out.strip().splitlines()  # the last of the failed task's three attempts first
     assert header.split()[:3] == ["ID", "RECEIVED_AT", "EVENT_TYPE"] and "Error" in row and "41" in row
     event_id = row.split()[0]
     code, out = run("events", "show", event_id, "--url", served)
@@ -55,13 +66,21 @@ def test_deliveries_list_and_replay(served):
     assert code == 1 and "409 CONFLICT" in out
 
 
-def test_summaries_list_and_show(served):
+def test_summaries_list_and_show(served_without_ids):
+    served = served_without_ids
     code, out = run("summaries", "list", "--url", served, "--json")
     assert code == 0
-    (summary,) = json.loads(out)["items"]
-    assert summary["execution_id"] == 41 and summary["status"] == "failed"
+    found = {s["key"]: s for s in json.loads(out)["items"]}
+    assert found[41]["execution_id"] == 41 and found[41]["status"] == "failed"
+    (key,) = [k for k in found if k < 0]
+    assert found[key]["execution_id"] == "unresolved" and found[key]["status"] == "failed"
     code, out = run("summaries", "show", "41", "--url", served)
     assert code == 0 and json.loads(out)["execution_id"] == 41
+    code, out = run("summaries", "show", "--url", served, "--", str(key))
+    assert code == 0 and json.loads(out)["summary"]["execution_id"] == "unresolved"
+    code, out = run("summaries", "list", "--url", served)
+    rows = {line.split()[1]: line.split()[0] for line in out.strip().splitlines()[1:]}
+    assert rows[str(key)] == "unresolved" and rows["41"] == "41"
 
 
 def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
@@ -75,3 +94,26 @@ def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
 def test_an_unreachable_bridge_is_a_clear_error():
     code, out = run("deliveries", "list", "--url", "http://127.0.0.1:9")
     assert code == 1 and "not reachable" in out
+
+
+def test_lists_page_with_after(served):
+    code, out = run("events", "list", "--url", served, "--limit", "500")
+    everything = [line.split()[0] for line in out.strip().splitlines()[1:]]
+    assert code == 0 and "more:" not in out and len(everything) > 3
+    seen, after = [], []
+    while True:
+        code, out = run("events", "list", "--url", served, "--limit", "3", *after)
+        lines = out.strip().splitlines()
+        more = lines[-1].startswith("more: --after ")
+        page = [line.split()[0] for line in lines[1:len(lines) - more]]
+        assert code == 0 and len(page) == 3 or not more
+        seen += page
+        if not more:
+            break
+        after = lines[-1].split()[1:]
+    assert seen == everything  # every event once, newest first
+    code, out = run("summaries", "list", "--url", served, "--policy", "prod-sync", "--since", "2000-01-01",
+                    "--limit", "1", "--json")
+    assert code == 0 and [i["execution_id"] for i in json.loads(out)["items"]] == [41]
+    code, out = run("deliveries", "list", "--url", served, "--after", "garbage")
+    assert code == 1 and "400 INVALID_QUERY" in out and "after" in out

@@ -104,3 +104,14 @@ def test_a_missing_env_secret_fails_at_start_naming_the_variable(tmp_path, monke
     monkeypatch.delenv("OPS_SIGNING_SECRET")
     with pytest.raises(ConfigError, match="OPS_SIGNING_SECRET is not set"):
         create_app({"webhooks": webhooks_config(f"sqlite:///{tmp_path}/e.db")})
+
+
+def test_the_executions_watch_has_defaults_and_strict_keys():
+    harbor = {"url": "https://harbor.example.com", "username": "robot$bridge", "password_env": "HARBOR_PW"}
+    watch = load(harbor={**harbor, "watch": {}})["harbor"]["watch"]
+    assert watch == {"interval": 30.0, "policies": "*", "lookback": 3600.0}
+    assert load(harbor={**harbor, "watch": {"interval": "2m", "policies": "prod-*"}})["harbor"]["watch"]["interval"] == 120
+    assert load(harbor=harbor)["harbor"]["watch"] is None
+    assert refused(harbor={**harbor, "watch": {"interval": "500ms"}}).key_path == "webhooks.harbor.watch.interval"
+    assert refused(harbor={**harbor, "watch": {"policy": "*"}}).key_path == "webhooks.harbor.watch.policy"
+    assert refused(harbor={**harbor, "watch": {"policies": ""}}).key_path == "webhooks.harbor.watch.policies"

@@ -11,11 +11,15 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from adapter.webhooks import schemas
+from tests.unit.webhooks import harbor_versions as hv
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.test_wh_fuzz import json_values, paths
 
 TEMPLATES = [payloads.default("Success"), payloads.default("Error"), payloads.default("Running"),
              payloads.default("Stopped", mode="pull"), payloads.push_artifact()]
+# Every Harbor family's payloads (no ids before 2.13, no references before 2.10, 1,001 references).
+VERSIONS = [hv.default(family, "app2", status, 5) for family in hv.FAMILIES for status in ("Success", "Error")] + [
+    hv.default("2.13", "big", "Error", 5, refs=[f"v{n}" for n in range(1001)])]
 
 
 def both(doc: dict):
@@ -34,6 +38,12 @@ def both(doc: dict):
 
 @pytest.mark.parametrize("doc", TEMPLATES[:4])
 def test_the_common_payloads_take_the_fast_path_with_the_same_event(doc):
+    fast, slow = both(doc)
+    assert fast != "refer" and fast == slow
+
+
+@pytest.mark.parametrize("doc", VERSIONS)
+def test_every_harbor_familys_payload_takes_the_fast_path_with_the_same_event(doc):
     fast, slow = both(doc)
     assert fast != "refer" and fast == slow
 

@@ -35,7 +35,8 @@ def test_task_events_fold_into_one_summary(make_app):
     assert summary["status"] == "failed" and summary["total"] == 4 and summary["policy"] == "prod-sync"
     assert summary["trigger"] == "manual" and summary["project"] == "library"
     assert summary["failed_artifacts"] == [{"task_id": 5002, "repository": "library/app2",
-                                            "references": ["v1", "latest"], "reason": "", "failures": 1}]
+                                            "references": ["v1", "latest"], "reference_count": 2, "reason": "",
+                                            "failures": 3}]
     assert summary["duration"] == 1714557600 + 5 - 1714557590
 
 
@@ -61,11 +62,12 @@ def test_a_late_event_reopens_and_the_update_is_a_second_alert(make_app):
     client, bridge = app.test_client(), app.extensions["webhooks"]
     send(client, payloads.execution_stream(7, 1))
     dispatch_once(app, time.time() + 31)
-    # Harbor retried the task after our quiet period: it fails this time.
+    # Harbor ran the task again after our quiet period: it fails this time, and no retry follows.
     send(client, [payloads.default("Error", execution_id=7, task_id=7001, repo="app1", occur_at=1714557700)])
     (execution,) = rows(bridge, executions)
     assert execution.state == "open" and execution.revision == 2
-    dispatch_once(app, time.time() + 31)
+    assert dispatch_once(app, time.time() + 31)["finalized"] == 0  # a retry may still come (harbor#14986)
+    dispatch_once(app, time.time() + 151)
     keys = sorted((a.alert_key, a.status, a.title) for a in rows(bridge, alerts))
     assert keys == [("execution:7:1:route1", "succeeded", "Replication succeeded: prod-sync"),
                     ("execution:7:2:route1", "failed", "Replication failed: prod-sync (update 2)")]
@@ -178,18 +180,46 @@ def test_harbor_decides_when_the_execution_is_final(make_app):
                           1000.0, 1042.0)
     source = FakeHarbor(running, final)
     app, bridge = harbor_app(make_app, source)
-    send(app.test_client(), payloads.execution_stream(20, 2, failed={2}))
+    # Task 2 failed once: jobservice may still retry it, whatever Harbor's status says meanwhile.
+    send(app.test_client(), payloads.execution_stream(20, 1) + [
+        payloads.default(s, execution_id=20, task_id=20002, repo="app2", occur_at=t)
+        for s, t in (("Running", 1714557602), ("Error", 1714557603))])
     now = time.time()
     assert dispatch_once(app, now)["finalized"] == 0  # Harbor: still running
     assert dispatch_once(app, now + 5)["finalized"] == 0  # poll interval not yet over
-    assert dispatch_once(app, now + 20)["finalized"] == 0  # Failed, but events are not quiet yet (harbor#14986)
-    assert dispatch_once(app, now + 40)["finalized"] == 1
+    assert dispatch_once(app, now + 40)["finalized"] == 0  # Failed, but a retry may still come (harbor#14986)
+    assert dispatch_once(app, now + 160)["finalized"] == 1  # no retry came within jobservice's longest backoff
     summary = json.loads(rows(bridge, executions)[0].summary)
     assert summary["source"] == "harbor" and summary["policy"] == "prod-sync-eu" and summary["duration"] == 42
     assert summary["failed_artifacts"][0]["reason"] == "pushing blob: 413 too large"
     assert summary["link"] == "https://harbor.example.com/harbor/replications/20/tasks"
     assert "pushing blob: 413 too large" in rows(bridge, alerts)[0].text
     assert source.asked == [20, 20, 20]
+
+
+def test_every_task_final_and_harbor_counting_as_many_decide_without_its_status(make_app):
+    # Harbor's status trails its tasks by up to 30 s; its counters do not. Three attempts of task 2 all failed.
+    counted = ExecutionView("running", counts={"succeeded": 1, "failed": 1, "stopped": 0, "running": 0})
+    source = FakeHarbor(counted)
+    app, bridge = harbor_app(make_app, source)
+    send(app.test_client(), payloads.execution_stream(22, 2, failed={2}))
+    assert dispatch_once(app, time.time())["finalized"] == 1
+    summary = json.loads(rows(bridge, executions)[0].summary)
+    assert summary["status"] == "failed" and summary["counts"]["failed"] == 1 and summary["incomplete"] is False
+    assert summary["failed_artifacts"][0]["log_tail"] == ["line 1", "line 2"]
+
+
+def test_all_tasks_final_but_harbor_counting_more_waits_for_the_rest(make_app):
+    more = ExecutionView("running", counts={"succeeded": 2, "failed": 0, "stopped": 0, "running": 1})
+    source = FakeHarbor(more)
+    app, bridge = harbor_app(make_app, source)
+    send(app.test_client(), payloads.execution_stream(23, 2))
+    now = time.time()
+    assert dispatch_once(app, now)["finalized"] == 0  # a third task has not reported yet
+    send(app.test_client(), [payloads.default("Success", execution_id=23, task_id=23003, repo="app3")])
+    source.views = [ExecutionView("running", counts={"succeeded": 3, "failed": 0, "stopped": 0, "running": 0})]
+    assert dispatch_once(app, now + 1)["finalized"] == 1  # the new event makes it due before the poll interval
+    assert rows(bridge, executions)[0].status == "succeeded"
 
 
 def test_when_harbor_stays_away_the_events_decide_after_max_wait(make_app):

@@ -7,7 +7,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from adapter.webhooks.store import Store, schema_version
+from adapter.webhooks.store import SCHEMA_VERSION, Store, schema_version
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_a_held_write_commits_and_a_failed_one_rolls_back_and_recovers(store):
         raise RuntimeError("boom")
     with store.write(held) as conn:
         conn.execute(schema_version.insert().values(version=9))
-    assert versions(store) == [1, 7, 9]
+    assert versions(store) == [SCHEMA_VERSION, 7, 9]
 
 
 def test_a_forked_child_writes_on_its_own_connection(store):
@@ -53,5 +53,5 @@ def test_a_forked_child_writes_on_its_own_connection(store):
     with store.write(held) as conn:
         conn.execute(schema_version.insert().values(version=4))
     assert held.connection() is parent_conn
-    assert versions(store) == [1, 2, 3, 4]
+    assert versions(store) == [SCHEMA_VERSION, 2, 3, 4]
 

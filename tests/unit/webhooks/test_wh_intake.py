@@ -7,6 +7,7 @@ import hmac
 import sqlalchemy as sa
 
 from adapter.webhooks import bridge as bridge_module
+from adapter.webhooks.middleware import MAX_BODY
 from adapter.webhooks.store import events, executions, tasks
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import WEBHOOK_TOKEN, WEBHOOK_TOKEN_NEXT, post
@@ -52,17 +53,17 @@ def test_the_token_is_compared_in_constant_time_against_every_token(client, monk
     assert {WEBHOOK_TOKEN.encode(), WEBHOOK_TOKEN_NEXT.encode()} <= set(compared)
 
 
-def test_bodies_over_one_mib_are_413(client, bridge):
-    big = b'{"type": "REPLICATION", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+def test_bodies_over_the_limit_are_413(client, bridge):
+    big = b'{"type": "REPLICATION", "pad": "' + b"x" * MAX_BODY + b'"}'
     resp = post(client, big)
     assert resp.status_code == 413 and resp.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert count(bridge, events) == 0
 
 
-def test_a_body_of_exactly_one_mib_is_read(client):
+def test_a_body_of_exactly_the_limit_is_read(client):
     raw = b'{"type": "PUSH_ARTIFACT", "occur_at": 1, "operator": "admin"}'
-    raw = raw[:-1] + b" " * (1024 * 1024 - len(raw)) + b"}"  # padded with JSON whitespace to the limit
-    assert len(raw) == 1024 * 1024
+    raw = raw[:-1] + b" " * (MAX_BODY - len(raw)) + b"}"  # padded with JSON whitespace to the limit
+    assert len(raw) == MAX_BODY
     assert post(client, raw).status_code == 200
     assert post(client, raw[:-1] + b" }").status_code == 413
 

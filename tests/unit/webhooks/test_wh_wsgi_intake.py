@@ -8,6 +8,7 @@ import logging
 
 from prometheus_client import REGISTRY
 
+from adapter.webhooks.middleware import MAX_BODY
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import WEBHOOK_TOKEN, post
 
@@ -72,9 +73,9 @@ def test_a_chunked_body_is_read_to_its_end_and_only_up_to_the_limit(app):
     status, headers, answer = _call(app, {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}, body)
     assert status == "200 OK" and answer["status"] == "accepted"
     assert int(headers["Content-Length"]) == len(json.dumps(answer, separators=(",", ":"))) + 1
-    status, _, answer = _call(app, {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}, b" " * (1024 * 1024 + 1))
+    status, _, answer = _call(app, {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}, b" " * (MAX_BODY + 1))
     assert status.startswith("413") and answer["error"]["code"] == "PAYLOAD_TOO_LARGE"
-    status, _, answer = _call(app, {"CONTENT_LENGTH": str(1024 * 1024 + 1)}, b"")
+    status, _, answer = _call(app, {"CONTENT_LENGTH": str(MAX_BODY + 1)}, b"")
     assert status.startswith("413")
     status, _, answer = _call(app, {"CONTENT_LENGTH": ""}, body)  # no length, not terminated: nothing is read
     assert status.startswith("400")

@@ -1,0 +1,104 @@
+"""The sandbox refuses and limits what SWR does (swr.md §4.5, §5.1, §6.3), on its registry address."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from adapter.sandbox.front import Strictness
+from adapter.sandbox.runner import Sandbox
+from tests import images
+from tests.registries import TEST_STRICT
+
+REFUSAL = "Invalid image, fail to parse 'manifest.json'"
+
+
+def _creds(tenant) -> str:
+    return f"{tenant.access_id}:{tenant.login_key}"
+
+
+def _host(box) -> str:
+    return box.registry_url.removeprefix("http://")
+
+
+def test_oci_index_refused_its_oci_members_and_docker_lists_accepted(sandbox, new_org, tmp_path):
+    tenant, org = sandbox.tenants[0], new_org()
+    index = images.build_index(tmp_path / "oci", "multi")
+    pushed = images.push(index, f"{_host(sandbox)}/{org}/app:multi", _creds(tenant))
+    # skopeo reads the MANIFEST_INVALID as "try another format", which --preserve-digests forbids
+    assert pushed.returncode != 0 and "must be converted" in pushed.stderr
+    for child in index.children:  # skopeo pushed the members first: SWR takes OCI image manifests
+        got = images.inspect(f"{_host(sandbox)}/{org}/app@{child.digest}", _creds(tenant), raw=True)
+        assert got.returncode == 0 and got.stdout.encode() == child.manifest
+    token = sandbox.token(tenant, f"repository:{org}/app:push,pull")
+    put = requests.put(f"{sandbox.registry_url}/v2/{org}/app/manifests/direct", data=index.manifest, timeout=10,
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": images.OCI_INDEX})
+    assert put.status_code == 400
+    assert put.json()["errors"][0]["code"] == "MANIFEST_INVALID" and put.json()["errors"][0]["message"] == REFUSAL
+    listed = images.build_index(tmp_path / "docker", "list", docker=True)
+    assert images.push(listed, f"{_host(sandbox)}/{org}/app:list", _creds(tenant)).returncode == 0
+
+
+def test_dockyard_and_token_service_answer_on_the_registry_address(sandbox, new_org):
+    tenant, org = sandbox.tenants[0], new_org()
+    auth = (tenant.access_id, tenant.login_key)
+    got = requests.get(f"{sandbox.registry_url}/dockyard/v2/namespaces/{org}", auth=auth, timeout=10)
+    assert got.status_code == 200 and got.json()["name"] == org
+    created = requests.post(f"{sandbox.registry_url}/dockyard/v2/namespaces", json={"namespace": f"{org}x"},
+                            auth=auth, timeout=10)
+    assert created.status_code == 201 and sandbox.state.owned(tenant, f"{org}x") is not None
+    challenge = requests.get(f"{sandbox.registry_url}/v2/", timeout=10).headers["WWW-Authenticate"]
+    assert f'realm="{sandbox.registry_url}/swr/auth/v2/registry/auth/"' in challenge
+    assert requests.get(f"{sandbox.registry_url}/v2/manage/namespaces", timeout=10).status_code in (401, 404)
+
+
+def test_a_layer_over_the_limit_is_refused_and_not_stored(tmp_path):
+    with Sandbox(tmp_path / "sbx", strict=Strictness(max_layer_size=256 * 1024, push_rate=None)) as box:
+        tenant = box.tenants[0]
+        box.create_organization(tenant, "big")
+        image = images.build_big_image(tmp_path / "img", "t", size_mib=1)
+        pushed = images.push(image, f"{_host(box)}/big/app:t", _creds(tenant))
+        assert pushed.returncode != 0 and "size invalid: layer exceeds the limit" in pushed.stderr
+        token = box.token(tenant, "repository:big/app:push,pull")
+        headers = {"Authorization": f"Bearer {token}"}
+        start = requests.post(f"{box.registry_url}/v2/big/app/blobs/uploads/", headers=headers, timeout=10)
+        layer = max(image.blobs, key=lambda b: b["size"])
+        put = requests.put(start.headers["Location"], params={"digest": layer["digest"]}, headers=headers,
+                           data=b"\0" * (256 * 1024 + 1), timeout=10)
+        assert put.status_code == 413 and "limit of 262.144 kB per layer" in put.json()["errors"][0]["message"]
+        head = requests.head(f"{box.registry_url}/v2/big/app/blobs/{layer['digest']}", headers=headers, timeout=10)
+        assert head.status_code == 404
+
+
+def test_a_tenant_over_the_request_rate_gets_503_with_retry_after(tmp_path):
+    with Sandbox(tmp_path / "sbx", strict=Strictness(push_rate=5)) as box:
+        tenant = box.tenants[0]
+        box.create_organization(tenant, "fast")
+        token = box.token(tenant, "repository:fast/app:push,pull")
+        url = f"{box.registry_url}/v2/fast/app/manifests/latest"
+        with requests.Session() as http:
+            answers = [http.head(url, headers={"Authorization": f"Bearer {token}"}, timeout=10) for _ in range(12)]
+            assert [a.status_code for a in answers].count(404) == 5  # admitted (nothing pushed yet)
+            refused = [a for a in answers if a.status_code == 503]
+            assert len(refused) == 7 and all(int(a.headers["Retry-After"]) >= 1 for a in refused)
+            time.sleep(int(refused[-1].headers["Retry-After"]))
+            assert http.head(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 404
+        arrivals = [a for a in box.front.rates.arrivals if a[1] == tenant.access_id]
+        assert len(arrivals) == 13 and sum(1 for a in arrivals if a[2]) == 6
+
+
+def test_each_check_can_be_turned_off(tmp_path):
+    lenient = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False)
+    with Sandbox(tmp_path / "sbx", strict=lenient) as box:
+        assert box.front is None and box.registry_url == box._registry.url  # docker-registry itself
+        tenant = box.tenants[0]
+        box.create_organization(tenant, "plain")
+        index = images.build_index(tmp_path / "oci", "multi")
+        assert images.push(index, f"{_host(box)}/plain/app:multi", _creds(tenant)).returncode == 0
+    with Sandbox(tmp_path / "sbx2", strict=Strictness(refuse_oci_index=False, push_rate=None)) as box:
+        tenant = box.tenants[0]
+        box.create_organization(tenant, "lenient")
+        index = images.build_index(tmp_path / "oci2", "multi")
+        assert images.push(index, f"{_host(box)}/lenient/app:multi", _creds(tenant)).returncode == 0
+    assert TEST_STRICT.refuse_oci_index and TEST_STRICT.max_layer_size
