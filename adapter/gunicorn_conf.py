@@ -18,7 +18,9 @@ def settings(listen: str) -> dict:
     env = os.environ.get
     conf = {
         "bind": listen,
-        "worker_class": "adapter.worker.BridgeWorker",
+        # gthread with heads and first body bytes read in its event loop (adapter/worker.py); `gthread`
+        # itself is the fallback (and what bench/abuse.py --worker gthread compares with).
+        "worker_class": env("SWR_BRIDGE_WORKER_CLASS", "adapter.worker.BridgeWorker"),
         "workers": int(env("SWR_BRIDGE_WORKERS", "2")),
         # Each upload holds one thread for its whole duration, so threads bound concurrent transfers.
         "threads": int(env("SWR_BRIDGE_THREADS", "16")),

@@ -78,12 +78,19 @@ class Probe(threading.Thread):
             self.stop.wait(0.25)
 
 
+FAILED_PUSHES: list[str] = []
+
+
 def push_all(images, ep, tenant, label: str) -> float:
-    """Pushes every image at once (to fresh repositories); returns the batch's wall time."""
+    """Pushes every image at once (to fresh repositories); returns the batch's wall time. Failed
+    pushes (skopeo gives up after 300 s) are kept in FAILED_PUSHES."""
     results, creds = [None] * len(images), f"{tenant.access_id}:{tenant.sk}"
 
     def run(i):
-        results[i] = push(images[i], f"127.0.0.1:{ep.port}/{ORG}/{label}-{i}:v1", creds)
+        try:
+            results[i] = push(images[i], f"127.0.0.1:{ep.port}/{ORG}/{label}-{i}:v1", creds)
+        except Exception as exc:  # subprocess.TimeoutExpired
+            results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(images))]
     started = time.monotonic()
@@ -92,9 +99,8 @@ def push_all(images, ep, tenant, label: str) -> float:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    failed = [r.stderr[-500:] for r in results if r.returncode != 0]
-    if failed:
-        raise SystemExit(f"{len(failed)} of {len(images)} pushes failed ({label}): {failed[0]}")
+    FAILED_PUSHES.extend(f"{label}: {str(getattr(r, 'stderr', None) or r)[-300:]}" for r in results
+                         if isinstance(r, Exception) or r.returncode != 0)
     return elapsed
 
 
@@ -245,6 +251,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2, help="quiet/attacked pairs (alternating)")
     parser.add_argument("--layer-mib", type=int, default=2, help="size of each of an image's 3 layers")
+    parser.add_argument("--worker", default="adapter.worker.BridgeWorker",
+                        help="gunicorn worker class (gthread: the plain one, for comparison)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-abuse-") as tmpdir:
         tmp = Path(tmpdir)
@@ -253,7 +261,8 @@ def main() -> None:
             sbx.create_organization(tenant, ORG)
             images = [build_image(tmp / f"img{i}", "v1", layers=3, layer_size=args.layer_mib << 20)
                       for i in range(PUSHES)]
-            with Endpoint(tmp, sbx, workers=2, env={"SWR_BRIDGE_GUNICORN_LOGLEVEL": "warning"}) as ep:
+            env = {"SWR_BRIDGE_GUNICORN_LOGLEVEL": "warning", "SWR_BRIDGE_WORKER_CLASS": args.worker}
+            with Endpoint(tmp, sbx, workers=2, env=env) as ep:
                 run(ep, sbx, tenant, images, args.rounds, args.layer_mib)
 
 
@@ -301,6 +310,9 @@ def run(ep, sbx, tenant, images, rounds: int, layer_mib: int) -> None:
           + ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(statuses.items())))
     for line in errors[:5]:
         print(f"    {line}")
+    print(f"  pushes failed: {len(FAILED_PUSHES)} of {PUSHES * 2 * rounds} (target 0)")
+    for failure in FAILED_PUSHES[:3]:
+        print(f"    {failure}")
     print(f"  SWR logins caused by wrong secrets: {logins:.0f} for 20 distinct secrets over {attack_seconds:.0f}s "
           f"(bound: 20 per {FAIL_CACHE}s failure-cache period = {20 * periods}); "
           f"refused without SWR: {metric_sum(ep.url, 'swr_bridge_login_refused_total'):.0f}")
@@ -308,3 +320,4 @@ def run(ep, sbx, tenant, images, rounds: int, layer_mib: int) -> None:
 
 if __name__ == "__main__":
     main()
+    raise SystemExit(1 if FAILED_PUSHES else 0)
