@@ -162,6 +162,8 @@ class Attack:
     def wrong_logins(self, k: int):
         paths = ["/v2/", "/auth/token?service=swr-bridge&scope=repository:x/y:pull", "/dockyard/v2/visible/namespaces"]
         for n in range(k, WRONG, 4):
+            if self.stop.is_set():
+                return
             secret = f"wrong-secret-{n % 20:02d}-0123456789abcdefghijklmn"
             self.request(ATTACKERS[(n // 20) % len(ATTACKERS)], "GET", paths[n % 3],
                          {"Authorization": basic(self.tenant.access_id, secret)})
@@ -184,6 +186,8 @@ class Attack:
     def fuzz(self, k: int):
         rng = random.Random(k)
         for _ in range(k, FUZZ, 4):
+            if self.stop.is_set():
+                return
             raw = fuzzed(rng, self.bearer)
             try:
                 sock = socket.create_connection(("127.0.0.1", self.ep.port), timeout=30,
@@ -207,10 +211,14 @@ class Attack:
     def __exit__(self, *exc):
         self.stop.set()
 
-    def finish(self, timeout: float = 1800):
+    def finish(self, timeout: float = 600):
+        """Waits for the logins and fuzzing to be sent (at most `timeout` seconds), then ends it all."""
+        deadline = time.monotonic() + timeout
         for t in self.threads[1:]:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
         self.stop.set()
+        for t in self.threads[1:]:
+            t.join(60)
         self.threads[0].join(30)
 
 
