@@ -116,6 +116,6 @@ def _after(resp):
 
 
 def init_app(app) -> None:
-    configure(app.config["BRIDGE"].get("log_level", "INFO"))
+    configure(app.config["BRIDGE"].log_level)
     app.before_request(_before)
     app.after_request(_after)

@@ -63,7 +63,7 @@ class Failures:
 class SharedRefusals:
     """The secrets SWR refused, shared by the workers of one instance through a file mapped by each.
 
-    `swr-bridge serve` creates the file before it forks (SWR_BRIDGE_LOGIN_FILE): a salt, then SLOTS
+    `swr-bridge serve` creates the file before it forks (create_app(login_file=...)): a salt, then SLOTS
     slots of (16 bytes of the salted hash, expiry as a float). A slot is locked (fcntl, per process)
     while its secret is being tried, so a wrong secret sent to every worker at once reaches SWR once.
     A collision evicts the older entry: at worst one more SWR login.

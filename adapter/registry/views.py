@@ -21,11 +21,11 @@ def realm_base() -> str:
     trusted_hosts, else the listen address. Never an arbitrary Host header, which would send the
     client's credentials wherever the sender of that header chose."""
     cfg = service().config
-    if cfg.get("public_url"):
-        return cfg["public_url"].rstrip("/")
-    if request.host in cfg["trusted_hosts"]:
+    if cfg.public_url:
+        return cfg.public_url.rstrip("/")
+    if request.host in cfg.trusted_hosts:
         return f"{request.scheme}://{request.host}"
-    return f"{request.scheme}://{cfg['listen']}"
+    return f"{request.scheme}://{cfg.listen}"
 
 
 def _challenge(scope: str | None = None) -> dict[str, str]:
@@ -81,10 +81,14 @@ def requires(action: str):
             try:
                 return handler(name, **args)
             except RegistryError as exc:
-                if action == "pull" and exc.status in (401, 403) and _organization_missing(name):
+                if not (action == "pull" and exc.status in (401, 403)):
+                    raise
+                if _organization_missing(name):
                     raise RegistryError("NAME_UNKNOWN", f"repository {name} is not known to SWR",
                                         status=404) from None
-                raise
+            # The organization exists now: a concurrent push made it after this read's token was issued
+            # (SWR grants a token only the access that existed then); once more, with a fresh token.
+            return handler(name, **args)
         return view
     return wrap
 
@@ -178,5 +182,7 @@ def api_version(resp: Response) -> Response:
 
 
 def init_app(app) -> None:
-    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"])
+    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"], budget_file=app.config.get("BUDGET_FILE"),
+                                                instance_key=app.config.get("INSTANCE_KEY"),
+                                                login_file=app.config.get("LOGIN_FILE"))
     app.register_blueprint(bp)
