@@ -16,6 +16,7 @@ from adapter.registry.upstream import Upstream
 from adapter.swr.mapping import map_repository
 from adapter.swr.naming import NamingError, check_destination
 from adapter.swr.organizations import OrganizationError, Organizations
+from adapter.fleet_budget import fleet_clock
 from adapter.throttle import Budget, SharedClock
 
 EXTENSION = "swr-bridge.registry"
@@ -37,7 +38,8 @@ class RegistryService:
         self.orgs = _Organizations(api, dockyard, self.session, swr["timeout"],
                                   config["organizations"]["auto_create"])
         self.rules = config["mapping"]
-        self.budget = Budget(config["bandwidth"], SharedClock(os.environ.get("SWR_BRIDGE_BUDGET_FILE")),
+        local = SharedClock(os.environ.get("SWR_BRIDGE_BUDGET_FILE"))
+        self.budget = Budget(config["bandwidth"], fleet_clock(config["bandwidth"], local, metrics.budget_state),
                              on_wait=metrics.throttle_wait)
 
     def map_name(self, name: str) -> str:
