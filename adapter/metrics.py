@@ -45,9 +45,10 @@ TOKEN_CACHE = Counter(f"{PREFIX}_token_cache_requests", "SWR registry token look
                       ["result"])
 THROTTLE_WAIT = Counter(f"{PREFIX}_throttle_wait_seconds", "Seconds transfers spent waiting on the bandwidth "
                         "budget, by the limit that held them (instance, organization).", ["limit"])
-BUDGET_SHARED = Gauge(f"{PREFIX}_bandwidth_budget_shared", "1 while the bandwidth budget is booked on the "
-                      "fleet's Redis, 0 while this replica runs on its on_backend_error fallback.",
-                      multiprocess_mode="livemin")
+# Max over the live workers: 1 as long as one of them is on the fallback (an unset gauge reads 0).
+BUDGET_FALLBACK = Gauge(f"{PREFIX}_bandwidth_budget_fallback", "1 while the fleet's Redis is unreachable and "
+                        "the bandwidth budget runs on bandwidth.on_backend_error, else 0.",
+                        multiprocess_mode="livemax")
 BUDGET_CHANGES = Counter(f"{PREFIX}_bandwidth_budget_changes", "Changes of the bandwidth budget's backend "
                          "state, by the state entered (shared, local-share, open, closed).", ["state"])
 WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, by intake outcome (accepted, "
@@ -74,7 +75,7 @@ def throttle_wait(seconds: float, limit: str) -> None:
 
 def budget_state(state: str) -> None:
     """The fleet budget's on_change: which backend the bookings go to now."""
-    BUDGET_SHARED.set(1 if state == "shared" else 0)
+    BUDGET_FALLBACK.set(0 if state == "shared" else 1)
     BUDGET_CHANGES.labels(state=state).inc()
 
 
