@@ -9,6 +9,7 @@ from flask import current_app, g
 
 from adapter import metrics
 from adapter.config import swr_endpoints
+from adapter.fleet_budget import fleet_clock
 from adapter.registry.auth import Authenticator, Grant
 from adapter.registry.errors import RegistryError
 from adapter.registry.tokens import TokenBox, instance_key_from_env
@@ -16,7 +17,6 @@ from adapter.registry.upstream import Upstream
 from adapter.swr.mapping import map_repository
 from adapter.swr.naming import NamingError, check_destination
 from adapter.swr.organizations import OrganizationError, Organizations
-from adapter.fleet_budget import fleet_clock
 from adapter.throttle import Budget, SharedClock
 
 EXTENSION = "swr-bridge.registry"
