@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import redis
 
 from adapter.throttle import SharedClock
+from adapter.transfer.errors import TransferError
 
 log = logging.getLogger("swr_bridge.bandwidth")
 
@@ -42,8 +43,12 @@ return {string.format('%d', ready - now), which}
 """
 
 
-class BudgetUnavailable(Exception):
-    """The shared budget is unreachable and `on_backend_error: closed` says no bytes move without it."""
+class BudgetUnavailable(TransferError):
+    """The shared budget is unreachable and `on_backend_error: closed` says no bytes move without it:
+    the transfer fails with a 503, which Harbor's client retries."""
+
+    def __init__(self):
+        super().__init__("UNAVAILABLE", "the shared bandwidth budget is unreachable; retry later", status=503)
 
 
 def validate_backend(url: str) -> None:
@@ -102,7 +107,7 @@ class FleetClock:
         if self.mode == "open":
             return 0.0, -1
         if self.mode == "closed":
-            raise BudgetUnavailable("the shared bandwidth budget is unreachable")
+            raise BudgetUnavailable()
         share = max(self.replicas, 1)
         return self.local.book([(n, s, r / share) for n, s, r in bookings], nbytes, burst)
 

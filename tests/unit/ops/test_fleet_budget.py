@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from adapter import fleet_budget
 from adapter.fleet_budget import BudgetUnavailable, FleetClock, connect
 from adapter.throttle import BandwidthSchema, Budget, SharedClock
+from adapter.transfer.errors import TransferError
 from tests.redis_server import RedisServer
 
 MIB = 1024 * 1024
@@ -102,8 +103,9 @@ def test_open_lets_bytes_go_and_closed_stops_them(server, mode):
     if mode == "open":
         assert c.book([(None, 0, MIB)], 10 * MIB, 0.0) == (0.0, -1)
     else:
-        with pytest.raises(BudgetUnavailable):
+        with pytest.raises(BudgetUnavailable) as raised:
             c.book([(None, 0, MIB)], MIB, 0.0)
+        assert isinstance(raised.value, TransferError) and raised.value.status == 503  # an OCI error, not a 500
     c.close()
 
 
