@@ -56,6 +56,8 @@ WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, b
                          "replication status (empty when there is none).", ["outcome", "status"])
 DELIVERIES = Counter(f"{PREFIX}_webhook_deliveries", "Alert delivery attempts, by sink and outcome "
                      "(delivered, retry, dead).", ["sink", "outcome"])
+PRUNED = Counter(f"{PREFIX}_webhook_rows_pruned", "Webhook store rows deleted by retention, by table "
+                 "(events, summaries, deliveries).", ["table"])
 OUTBOX_STATES = ("pending", "dead")
 
 

@@ -61,10 +61,10 @@ class Payloads:
 
     family = "2.13"
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, start: int = 0):
         from tests.unit.webhooks.payloads import default
 
-        self.default, self.port, self.n = default, port, 0
+        self.default, self.port, self.n = default, port, start
 
     def next_request(self) -> tuple[str, bytes]:
         """The event's idempotency key (as the bridge derives it) and the whole HTTP request."""
@@ -126,9 +126,10 @@ class Client:
         return done[0]
 
 
-def run_load(port: int, duration: float, warmup: float, connections: int) -> dict:
-    """Keep-alive load from one selector loop; only responses to requests sent inside the window count."""
-    payloads, sel = Payloads(port), selectors.DefaultSelector()
+def run_load(port: int, duration: float, warmup: float, connections: int, start: int = 0) -> dict:
+    """Keep-alive load from one selector loop; only responses to requests sent inside the window count.
+    `start` numbers the first event (runs against one store start apart, so that none is a duplicate)."""
+    payloads, sel = Payloads(port, start), selectors.DefaultSelector()
     start = time.perf_counter()
     window = (start + warmup, start + warmup + duration)
     latencies, statuses, acked = [], {}, set()

@@ -174,6 +174,8 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
                 yield from found
             reporter.listed()
 
+        if opts.get("shard"):
+            reporter.line(f"shard {opts['shard']}: the rules whose source repository hashes to it")
         reporter.start(len(rules))
         results += engine.run(jobs(), destinations(rules, remotes))
     finally:
@@ -182,6 +184,8 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
         if log:
             log.close()
     report = summary(results, time.monotonic() - started, opts["dry_run"])
+    if opts.get("shard"):
+        report["shard"] = str(opts["shard"])
     written = not opts.get("success_path") or _write_success(opts["success_path"], opts["success_format"], results)
     click.echo(to_json(report) if opts["output"] == "json" else render(report))
     if report["failed"] or not written:  # a missing success file is a failure: the rerun needs it
@@ -223,7 +227,7 @@ def _writable(path: str | None) -> None:
             raise InputError(f"--output-success-images {path}", "cannot write a file there")
 
 
-@click.command("sync")
+@click.group("sync", invoke_without_command=True)
 @click.option("--auth", "auth_path", type=click.Path(dir_okay=False),
               help="credentials per registry (JSON or YAML, image-syncer's auth file, plus AK/SK for SWR)")
 @click.option("--images", "images_path", type=click.Path(dir_okay=False),
@@ -236,14 +240,25 @@ def _writable(path: str | None) -> None:
               help="write the images copied or up to date to this file, in the images format (a rerun takes it)")
 @click.option("--output-images-format", "success_format", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="the format of --output-success-images")
+@click.option("--shard", "shard_text", metavar="INDEX/COUNT",
+              help="take only the images whose source repository hashes to INDEX of COUNT (0-based; stable, so "
+                   "COUNT workers split one images file with no overlap); default: env JOB_COMPLETION_INDEX "
+                   "and SYNC_SHARD_COUNT when set")
 @common_options
-def sync(auth_path, images_path, syncer_config, namespace, registry, **opts):
-    """Copy many images, as image-syncer's --auth/--images files describe them, into SWR."""
+@click.pass_context
+def sync(ctx, auth_path, images_path, syncer_config, namespace, registry, shard_text, **opts):
+    """Copy many images, as image-syncer's --auth/--images files describe them, into SWR.
+
+    `swr-bridge sync report FILE...` merges the reports of sharded runs."""
+    if ctx.invoked_subcommand:
+        return
     from adapter.sync.files import load_config, load_images
     from adapter.sync.plan import make_rule
+    from adapter.sync.shards import shard_from
 
     lenient = opts["lenient"] = Leniency(opts["strict"])
     try:
+        shard = opts["shard"] = shard_from(shard_text)
         if syncer_config:
             lenient.warn(f"--config {syncer_config}: image-syncer's single config file is deprecated (there too); "
                          "it is read, but --auth and --images are the files to keep")
@@ -259,8 +274,9 @@ def sync(auth_path, images_path, syncer_config, namespace, registry, **opts):
 
     def make_rules(remotes, mapping):
         rules = rule_list if rule_list is not None else load_images(images_path, lenient)
-        return [make_rule(src, dests, where, remotes, registry=registry, namespace=namespace, mapping=mapping,
+        made = [make_rule(src, dests, where, remotes, registry=registry, namespace=namespace, mapping=mapping,
                           lenient=lenient) for src, dests, where in rules]
+        return made if shard is None else [r for r in made if shard.owns(r.source.name)]
 
     _run(make_rules, auth_path, opts)
 
@@ -288,6 +304,33 @@ def copy(src, dst, all_platforms, auth_path, **opts):
         return [make_rule(text, [dst], "copy", remotes, mapping=mapping, lenient=lenient)]
 
     _run(make_rules, auth_path, opts, single=not all_platforms)
+
+
+@sync.command("report")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def report(files, output):
+    """Merge sharded runs: FILES are the shards' `-o json` reports or --output-success-images files (a
+    directory: the *.json reports in it, as deploy/sync-job leaves them).
+
+    Counts and bytes are summed, the time is the slowest shard's; exit 1 when an image failed or two
+    files hold the same image (shards that overlap)."""
+    from adapter.sync.progress import render, to_json
+    from adapter.sync.shards import load_reports, merge
+
+    try:
+        merged = merge(load_reports(list(files)))
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
+    if output == "json":
+        click.echo(to_json(merged))
+    else:
+        click.echo(f"{merged['shards']} file(s), {merged['done']} image(s) done")
+        click.echo(render(merged))
+        for twice in merged["overlap"]:
+            click.echo(f"  in two shards: {twice['source']} -> {twice['destination']} ({', '.join(twice['files'])})")
+    if merged["failed"] or merged["overlap"]:
+        raise SystemExit(1)
 
 
 def register(group) -> None:

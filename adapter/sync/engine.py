@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -93,6 +94,31 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
 
 
+def ordered(pool: ThreadPoolExecutor, call, items: Iterable, ahead: int) -> Iterator:
+    """call(item) for each item on `pool`, results in item order, with at most `ahead` submitted and not yet
+    taken: `items` is drawn only as fast as the work goes (a lazy pool.map, whose own map submits everything
+    at once), so tens of thousands of images never wait in memory as queued jobs."""
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(call, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def bounded(pool: ThreadPoolExecutor, call, items: Iterable, limit: int) -> list[Future]:
+    """call(item) for each item on `pool`, with at most `limit` submitted and not yet done: `items` (jobs still
+    being planned) is drawn only as fast as the work goes, and no queue of every job builds up in the pool.
+    Unlike `ordered`, a slow item holds back nothing but its own slot."""
+    slots, futures = threading.BoundedSemaphore(limit), []
+    for item in items:
+        slots.acquire()
+        futures.append(pool.submit(call, item))
+        futures[-1].add_done_callback(lambda _: slots.release())
+    return futures
+
+
 def token_batches(destinations: list[tuple]) -> dict[tuple, tuple]:
     """(id(remote), repository) -> (id(remote), index, repositories): the repositories whose destination
     tokens are asked for in one request, TOKEN_BATCH at a time, in name order."""
@@ -131,7 +157,7 @@ class Engine:
             jobs = list(jobs)
             destinations = [(job.dest, job.dst_repo) for job in jobs]
         self._batches = token_batches(destinations)
-        results = [future.result() for future in [self._image_pool.submit(self.copy, job) for job in jobs]]
+        results = [future.result() for future in bounded(self._image_pool, self.copy, jobs, 4 * self.opt.proc)]
         again = [i for i, r in enumerate(results) if r.status == "failed" and r.retryable]
         if again and not self.opt.dry_run:
             self.reporter.final_pass(len(again))
@@ -160,7 +186,7 @@ class Engine:
             result = self._copy(job)
         except Exception as exc:  # one image's failure is reported, never raised
             result = Result(job.src_name, job.dst_name, "failed", describe(exc), retryable=retryable(exc))
-        result.job = job
+        result.job = job if result.status == "failed" and result.retryable else None  # kept for the final pass only
         self.reporter.finished(result)
         return result
 

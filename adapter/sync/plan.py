@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from adapter.swr.naming import NamingError, check_destination, check_tag
-from adapter.sync.engine import Job, Result, retryable
+from adapter.sync.engine import Job, Result, ordered, retryable
 from adapter.sync.errors import InputError, Leniency, describe
 from adapter.sync.layout import Layout
 from adapter.sync.references import Ref, fill_destination, pair_tags, parse
@@ -105,7 +105,7 @@ def expand_each(rules: list[Rule], remotes: Remotes, retry, workers: int, failur
     """Each rule's jobs, in rule order, as soon as its tags are listed (rules are listed side by side: one
     request per repository and page). Rules that fail become results in `failures`."""
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="sync-plan") as pool:
-        for found, failed in pool.map(lambda r: expand(r, remotes, retry), rules):
+        for found, failed in ordered(pool, lambda r: expand(r, remotes, retry), rules, 2 * max(1, workers)):
             failures += failed
             yield found
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 
 from flask import Blueprint, current_app, jsonify, request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.errors import error_body
@@ -26,17 +27,54 @@ def error(status: int, code: str, message: str, **extra):
     return jsonify(error_body(code, message, **extra)), status
 
 
+MAX_OFFSET = 10_000  # deeper than this, `after` (one index range scan) is the way: an offset reads every row it skips
+
+
+class Cursor(fields.String):
+    """`after`: the `next` cursor of the previous page of the same list, decoded to its sort key."""
+
+    def __init__(self, kinds: tuple[type, ...], **kwargs):
+        super().__init__(validate=validate.Length(max=200), **kwargs)
+        self.kinds = kinds
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return queries.decode_cursor(super()._deserialize(value, attr, data, **kwargs), self.kinds)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time (UTC when it names no zone), loaded as epoch seconds."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=datetime.timezone.utc, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).timestamp()
+
+
 class PageArgs(Schema):
     class Meta:
         unknown = EXCLUDE  # tolerate cache-busting and similar extra query parameters
 
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**9))
+    offset = fields.Integer(load_default=0, validate=validate.Range(
+        min=0, max=MAX_OFFSET, error=f"at most {MAX_OFFSET}; page deeper with after=<the previous page's next>"))
+
+    @validates_schema
+    def _one_way_to_page(self, data, **_):
+        if data.get("offset") and data.get("after") is not None:
+            raise ValidationError("give after or offset, not both", "after")
 
 
 class ExecutionArgs(PageArgs):
+    after = Cursor(queries.EXECUTION_KEYS)
     state = fields.String(validate=validate.OneOf(["open", "final"]))
     status = fields.String(validate=validate.OneOf(STATUSES))
+    policy = fields.String(validate=validate.Length(min=1, max=256))
+    since = Instant()
+    until = Instant()
 
 
 class WaitArgs(Schema):
@@ -49,12 +87,14 @@ class WaitArgs(Schema):
 
 
 class EventArgs(PageArgs):
+    after = Cursor(queries.EVENT_KEYS)
     status = fields.String(validate=validate.OneOf(STATUSES + ("running",)))
     execution_id = fields.Integer(validate=validate.Range(min=-(2**63), max=2**63 - 1))  # the execution's key
     event_type = fields.String(validate=validate.Length(min=1, max=128))
 
 
 class DeliveryArgs(PageArgs):
+    after = Cursor(queries.DELIVERY_KEYS)
     state = fields.String(validate=validate.OneOf(["pending", "delivered", "dead"]))
     sink = fields.String(validate=validate.Length(min=1, max=64))
 
@@ -85,7 +125,8 @@ def _listing(schema: type[Schema], query):
     """A page of `query`'s items, filtered by the query string that `schema` checks."""
     args = schema().load(request.args.to_dict())
     with _bridge().store.read() as conn:
-        return jsonify(items=query(conn, args), limit=args["limit"], offset=args["offset"])
+        page = query(conn, args)
+    return jsonify(items=page, limit=args["limit"], offset=args["offset"], next=page.next)
 
 
 def _one(query, what: str, ident: int):

@@ -12,6 +12,7 @@ from adapter.webhooks.grouping import Grouper
 from adapter.webhooks.intake import Intake
 from adapter.webhooks.model import Event
 from adapter.webhooks.outbox import Outbox
+from adapter.webhooks.retention import Retention
 from adapter.webhooks.routes import Router
 from adapter.webhooks.sinks import build_sinks, env_value
 from adapter.webhooks.store import Store
@@ -57,8 +58,10 @@ class Bridge:
         self.session = session or requests.Session()
         self.sinks = build_sinks(conf["sinks"], self.session)
         out = conf["outbox"]
+        self.retention = Retention(self.store, **conf["retention"])
         self.dispatcher = Dispatcher(self.grouper, self.outbox, self.sinks, batch_size=out["batch_size"],
-                                     poll_interval=out["poll_interval"], watcher=self.watcher)
+                                     poll_interval=out["poll_interval"], watcher=self.watcher,
+                                     retention=self.retention)
         self.intake = Intake(self.store, self.grouper, self.router, self.outbox)
         self.waiters = Waiters(self.store, (api or {}).get("max_waiters", 8))
 

@@ -70,6 +70,14 @@ def show(found, as_json: bool, columns: list[str] | None = None) -> None:
         click.echo(json.dumps(found, indent=2))
     else:
         table(found["items"], columns)
+        if found.get("next"):
+            click.echo(f"more: --after {found['next']}")
+
+
+def page_options(command):
+    """--limit and --after, the cursor the previous page printed (`more: --after ...`, or `next` in --json)."""
+    command = click.option("--after", metavar="CURSOR", help="the page after the one that printed this cursor")(command)
+    return click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)(command)
 
 
 @click.group()
@@ -82,11 +90,11 @@ def events():
 @click.option("--status", type=click.Choice(["running", "succeeded", "failed", "stopped"]))
 @click.option("--execution", "execution_id", type=int)
 @click.option("--type", "event_type")
-@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def events_list(url, token_env, as_json, status, execution_id, event_type, limit):
+@page_options
+def events_list(url, token_env, as_json, status, execution_id, event_type, limit, after):
     """List stored events, newest first."""
     found = client(url, token_env).get("/events", status=status, execution_id=execution_id,
-                                       event_type=event_type, limit=limit)
+                                       event_type=event_type, limit=limit, after=after)
     show(found, as_json, ["id", "received_at", "event_type", "execution_id", "task_id", "job_status", "project"])
 
 
@@ -107,10 +115,14 @@ def executions():
 @api_options
 @click.option("--state", type=click.Choice(["open", "final"]))
 @click.option("--status", type=click.Choice(["succeeded", "failed", "stopped"]))
-@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def executions_list(url, token_env, as_json, state, status, limit):
+@click.option("--policy", help="only this replication policy's executions")
+@click.option("--since", help="active at or after this time (ISO 8601, UTC unless it names a zone)")
+@click.option("--until", help="last active before this time (ISO 8601)")
+@page_options
+def executions_list(url, token_env, as_json, state, status, policy, since, until, limit, after):
     """List executions, most recently active first."""
-    found = client(url, token_env).get("/executions", state=state, status=status, limit=limit)
+    found = client(url, token_env).get("/executions", state=state, status=status, policy=policy, since=since,
+                                       until=until, limit=limit, after=after)
     show(found, as_json, ["execution_id", "key", "state", "status", "policy", "project", "events", "last_event_at"])
 
 
@@ -133,10 +145,10 @@ def deliveries():
 @api_options
 @click.option("--state", type=click.Choice(["pending", "delivered", "dead"]))
 @click.option("--sink")
-@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def deliveries_list(url, token_env, as_json, state, sink, limit):
+@page_options
+def deliveries_list(url, token_env, as_json, state, sink, limit, after):
     """List deliveries, newest first (--state dead for the dead letters)."""
-    found = client(url, token_env).get("/deliveries", state=state, sink=sink, limit=limit)
+    found = client(url, token_env).get("/deliveries", state=state, sink=sink, limit=limit, after=after)
     show(found, as_json, ["id", "state", "sink", "attempts", "last_error", "alert", "title"])
 
 

@@ -163,6 +163,16 @@ class OutboxSchema(_Strict):
     autostart = fields.Boolean(load_default=True)
 
 
+class RetentionSchema(_Strict):
+    """How long rows are kept (null: forever); pruned in the background, `batch` rows per transaction."""
+
+    events = Duration(load_default=90 * 86400.0, allow_none=True, validate=validate.Range(min=3600, error="at least 1h"))
+    summaries = Duration(load_default=400 * 86400.0, allow_none=True, validate=validate.Range(min=3600, error="at least 1h"))
+    deliveries = Duration(load_default=30 * 86400.0, allow_none=True, validate=validate.Range(min=3600, error="at least 1h"))
+    batch = fields.Integer(load_default=500, validate=validate.Range(min=1, max=10_000))
+    interval = Duration(load_default=60.0, validate=validate.Range(min=0.01))
+
+
 class WebhooksSchema(_Strict):
     path = fields.String(load_default="/webhooks/harbor", validate=validate.Regexp(r"^/[A-Za-z0-9/_.-]*$"))
     auth_tokens_env = fields.List(fields.String(validate=ENV_NAME), required=True, validate=validate.Length(min=1))
@@ -174,6 +184,7 @@ class WebhooksSchema(_Strict):
                         load_default=dict)
     routes = fields.List(fields.Nested(RouteSchema), load_default=list)
     outbox = fields.Nested(OutboxSchema, load_default=lambda: OutboxSchema().load({}))
+    retention = fields.Nested(RetentionSchema, load_default=lambda: RetentionSchema().load({}))
 
     @validates_schema
     def _store_url(self, data, **_):

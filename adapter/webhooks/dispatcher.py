@@ -26,8 +26,9 @@ def alert_from_row(row: dict) -> dict:
 
 class Dispatcher:
     def __init__(self, grouper, outbox, sinks: dict, *, batch_size: int = 20, poll_interval: float = 1.0,
-                 clock=time.time, watcher=None):
-        self.grouper, self.outbox, self.sinks, self.watcher = grouper, outbox, sinks, watcher
+                 clock=time.time, watcher=None, retention=None):
+        self.grouper, self.outbox, self.sinks = grouper, outbox, sinks
+        self.watcher, self.retention = watcher, retention
         self.batch_size, self.poll_interval, self.clock = batch_size, poll_interval, clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -40,11 +41,13 @@ class Dispatcher:
         return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def run_once(self, now: float | None = None) -> dict:
-        """One pass: finalise what is due, then deliver one batch of due rows. Returns counts."""
+        """One pass: finalise what is due, deliver one batch of due rows, prune when due. Returns counts."""
         now = self.clock() if now is None else now
         counts = {"finalized": self.grouper.finalize_due(now), "delivered": 0, "retry": 0, "dead": 0}
         if self.watcher is not None:
             counts["watched"] = self.watcher.run_due(now)
+        if self.retention is not None:
+            counts["pruned"] = sum(self.retention.run(now).values())
         for row in self.outbox.claim(self.owner, now, self.batch_size):
             outcome = self._deliver(row, now)
             counts[outcome] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import sqlalchemy as sa
@@ -15,8 +16,42 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else isotime(epoch, millis=True)
 
 
-def _page(query, args: dict):
-    return query.limit(args["limit"]).offset(args["offset"])
+class Page(list):
+    """A page of items plus the cursor of the next one (None: this was the last page)."""
+
+    next: str | None = None
+
+
+def encode_cursor(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str, kinds: tuple[type, ...]) -> tuple:
+    """The sort key values in an `after` cursor; ValueError when it is not one of this list's cursors."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, TypeError):
+        raise ValueError("not a cursor from this API's `next`") from None
+    if not isinstance(values, list) or len(values) != len(kinds) or not all(
+            isinstance(v, kind) and not isinstance(v, bool) for v, kind in zip(values, kinds, strict=False)):
+        raise ValueError("not a cursor of this list")
+    return tuple(values)
+
+
+def _keyset(conn, query, keys: list, args: dict, item) -> Page:
+    """A page newest first by `keys` (unique together): after the cursor's key when given (one index range
+    scan however deep), else at the offset (cheap near the start only, so the API caps it)."""
+    query = query.order_by(*(key.desc() for key in keys))
+    if args.get("after") is not None:
+        query = query.where(sa.tuple_(*keys) < sa.tuple_(*args["after"]))
+    elif args.get("offset"):
+        query = query.offset(args["offset"])
+    rows = conn.execute(query.limit(args["limit"] + 1)).all()
+    page = Page(item(row) for row in rows[:args["limit"]])
+    if len(rows) > args["limit"]:
+        last = rows[args["limit"] - 1]._mapping
+        page.next = encode_cursor(last[key.name] for key in keys)
+    return page
 
 
 def version(row) -> int:
@@ -52,12 +87,19 @@ def execution_item(row) -> dict:
             "finalized_at": _iso(row.finalized_at)}
 
 
-def list_executions(conn, args: dict) -> list[dict]:
-    query = sa.select(executions).order_by(executions.c.last_event_at.desc())
-    for key in ("state", "status"):
+EXECUTION_KEYS = (float, int)  # the cursor of /executions: (last_event_at, execution_id)
+
+
+def list_executions(conn, args: dict) -> Page:
+    query = sa.select(executions)
+    for key in ("state", "status", "policy"):
         if args.get(key):
             query = query.where(executions.c[key] == args[key])
-    return [execution_item(row) for row in conn.execute(_page(query, args))]
+    if args.get("since") is not None:
+        query = query.where(executions.c.last_event_at >= args["since"])
+    if args.get("until") is not None:
+        query = query.where(executions.c.last_event_at < args["until"])
+    return _keyset(conn, query, [executions.c.last_event_at, executions.c.execution_id], args, execution_item)
 
 
 def get_execution(conn, execution_id: int, grouper) -> dict | None:
@@ -71,7 +113,11 @@ def get_execution(conn, execution_id: int, grouper) -> dict | None:
                    "job_status": t.job_status, "repository": t.repository, "name_tag": t.name_tag,
                    "references": json.loads(t.refs or "[]"), "reference_count": t.ref_count or 0,
                    "failures": t.failures, "done": task_done(t), "occur_at": t.occur_at} for t in found]
-    return {**execution_item(row), "settled": settled(row), "summary": summary, "tasks": task_items}
+    # Retention removes events before summaries: the summary (and its tasks) stays as it was, complete;
+    # this only says the raw events behind it are gone.
+    stored = conn.execute(sa.select(sa.func.count()).where(events.c.execution_id == row.execution_id)).scalar_one()
+    return {**execution_item(row), "settled": settled(row), "summary": summary, "tasks": task_items,
+            "events_pruned": stored < row.events}
 
 
 def event_item(row) -> dict:
@@ -84,20 +130,29 @@ def event_item(row) -> dict:
             "status": row.status, "project": row.project}
 
 
+EVENT_KEYS = DELIVERY_KEYS = (int,)  # the cursor of /events and /deliveries: (id,)
+
+
 def _events(*columns):
     joined = events.outerjoin(executions, executions.c.execution_id == events.c.execution_id)
     return sa.select(*columns, executions.c.harbor_id).select_from(joined)
 
 
-def list_events(conn, args: dict) -> list[dict]:
-    query = _events(*[c for c in events.c if c.name != "body"]).order_by(events.c.id.desc())
+def list_events(conn, args: dict) -> Page:
+    query = _events(*[c for c in events.c if c.name != "body"])
     for key in ("status", "event_type"):
         if args.get(key) is not None:
             query = query.where(events.c[key] == args[key])
     if args.get("execution_id") is not None:  # the key, or Harbor's id once resolved
-        query = query.where(sa.or_(events.c.execution_id == args["execution_id"],
-                                   executions.c.harbor_id == args["execution_id"]))
-    return [event_item(row) for row in conn.execute(_page(query, args))]
+        query = query.where(events.c.execution_id.in_(_keys(conn, args["execution_id"])))
+    return _keyset(conn, query, [events.c.id], args, event_item)
+
+
+def _keys(conn, execution_id: int) -> list[int]:
+    """The execution keys behind an id: itself, and the id-less groups resolved to it (looked up first, so that
+    the events are read by their index on (execution_id, id) and not through a join)."""
+    found = conn.execute(sa.select(executions.c.execution_id).where(executions.c.harbor_id == execution_id))
+    return sorted({execution_id, *found.scalars()})
 
 
 def get_event(conn, event_id: int) -> dict | None:
@@ -118,12 +173,12 @@ def delivery_item(row) -> dict:
             "delivered_at": _iso(row.delivered_at)}
 
 
-def list_deliveries(conn, args: dict) -> list[dict]:
-    query = _delivery_query().order_by(deliveries.c.id.desc())
+def list_deliveries(conn, args: dict) -> Page:
+    query = _delivery_query()
     for key in ("state", "sink"):
         if args.get(key):
             query = query.where(deliveries.c[key] == args[key])
-    return [delivery_item(row) for row in conn.execute(_page(query, args))]
+    return _keyset(conn, query, [deliveries.c.id], args, delivery_item)
 
 
 def get_delivery(conn, delivery_id: int) -> dict | None:

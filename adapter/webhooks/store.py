@@ -127,6 +127,26 @@ deliveries = sa.Table(
 
 schema_version = sa.Table("wh_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
 
+# What the API's keyset pages and the retention pruner read at a million events: each list's filter columns,
+# then its sort key, so a page (first or deep) is one index range scan. Made with IF NOT EXISTS at every
+# start, so an older store gets them without a schema version (PostgreSQL builds them under the migration
+# lock; writes wait while it does, once).
+SCALE_INDEXES = [
+    sa.Index("wh_events_execution_id", events.c.execution_id, events.c.id),
+    sa.Index("wh_events_type_id", events.c.event_type, events.c.id),
+    sa.Index("wh_events_received", events.c.received_at),
+    sa.Index("wh_executions_recent", executions.c.last_event_at, executions.c.execution_id),
+    sa.Index("wh_executions_status_recent", executions.c.status, executions.c.last_event_at,
+             executions.c.execution_id),
+    sa.Index("wh_executions_policy_recent", executions.c.policy, executions.c.last_event_at,
+             executions.c.execution_id),
+    sa.Index("wh_executions_status_policy", executions.c.status, executions.c.policy, executions.c.last_event_at,
+             executions.c.execution_id),
+    sa.Index("wh_deliveries_state_id", deliveries.c.state, deliveries.c.id),
+    sa.Index("wh_deliveries_sink_id", deliveries.c.sink, deliveries.c.id),
+    sa.Index("wh_deliveries_settled", deliveries.c.state, deliveries.c.updated_at),
+]
+
 # Steps from version N-1 to N for stores created by an older release; a fresh store gets the latest at once.
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE wh_executions ADD COLUMN harbor_id BIGINT",
@@ -302,6 +322,8 @@ class Store:
                 metadata.create_all(conn)
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
                 return SCHEMA_VERSION
+            for index in SCALE_INDEXES:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
             current = conn.execute(sa.select(schema_version.c.version)).scalar_one()
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version]:

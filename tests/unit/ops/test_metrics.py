@@ -28,6 +28,7 @@ FAMILIES = {
     "swr_bridge_webhook_events_total": "counter",
     "swr_bridge_webhook_deliveries_total": "counter",
     "swr_bridge_webhook_outbox_depth": "gauge",
+    "swr_bridge_webhook_rows_pruned_total": "counter",
 }
 
 
@@ -65,6 +66,22 @@ def test_outbox_depth_counts_pending_and_dead_rows(bridge_app):
     text = bridge_app.test_client().get("/metrics").get_data(as_text=True)
     assert 'swr_bridge_webhook_outbox_depth{state="pending"} 2.0' in text
     assert 'swr_bridge_webhook_outbox_depth{state="dead"} 1.0' in text
+
+
+def test_retention_counts_the_rows_it_prunes(bridge_app):
+    store = bridge_app.extensions["webhooks"].store
+    with store.write() as conn:
+        alert_id = conn.execute(alerts.insert().values(
+            alert_key="old", kind="execution", route="r", status="failed", title="t", text="x", data="{}",
+            created_at=0.0)).inserted_primary_key[0]
+        conn.execute(deliveries.insert(), [
+            {"alert_id": alert_id, "sink": sink, "state": state, "attempts": 1, "next_attempt_at": 0.0,
+             "created_at": 0.0, "updated_at": 0.0} for sink, state in [("a", "dead"), ("b", "delivered"), ("c", "pending")]])
+    before = value("swr_bridge_webhook_rows_pruned_total", table="deliveries")
+    bridge_app.extensions["webhooks"].retention.run(40 * 86400.0, force=True)
+    assert value("swr_bridge_webhook_rows_pruned_total", table="deliveries") == before + 2  # pending ones stay
+    text = bridge_app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'swr_bridge_webhook_rows_pruned_total{table="deliveries"}' in text
 
 
 def test_no_outbox_gauge_without_the_bridge():

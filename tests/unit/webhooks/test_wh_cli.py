@@ -94,3 +94,26 @@ def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
 def test_an_unreachable_bridge_is_a_clear_error():
     code, out = run("deliveries", "list", "--url", "http://127.0.0.1:9")
     assert code == 1 and "not reachable" in out
+
+
+def test_lists_page_with_after(served):
+    code, out = run("events", "list", "--url", served, "--limit", "500")
+    everything = [line.split()[0] for line in out.strip().splitlines()[1:]]
+    assert code == 0 and "more:" not in out and len(everything) > 3
+    seen, after = [], []
+    while True:
+        code, out = run("events", "list", "--url", served, "--limit", "3", *after)
+        lines = out.strip().splitlines()
+        more = lines[-1].startswith("more: --after ")
+        page = [line.split()[0] for line in lines[1:len(lines) - more]]
+        assert code == 0 and len(page) == 3 or not more
+        seen += page
+        if not more:
+            break
+        after = lines[-1].split()[1:]
+    assert seen == everything  # every event once, newest first
+    code, out = run("summaries", "list", "--url", served, "--policy", "prod-sync", "--since", "2000-01-01",
+                    "--limit", "1", "--json")
+    assert code == 0 and [i["execution_id"] for i in json.loads(out)["items"]] == [41]
+    code, out = run("deliveries", "list", "--url", served, "--after", "garbage")
+    assert code == 1 and "400 INVALID_QUERY" in out and "after" in out

@@ -1,0 +1,83 @@
+"""Retention: events, final summaries and settled deliveries past their age are deleted in small batches."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import sqlalchemy as sa
+
+from adapter import metrics
+from adapter.webhooks.store import Store, alerts, deliveries, events, executions, tasks
+
+log = logging.getLogger(__name__)
+PASS_BUDGET = 0.2  # seconds of deleting per pass (a pass a second): a backlog never takes more than a fifth of a core
+
+
+class Retention:
+    """Each batch is its own short transaction, so the intake's commits interleave with a large backlog's
+    deletes; batches are picked FOR UPDATE SKIP LOCKED on PostgreSQL, so replicas pruning at once share
+    the work instead of waiting on each other."""
+
+    def __init__(self, store: Store, *, events: float | None, summaries: float | None, deliveries: float | None,
+                 batch: int = 500, interval: float = 60.0, clock=time.monotonic):
+        self.store, self.batch, self.interval, self.clock = store, batch, interval, clock
+        self.ages = {"events": events, "summaries": summaries, "deliveries": deliveries}
+        self._due = 0.0
+
+    def run(self, now: float, force: bool = False) -> dict[str, int]:
+        """When due (or forced): batches until every table is done or the pass's budget is spent; rows deleted
+        per table."""
+        if self.clock() < self._due and not force:
+            return {}
+        started, pruned, busy = self.clock(), dict.fromkeys(self.ages, 0), True
+        while busy and self.clock() - started < PASS_BUDGET:
+            busy = False
+            for table, age in self.ages.items():
+                if age is not None:
+                    found = self.prune(table, now - age)
+                    pruned[table] += found
+                    busy |= found >= self.batch
+        self._due = started if busy else started + self.interval  # a backlog goes on at the next pass
+        for table, count in pruned.items():
+            if count:
+                metrics.PRUNED.labels(table=table).inc(count)
+                log.info("retention: %d %s older than %.0f days deleted", count, table, self.ages[table] / 86400)
+        return pruned
+
+    def prune(self, table: str, cutoff: float) -> int:
+        """One batch of `table` (events | summaries | deliveries) from before `cutoff`; how many went."""
+        with self.store.write() as conn:
+            return getattr(self, f"_{table}")(conn, cutoff)
+
+    def _ids(self, conn, column, *where, order) -> list[int]:
+        query = sa.select(column).where(*where).order_by(order).limit(self.batch).with_for_update(skip_locked=True)
+        return conn.execute(query).scalars().all()
+
+    def _events(self, conn, cutoff: float) -> int:
+        # An open execution's events stay until it is final: its live summary may still be read with them.
+        open_execution = sa.exists().where(executions.c.execution_id == events.c.execution_id,
+                                           executions.c.state == "open")
+        ids = self._ids(conn, events.c.id, events.c.received_at < cutoff, ~open_execution,
+                        order=events.c.received_at)
+        return conn.execute(events.delete().where(events.c.id.in_(ids))).rowcount if ids else 0
+
+    def _summaries(self, conn, cutoff: float) -> int:
+        ids = self._ids(conn, executions.c.execution_id, executions.c.state == "final",
+                        executions.c.last_event_at < cutoff, order=executions.c.last_event_at)
+        if not ids:
+            return 0
+        conn.execute(tasks.delete().where(tasks.c.execution_id.in_(ids)))
+        return conn.execute(executions.delete().where(executions.c.execution_id.in_(ids))).rowcount
+
+    def _deliveries(self, conn, cutoff: float) -> int:
+        ids = self._ids(conn, deliveries.c.id, deliveries.c.state.in_(["delivered", "dead"]),
+                        deliveries.c.updated_at < cutoff, order=deliveries.c.updated_at)
+        if not ids:
+            return 0
+        alert_ids = conn.execute(sa.select(deliveries.c.alert_id).where(deliveries.c.id.in_(ids)).distinct()).scalars().all()
+        count = conn.execute(deliveries.delete().where(deliveries.c.id.in_(ids))).rowcount
+        # An alert goes with its last delivery (one alert may have gone to several sinks).
+        orphan = ~sa.exists().where(deliveries.c.alert_id == alerts.c.id)
+        conn.execute(alerts.delete().where(alerts.c.id.in_(alert_ids), orphan))
+        return count
