@@ -11,6 +11,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY adapter ./adapter
 COPY harbor_client ./harbor_client
+COPY provisioning ./provisioning
 # Runtime dependencies only: the package without its [test] extra, into a venv the next stage copies.
 RUN python -m venv /opt/swr-bridge \
     && /opt/swr-bridge/bin/pip install . \

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(PY)
 # Bytecode as `pip install .` leaves it (an editable install compiles nothing, and PYTHONDONTWRITEBYTECODE
 # would keep every CLI start compiling the sources again); stale files are skipped by Python anyway.
 venv: $(STAMP)
-	@$(PY) -m compileall -q adapter harbor_client >/dev/null
+	@$(PY) -m compileall -q adapter harbor_client provisioning >/dev/null
 
 run: system-deps venv
 	$(VENV)/bin/swr-bridge run

@@ -5,16 +5,20 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def create_app(config: dict | None = None):
-    """Builds the Flask app from a validated config dict (None means the embedded defaults)."""
+def create_app(config=None, *, budget_file: str | None = None, instance_key: str | None = None):
+    """Builds the Flask app from a BridgeConfig; a dict (or None: the embedded defaults) is validated first.
+
+    `budget_file` is the bandwidth budget all workers of an instance share (None: this process's own),
+    `instance_key` the key that seals tokens (None: read from the env the config names).
+    """
     from flask import Flask
 
-    from adapter.config import load_data
+    from adapter.config import BridgeConfig, load_data
 
-    if config is None or "swr" not in config:
+    if not isinstance(config, BridgeConfig):
         config = load_data(config or {}, "<create_app>")
     app = Flask(__name__)
-    app.config["BRIDGE"] = config
+    app.config.update(BRIDGE=config, BUDGET_FILE=budget_file, INSTANCE_KEY=instance_key)
     app.json.sort_keys = False
 
     from adapter import dockyard, errors, health, logs, metrics, registry, webhooks

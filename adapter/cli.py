@@ -15,9 +15,9 @@ LAZY_COMMANDS = {
     "serve": "adapter.serve", "run": "adapter.run", "sandbox": "adapter.sandbox.cli",
     "sync": "adapter.sync.cli", "copy": "adapter.sync.cli",
     "events": "adapter.webhooks.cli", "deliveries": "adapter.webhooks.cli", "summaries": "adapter.webhooks.cli",
-    "plan": "harbor_client.cli", "apply": "harbor_client.cli", "replicate": "harbor_client.cli",
-    "preview": "adapter.preview", "endpoints": "harbor_client.cli", "rules": "harbor_client.cli",
-    "executions": "harbor_client.cli", "webhooks": "harbor_client.cli",
+    "plan": "provisioning.cli", "apply": "provisioning.cli", "replicate": "provisioning.cli",
+    "preview": "adapter.preview", "endpoints": "provisioning.cli", "rules": "provisioning.cli",
+    "executions": "provisioning.cli", "webhooks": "provisioning.cli",
 }
 
 

@@ -1,17 +1,20 @@
-"""Settings for `swr-bridge serve`: a YAML file plus env, validated with marshmallow; secrets only from env."""
+"""Settings for `swr-bridge serve`: a YAML file validated with marshmallow into one frozen BridgeConfig;
+secrets only from env (the config names the variables)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from adapter.swr.mapping import MappingRuleSchema
-from adapter.throttle import BandwidthSchema
+from adapter.swr.mapping import MappingRule, MappingRuleSchema
+from adapter.throttle import BandwidthPolicy, BandwidthSchema
 from adapter.transfer.limits import LAYER_LIMIT
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
-from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
+from provisioning.yamldoc import YamlSyntaxError, parse_yaml
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
 DEFAULT_SANDBOX_API = "http://127.0.0.1:5001"
@@ -25,9 +28,83 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {key_path}: {reason}" if key_path else f"{source}: {reason}")
 
 
+@dataclass(frozen=True)
+class SwrConfig:
+    region: str = "eu-de"
+    registry: str | None = None
+    api: str | None = None
+    dockyard: str | None = None  # where the huawei-SWR /dockyard calls go; SWR serves them on the registry host
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    max_layer_size: int = LAYER_LIMIT  # SWR's per-layer limit: a blob known to be larger is refused at once
+
+    @property
+    def verify(self) -> bool | str:
+        """What requests' `verify` takes: the CA bundle when one is set, else whether to verify."""
+        return self.ca_bundle or self.verify_tls
+
+
+@dataclass(frozen=True)
+class PinnedClient:
+    username: str
+    password_env: str
+
+
+@dataclass(frozen=True)
+class PinnedConfig:
+    access_id: str
+    secret_key_env: str
+    clients: tuple[PinnedClient, ...]
+
+
+@dataclass(frozen=True)
+class CredentialsConfig:
+    mode: str = "passthrough"
+    pinned: PinnedConfig | None = None
+    cache_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class OrganizationsConfig:
+    auto_create: bool = True
+
+
+@dataclass(frozen=True)
+class ManifestsConfig:
+    oci_index: str = "convert"  # an OCI index SWR refuses: pushed as a Docker manifest list, or refused
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """The endpoint's whole config, validated; `webhooks` and `api` are those sections as their schemas
+    (adapter.webhooks.config) load them, None when absent."""
+
+    listen: str
+    public_url: str | None
+    instance_key_env: str
+    token_ttl: int
+    upload_ttl: int
+    swr: SwrConfig
+    credentials: CredentialsConfig
+    mapping: tuple[MappingRule, ...]
+    organizations: OrganizationsConfig
+    manifests: ManifestsConfig
+    bandwidth: BandwidthPolicy
+    webhooks: dict[str, Any] | None
+    api: dict[str, Any] | None
+    log_level: str
+
+
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
+
+    model: type | None = None
+
+    @post_load
+    def _make(self, data, **_):
+        return self.model(**data) if self.model else data
 
 
 class SizeField(fields.Field):
@@ -43,10 +120,10 @@ class SizeField(fields.Field):
 
 
 class SwrSchema(_Strict):
+    model = SwrConfig
     region = fields.String(load_default="eu-de")
     registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
     api = fields.Url(require_tld=False, load_default=None, allow_none=True)
-    # Where the huawei-SWR /dockyard calls go; SWR serves them on the registry host.
     dockyard = fields.Url(require_tld=False, load_default=None, allow_none=True)
     verify_tls = fields.Boolean(load_default=True)
     ca_bundle = fields.String(load_default=None, allow_none=True)
@@ -56,33 +133,42 @@ class SwrSchema(_Strict):
 
 
 class PinnedClientSchema(_Strict):
+    model = PinnedClient
     username = fields.String(required=True)
     password_env = fields.String(required=True)
 
 
 class PinnedSchema(_Strict):
+    model = PinnedConfig
     access_id = fields.String(required=True)
     secret_key_env = fields.String(required=True)
     clients = fields.List(fields.Nested(PinnedClientSchema), required=True, validate=validate.Length(min=1))
 
+    @post_load
+    def _make(self, data, **_):
+        return PinnedConfig(data["access_id"], data["secret_key_env"], tuple(data["clients"]))
+
 
 class CredentialsSchema(_Strict):
+    model = CredentialsConfig
     mode = fields.String(load_default="passthrough", validate=validate.OneOf(["passthrough", "pinned"]))
     pinned = fields.Nested(PinnedSchema, load_default=None, allow_none=True)
     cache_seconds = fields.Integer(load_default=60, validate=validate.Range(min=0, max=3600))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=True)
     def _pinned_needs_block(self, data, **_):
         if data["mode"] == "pinned" and not data.get("pinned"):
             raise ValidationError("mode pinned needs a 'pinned' block", "pinned")
 
 
 class ManifestsSchema(_Strict):
+    model = ManifestsConfig
     # What to do when SWR refuses an OCI image index: push it as a Docker manifest list, or pass the refusal on.
     oci_index = fields.String(load_default="convert", validate=validate.OneOf(["convert", "refuse"]))
 
 
 class OrganizationsSchema(_Strict):
+    model = OrganizationsConfig
     auto_create = fields.Boolean(load_default=True)
 
 
@@ -103,6 +189,10 @@ class BridgeConfigSchema(_Strict):
     api = fields.Nested(ApiSchema, load_default=None, allow_none=True)
     log_level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 
+    @post_load
+    def _make(self, data, **_):
+        return BridgeConfig(**{**data, "mapping": tuple(data["mapping"])})
+
 
 def _first_error(messages, prefix="") -> tuple[str, str]:
     """Flattens marshmallow's nested messages into the first (key.path, reason)."""
@@ -118,7 +208,7 @@ def _first_error(messages, prefix="") -> tuple[str, str]:
     return prefix, str(messages)
 
 
-def load_data(data: dict | None, source: str = "<config>") -> dict:
+def load_data(data: dict | None, source: str = "<config>") -> BridgeConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -130,7 +220,7 @@ def load_data(data: dict | None, source: str = "<config>") -> dict:
         raise ConfigError(source, key, reason) from None
 
 
-def load_config(path: str | os.PathLike | None = None) -> dict:
+def load_config(path: str | os.PathLike | None = None) -> BridgeConfig:
     """Reads and validates the YAML file; no file means the embedded defaults."""
     if path is None:
         return load_data({}, "<defaults>")
@@ -146,11 +236,11 @@ def load_config(path: str | os.PathLike | None = None) -> dict:
     return load_data(data, source)
 
 
-def swr_endpoints(config: dict) -> tuple[str, str]:
+def swr_endpoints(config: BridgeConfig) -> tuple[str, str]:
     """The SWR registry and API base URLs: explicit overrides, else derived from the region."""
     from adapter.swr.credentials import api_host, registry_host
 
-    swr = config["swr"]
-    registry = swr.get("registry") or f"https://{registry_host(swr['region'])}"
-    api = swr.get("api") or f"https://{api_host(swr['region'])}"
+    swr = config.swr
+    registry = swr.registry or f"https://{registry_host(swr.region)}"
+    api = swr.api or f"https://{api_host(swr.region)}"
     return registry.rstrip("/"), api.rstrip("/")

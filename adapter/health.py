@@ -32,8 +32,7 @@ class Readiness:
         config = app.config["BRIDGE"]
         self.app, self.ttl, self.clock = app, ttl, clock
         self.registry, self.api = swr_endpoints(config)
-        swr = config["swr"]
-        self.verify = swr["ca_bundle"] or swr["verify_tls"]
+        self.verify = config.swr.verify
         self.session = requests.Session()
         self.session.trust_env = False  # the same rule as the relay: no proxies from env
         self._lock = threading.Lock()

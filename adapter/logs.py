@@ -91,6 +91,6 @@ def _after(resp):
 
 
 def init_app(app) -> None:
-    configure(app.config["BRIDGE"].get("log_level", "INFO"))
+    configure(app.config["BRIDGE"].log_level)
     app.before_request(_before)
     app.after_request(_after)

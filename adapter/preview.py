@@ -10,12 +10,12 @@ import click
 from adapter.swr import naming
 from adapter.swr.glob import GlobPatternError, glob_match
 from adapter.swr.mapping import MappingRule, map_repository, replace_namespace
-from harbor_client.bridgefile import BridgeFile, RuleSpec, load_bridgefile
 from harbor_client.client import HarborClient
-from harbor_client.clikit import EXIT_USAGE, CliError, connect, file_option, guarded
 from harbor_client.errors import NotFound
-from harbor_client.printers import emit, output_option, table
 from harbor_client.repositories import Artifact, list_artifacts, list_repositories
+from provisioning.bridgefile import BridgeFile, RuleSpec, load_bridgefile
+from provisioning.clikit import EXIT_USAGE, CliError, connect, file_option, guarded
+from provisioning.printers import emit, output_option, table
 
 COLUMNS = ("rule", "source", "destination", "artifacts", "problems")
 
@@ -96,7 +96,7 @@ def _endpoint_mapping(path: str | None) -> list[MappingRule]:
     from adapter.config import ConfigError, load_config
 
     try:
-        return load_config(path)["mapping"]
+        return list(load_config(path).mapping)
     except ConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 
 import click
 
-from adapter.config import ConfigError, load_config
+from adapter.config import BridgeConfig, ConfigError, load_config
+
+# prometheus_client's multiprocess files ("counter_1234.db", "gauge_livesum_1234.db"): nothing else is removed.
+METRIC_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_\d+\.db$")
 
 
-def load_or_exit(path: str | None) -> dict:
+def load_or_exit(path: str | None) -> BridgeConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -21,12 +25,13 @@ def load_or_exit(path: str | None) -> dict:
 
 
 def prepare_metrics_dir() -> str:
-    """PROMETHEUS_MULTIPROC_DIR for the workers' metric files: made empty here, before they fork."""
+    """PROMETHEUS_MULTIPROC_DIR for the workers' metric files: cleared of earlier runs' files here, before
+    they fork. An environment variable because prometheus_client reads it there (its contract, not ours)."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)
         for name in os.listdir(path):
-            if name.endswith(".db"):  # samples of an earlier run would be summed into this one's
+            if METRIC_FILE.match(name):  # samples of an earlier run would be summed into this one's
                 os.unlink(os.path.join(path, name))
     else:
         path = tempfile.mkdtemp(prefix="swr-bridge-metrics-")
@@ -34,23 +39,19 @@ def prepare_metrics_dir() -> str:
     return path
 
 
-def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
+def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     from gunicorn.app.base import BaseApplication
 
     from adapter import create_app
     from adapter.gunicorn_conf import settings
     from adapter.registry.tokens import instance_key_from_env
 
-    instance_key_from_env(config["instance_key_env"])  # decided before fork: every worker shares it
-    created = []  # temporary files of ours, removed when gunicorn exits
-    if not os.environ.get("SWR_BRIDGE_BUDGET_FILE"):
-        # One budget file for all workers of this instance, created before they fork.
-        fd, path = tempfile.mkstemp(prefix="swr-bridge-budget-")
-        os.close(fd)
-        os.environ["SWR_BRIDGE_BUDGET_FILE"] = path
-        created.append(path)
-    else:
-        open(os.environ["SWR_BRIDGE_BUDGET_FILE"], "wb").close()  # slots booked by an earlier run are void
+    # Decided once, before gunicorn forks, and handed to every worker: the key that seals tokens and
+    # the bandwidth budget (a fresh file of ours: nothing named from outside is ever emptied).
+    key = instance_key_from_env(config.instance_key_env)
+    fd, budget_file = tempfile.mkstemp(prefix="swr-bridge-budget-")
+    os.close(fd)
+    created = [budget_file]  # temporary files of ours, removed when gunicorn exits
     had_metrics_dir = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     metrics_dir = prepare_metrics_dir()
     if not had_metrics_dir:
@@ -58,11 +59,11 @@ def run_gunicorn(config: dict, overrides: dict | None = None) -> None:
 
     class Application(BaseApplication):
         def load_config(self):
-            for key, value in {**settings(config["listen"]), **(overrides or {})}.items():
-                self.cfg.set(key, value)
+            for name, value in {**settings(config.listen), **(overrides or {})}.items():
+                self.cfg.set(name, value)
 
         def load(self):
-            return create_app(config)
+            return create_app(config, budget_file=budget_file, instance_key=key)
 
     try:
         Application().run()

@@ -155,7 +155,7 @@ class SharedClock:
     """A virtual-time scheduler in a shared file: each caller reserves the next slot of the link.
 
     Slot i of the file holds the monotonic time at which link i is next free. The file is created
-    before gunicorn forks (env SWR_BRIDGE_BUDGET_FILE); each process opens it on its own (again after
+    before gunicorn forks (`serve` hands its path to create_app); each process opens it on its own (again after
     a fork), so flock, which belongs to an open file description, excludes every other process,
     and a thread lock excludes the other threads. Reservations are granted in arrival order, a
     QUANTUM at a time, so backlogged transfers take turns and share the link fairly.

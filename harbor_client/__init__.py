@@ -1,10 +1,12 @@
-"""A strict client for the Harbor v2.0 API: registries, replication, executions, webhooks, system."""
+"""A strict client for the Harbor v2.0 API: registries, replication, executions, webhooks, system.
+
+The REST client only (no click, no YAML); swr-bridge's provisioning commands are the `provisioning` package."""
 
 from __future__ import annotations
 
 import importlib
 
-# Imported on first use (PEP 562): `swr-bridge sync` reads its files with harbor_client.yamldoc and should
+# Imported on first use (PEP 562): the endpoint and `swr-bridge sync` use harbor_client.units and should
 # not pay for the Harbor client, its models and marshmallow at every start.
 _MODULES = {
     "harbor_client.client": ("HarborBasicAuth", "HarborClient"),

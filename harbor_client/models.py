@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from harbor_client.versions import HarborVersion, parse_version
+
+_ITEMS_RE = re.compile(r"\s*\[\d+ item\(s\) in total\]$")
+
+
+def resource_name(text: str | None) -> str:
+    """A task's or webhook's resource as Harbor words it, `library/busybox [2 item(s) in total]`,
+    without the count: `library/busybox`."""
+    return _ITEMS_RE.sub("", text or "")
+
 
 TERMINAL_STATUSES = frozenset({"Succeed", "Failed", "Stopped"})
 MASKED_SECRET = "*****"  # what GET /registries/{id} returns instead of a stored secret

@@ -63,23 +63,23 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 class Authenticator:
     """Validates credentials (pass-through or pinned) and issues/opens sealed bearer tokens."""
 
-    def __init__(self, config: dict, box: TokenBox, login):
+    def __init__(self, config, box: TokenBox, login):
         self.config, self.box, self._login = config, box, login
-        self.ttl = config["token_ttl"]
-        creds = config["credentials"]
-        self.mode, self.cache_seconds = creds["mode"], creds["cache_seconds"]
+        self.ttl = config.token_ttl
+        creds = config.credentials
+        self.mode, self.cache_seconds = creds.mode, creds.cache_seconds
         self._ok: dict[str, float] = {}
         self._lock = threading.Lock()
         self._salt = os.urandom(16)
         if self.mode == "pinned":
-            self._pinned = self._load_pinned(creds["pinned"])
+            self._pinned = self._load_pinned(creds.pinned)
 
     @staticmethod
-    def _load_pinned(block: dict) -> tuple[Principal, dict[str, str]]:
-        sk = os.environ.get(block["secret_key_env"]) or ""
-        AccessID.parse(block["access_id"])
-        clients = {c["username"]: os.environ.get(c["password_env"]) or "" for c in block["clients"]}
-        return Principal(block["access_id"], sk), clients
+    def _load_pinned(block) -> tuple[Principal, dict[str, str]]:
+        sk = os.environ.get(block.secret_key_env) or ""
+        AccessID.parse(block.access_id)
+        clients = {c.username: os.environ.get(c.password_env) or "" for c in block.clients}
+        return Principal(block.access_id, sk), clients
 
     # --- Basic ----------------------------------------------------------------------------------
     def check_basic(self, user: str, password: str) -> Principal:

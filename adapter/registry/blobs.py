@@ -41,14 +41,14 @@ def _check_digest(digest: str | None) -> str:
 
 
 def _upload_location(name: str, token: str) -> str:
-    base = (service().config.get("public_url") or "").rstrip("/")
+    base = (service().config.public_url or "").rstrip("/")
     return f"{base}/v2/{name}/blobs/uploads/{token}"
 
 
 def _accepted(name: str, dest: str, location: str, offset: int, upstream, status: int = 202) -> Response:
     svc = service()
     state = {"u": location, "p": grant().principal.access_id, "n": name, "d": dest, "o": offset}
-    token = svc.box.seal("upload", state, svc.config["upload_ttl"])
+    token = svc.box.seal("upload", state, svc.config.upload_ttl)
     headers = {"Location": _upload_location(name, token), "Range": f"0-{max(offset - 1, 0)}",
                "Content-Length": "0"}
     if "Docker-Upload-UUID" in upstream.headers:
@@ -124,7 +124,7 @@ def _check_size(offset: int) -> None:
     match = RANGE_RE.match((request.headers.get("Content-Range") or "").strip())
     if match:
         end = max(end, int(match.group(2)) + 1)
-    refused = layer_too_large(end, service().config["swr"]["max_layer_size"])
+    refused = layer_too_large(end, service().config.swr.max_layer_size)
     if refused:
         raise RegistryError("SIZE_INVALID", refused, status=413)
 

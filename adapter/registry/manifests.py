@@ -121,7 +121,7 @@ def _converted(dest: str, ref: str, body: bytes, refusal: RegistryError) -> str:
     """SWR refused the OCI index: push it as a Docker manifest list. The members Harbor pushed before it
     are read back from SWR and pushed again with Docker media types (same blobs), then the list goes
     under `ref` (a digest reference gets the list's own digest). Returns the list's digest."""
-    if service().config["manifests"]["oci_index"] == "refuse":
+    if service().config.manifests.oci_index == "refuse":
         raise RegistryError("MANIFEST_INVALID", INDEX_REFUSED.format(refusal.message))
     try:
         image = convert.docker_list(body, lambda digest: _read_back(dest, digest))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app, g
 
 from adapter import metrics
-from adapter.config import swr_endpoints
+from adapter.config import BridgeConfig, swr_endpoints
 from adapter.fleet_budget import fleet_clock
 from adapter.registry.auth import Authenticator, Grant
 from adapter.registry.errors import RegistryError
@@ -23,24 +23,22 @@ EXTENSION = "swr-bridge.registry"
 
 
 class RegistryService:
-    def __init__(self, config: dict, session: requests.Session | None = None):
+    def __init__(self, config: BridgeConfig, session: requests.Session | None = None, *,
+                 budget_file: str | None = None, instance_key: str | None = None):
         self.config = config
         registry, api = swr_endpoints(config)
-        swr = config["swr"]
-        dockyard = (swr.get("dockyard") or registry).rstrip("/")
+        swr = config.swr
+        dockyard = (swr.dockyard or registry).rstrip("/")
         self.session = session or requests.Session()
         self.session.trust_env = False  # proxies from env must not redirect SWR traffic
-        verify = swr["ca_bundle"] or swr["verify_tls"]
-        hosts = {requests.utils.urlparse(u).netloc for u in (registry, api, dockyard)}
-        self.upstream = Upstream(registry, hosts, self.session, swr["timeout"], verify)
-        self.box = TokenBox(instance_key_from_env(config["instance_key_env"]))
+        hosts = {urlsplit(u).netloc for u in (registry, api, dockyard)}
+        self.upstream = Upstream(registry, hosts, self.session, swr.timeout, swr.verify)
+        self.box = TokenBox(instance_key or instance_key_from_env(config.instance_key_env))
         self.auth = Authenticator(config, self.box, self.upstream.login)
-        self.orgs = _Organizations(api, dockyard, self.session, swr["timeout"],
-                                  config["organizations"]["auto_create"])
-        self.rules = config["mapping"]
-        local = SharedClock(os.environ.get("SWR_BRIDGE_BUDGET_FILE"))
-        self.budget = Budget(config["bandwidth"], fleet_clock(config["bandwidth"], local, metrics.budget_state),
-                             on_wait=metrics.throttle_wait)
+        self.orgs = _Organizations(api, dockyard, self.session, swr.timeout, config.organizations.auto_create)
+        self.rules = config.mapping
+        clock = fleet_clock(config.bandwidth, SharedClock(budget_file), metrics.budget_state)
+        self.budget = Budget(config.bandwidth, clock, on_wait=metrics.throttle_wait)
 
     def map_name(self, name: str) -> str:
         """Client repository name -> SWR repository name, checked against SWR's naming rules."""

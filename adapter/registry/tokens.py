@@ -43,10 +43,6 @@ class TokenBox:
 
 
 def instance_key_from_env(name: str) -> str:
-    """The shared instance key; a random one (single-process only) when the env is unset."""
-    value = os.environ.get(name)
-    if value:
-        return value
-    generated = base64.urlsafe_b64encode(os.urandom(32)).decode()
-    os.environ[name] = generated  # gunicorn workers forked later inherit the same key
-    return generated
+    """The shared instance key from env `name`; a random one when it is unset, which only the caller knows
+    (`serve` decides it once, before gunicorn forks, and hands it to every worker's create_app)."""
+    return os.environ.get(name) or base64.urlsafe_b64encode(os.urandom(32)).decode()

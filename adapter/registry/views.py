@@ -17,7 +17,7 @@ bp = Blueprint("registry", __name__)
 
 def _challenge(scope: str | None = None) -> dict[str, str]:
     cfg = service().config
-    base = (cfg.get("public_url") or request.host_url).rstrip("/")
+    base = (cfg.public_url or request.host_url).rstrip("/")
     value = f'Bearer realm="{base}/auth/token",service="{SERVICE}"'
     if scope:
         value += f',scope="{scope}"'
@@ -69,10 +69,14 @@ def requires(action: str):
             try:
                 return handler(name, **args)
             except RegistryError as exc:
-                if action == "pull" and exc.status in (401, 403) and _organization_missing(name):
+                if not (action == "pull" and exc.status in (401, 403)):
+                    raise
+                if _organization_missing(name):
                     raise RegistryError("NAME_UNKNOWN", f"repository {name} is not known to SWR",
                                         status=404) from None
-                raise
+            # The organization exists now: a concurrent push made it after this read's token was issued
+            # (SWR grants a token only the access that existed then); once more, with a fresh token.
+            return handler(name, **args)
         return view
     return wrap
 
@@ -145,5 +149,6 @@ def api_version(resp: Response) -> Response:
 
 
 def init_app(app) -> None:
-    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"])
+    app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"], budget_file=app.config.get("BUDGET_FILE"),
+                                                instance_key=app.config.get("INSTANCE_KEY"))
     app.register_blueprint(bp)

@@ -93,7 +93,7 @@ def _endpoint_config(path):
         config = load_config(path)
     except ConfigError as exc:
         raise BadInput(f"--bridge-config {exc}") from None
-    return config["mapping"], config["bandwidth"]
+    return list(config.mapping), config.bandwidth
 
 
 def _budget(policy, rate):

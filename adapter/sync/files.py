@@ -82,7 +82,7 @@ def read_document(path: str | os.PathLike, what: str):
             return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    from harbor_client.yamldoc import YamlSyntaxError, parse_yaml  # only YAML files pay for it
+    from provisioning.yamldoc import YamlSyntaxError, parse_yaml  # only YAML files pay for it
 
     try:
         return parse_yaml(text)

@@ -10,6 +10,7 @@ HTTPAdapter unchanged. Both answer with the same requests.Response and raise the
 from __future__ import annotations
 
 import http.client
+import io
 import os
 import select
 import socket
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import MockRequest, MockResponse
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
 
@@ -53,17 +54,6 @@ def _decoded(body: bytes, encoding: str) -> bytes:
 def _decodable(accept: str) -> str:
     """Accept-Encoding without the codings _decoded cannot undo (br, zstd: requests offers them when installed)."""
     return ", ".join(c for c in (p.strip() for p in accept.split(",")) if c.split(";")[0] in _CODINGS) or "identity"
-
-
-class _Raw:
-    """Stands in for the urllib3 response at `Response.raw` once the body is read: where requests (and
-    SyncSession) find the headers for cookies."""
-
-    def __init__(self, response: http.client.HTTPResponse):
-        self._original_response = response
-
-    def close(self) -> None:
-        """Nothing left open: the body was read and the connection went back to the pool."""
 
 
 class LeanAdapter(BaseAdapter):
@@ -147,10 +137,10 @@ class LeanAdapter(BaseAdapter):
         resp.status_code, resp.reason, resp.headers = response.status, response.reason, headers
         resp.encoding = get_encoding_from_headers(headers)
         resp.url, resp.request, resp.connection = request.url, request, self
-        resp._content, resp._content_consumed, resp.raw = content, True, _Raw(response)
+        resp.raw = io.BytesIO(content)  # the body was read whole and the connection went back to the pool
         resp.elapsed = timedelta(seconds=elapsed)
-        if "Set-Cookie" in headers:
-            extract_cookies_to_jar(resp.cookies, request, resp.raw)
+        if "Set-Cookie" in headers:  # requests' public cookie mocks, as its own adapter uses them
+            resp.cookies.extract_cookies(MockResponse(response.msg), MockRequest(request))
         return resp
 
     # --- connections ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ and a 200 means no authentication at all.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +21,11 @@ from adapter.transfer.errors import TransferError
 __all__ = ["Creds", "RegistryClient", "TransferError"]
 
 Creds = tuple[str, str] | None
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """The Basic Authorization header value (UTF-8, as registries read it)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 class RegistryClient:
@@ -151,20 +157,22 @@ class RegistryClient:
             return f"Bearer {self.token(who, scopes, fresh)}"
         creds = self.creds_of(who)
         if self.scheme == "basic" and creds:
-            return requests.auth._basic_auth_str(*creds)
+            return basic_authorization(*creds)
         return None
 
     # --- requests -------------------------------------------------------------------------------
     def request(self, who, method: str, path_or_url: str, scopes: list[str], *,
                 headers=None, data=None, params=None, stream=True, replayable=True) -> requests.Response:
-        """Sends with the right Authorization; a 401 gets one replay with a fresh token."""
+        """Sends with the right Authorization; a 401 gets one replay with a fresh token, and so does a 403:
+        a cached token may predate the repository's organization (made meanwhile by another transfer), and
+        a registry grants a token only the access that existed when it was issued."""
         url = self.url(path_or_url)
         hdrs = dict(headers or {})
         auth = self.authorization(who, scopes)
         if auth:
             hdrs["Authorization"] = auth
         resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)
-        if resp.status_code == 401 and replayable and self.scheme == "bearer":
+        if resp.status_code in (401, 403) and replayable and self.scheme == "bearer":
             resp.close()
             hdrs["Authorization"] = self.authorization(who, scopes, fresh=True)
             resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)

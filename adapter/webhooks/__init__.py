@@ -4,7 +4,7 @@
 def init_app(app) -> None:
     """Wires the bridge when `webhooks:` is configured; its store and template imports load only then,
     which keeps a relay-only worker small."""
-    if not app.config["BRIDGE"].get("webhooks"):
+    if not app.config["BRIDGE"].webhooks:
         return
     from adapter.webhooks.middleware import init_app as init_views
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from adapter.webhooks.model import repository_of
+from harbor_client.models import resource_name
 
 # Harbor's API statuses (harbor.md §3.2) in the bridge's vocabulary.
 API_STATUSES = {"InProgress": "running", "Succeed": "succeeded", "Failed": "failed", "Stopped": "stopped"}
@@ -208,7 +208,7 @@ class HarborSource:
             for task in self.client.executions.tasks(execution_id, status="Failed"):
                 text = self.client.executions.task_log(execution_id, task.id)
                 reason, tail = reason_from_log(text, self.tail_lines)
-                found.append(FailedTask(task.id, repository_of(task.src_resource), reason, tail))
+                found.append(FailedTask(task.id, resource_name(task.src_resource), reason, tail))
         except HarborError as exc:
             raise HarborUnavailable(type(exc).__name__) from exc
         return found

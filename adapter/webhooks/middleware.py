@@ -139,11 +139,11 @@ def init_app(app: Flask) -> None:
     from adapter.config import ConfigError
 
     config = app.config["BRIDGE"]
-    conf = config.get("webhooks")
+    conf = config.webhooks
     if not conf:
         return
     try:
-        bridge = Bridge(conf, config.get("api"))
+        bridge = Bridge(conf, config.api)
     except ValueError as exc:
         raise ConfigError("<config>", "", str(exc)) from None
     except SQLAlchemyError as exc:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
+
+from harbor_client.models import resource_name
 
 # Harbor sends jobservice's raw statuses, not the API's Succeed/Failed (harbor.md §5.3).
 RAW_STATUSES = {"Pending": "running", "Scheduled": "running", "Running": "running",
@@ -26,13 +27,6 @@ CLOUDEVENT_TYPES = {
     "harbor.scan.completed": "SCANNING_COMPLETED", "harbor.scan.stopped": "SCANNING_STOPPED",
     "harbor.tag_retention.finished": "TAG_RETENTION",
 }
-_NAME_TAG = re.compile(r"^(?P<repo>.*?) \[(?P<count>\d+) item\(s\) in total\]$")
-
-
-def repository_of(name_tag: str | None) -> str:
-    """`busybox [2 item(s) in total]` (how Harbor names a replicated repository) -> `busybox`."""
-    match = _NAME_TAG.match(name_tag or "")
-    return match.group("repo") if match else (name_tag or "")
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,7 @@ class Artifact:
 
     @property
     def repository(self) -> str:
-        return repository_of(self.name_tag)
+        return resource_name(self.name_tag)
 
 
 @dataclass(frozen=True)

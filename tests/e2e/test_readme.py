@@ -82,7 +82,7 @@ def yaml_blocks() -> list[str]:
 def test_every_yaml_block_in_the_readme_validates():
     """Endpoint configs through the endpoint's schema, bridge files through bridge.yaml's schema."""
     from adapter.config import load_data as load_endpoint_config
-    from harbor_client.bridgefile import load_data as load_bridge_file
+    from provisioning.bridgefile import load_data as load_bridge_file
 
     checked = 0
     for block in yaml_blocks():

@@ -13,7 +13,7 @@ import pytest
 import requests
 import yaml
 
-from harbor_client.bridgewait import BridgeFollower, BridgeTarget
+from provisioning.bridgewait import BridgeFollower, BridgeTarget
 from tests.e2e.world import HARBOR_PASSWORD, WEBHOOK_TOKEN, Harbor, bridge_env, bridge_file, cli, wait_for
 from tests.integration.endpoint import Endpoint
 

@@ -1,4 +1,5 @@
-"""`swr-bridge serve` removes the temporary budget file and metrics directory it made, on SIGTERM."""
+"""`swr-bridge serve` removes the temporary budget file and metrics directory it made, on SIGTERM, and
+empties no file that the environment names."""
 
 import os
 import signal
@@ -19,7 +20,10 @@ def test_serve_leaves_no_temporary_files(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("SWR_BRIDGE_BUDGET_FILE", "PROMETHEUS_MULTIPROC_DIR")}
-    env.update(TMPDIR=str(scratch), SWR_BRIDGE_KEY="cleanup-test-instance-key-0123456789")
+    precious = tmp_path / "precious"
+    precious.write_text("not a budget")  # once, serve emptied whatever SWR_BRIDGE_BUDGET_FILE named
+    env.update(TMPDIR=str(scratch), SWR_BRIDGE_KEY="cleanup-test-instance-key-0123456789",
+               SWR_BRIDGE_BUDGET_FILE=str(precious))
     proc = subprocess.Popen([str(Path(sys.executable).with_name("swr-bridge")), "serve", "--config", str(config)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -36,3 +40,14 @@ def test_serve_leaves_no_temporary_files(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     assert [p.name for p in scratch.iterdir() if p.name.startswith("swr-bridge-")] == []
+    assert precious.read_text() == "not a budget"
+
+
+def test_only_earlier_metric_files_are_cleared(tmp_path, monkeypatch):
+    from adapter.serve import prepare_metrics_dir
+
+    for name in ("counter_12.db", "gauge_livesum_12.db", "histogram_7.db", "keep.db", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert prepare_metrics_dir() == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.db", "notes.txt"]

@@ -9,8 +9,8 @@ from adapter.config import ConfigError, load_config, load_data, swr_endpoints
 
 def test_defaults_point_at_otc_eu_de():
     config = load_data({})
-    assert config["listen"] == "127.0.0.1:8080"
-    assert config["credentials"]["mode"] == "passthrough"
+    assert config.listen == "127.0.0.1:8080"
+    assert config.credentials.mode == "passthrough"
     assert swr_endpoints(config) == ("https://swr.eu-de.otc.t-systems.com", "https://swr-api.eu-de.otc.t-systems.com")
     assert swr_endpoints(load_data({"swr": {"region": "eu-nl"}}))[0] == "https://swr.eu-nl.otc.t-systems.com"
 
@@ -51,3 +51,27 @@ def test_serve_check_exit_codes(tmp_path):
     assert failed.exit_code == 2 and "swr.registry" in failed.output
     missing = runner.invoke(main, ["serve", "--config", str(tmp_path / "none.yaml"), "--check"])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+def test_the_config_is_one_frozen_typed_object():
+    import dataclasses
+
+    from adapter.config import BridgeConfig
+    from adapter.swr.mapping import MappingRule
+
+    config = load_data({"swr": {"region": "eu-nl", "timeout": 5},
+                        "mapping": [{"match": "a/**", "namespace": "n", "flatten": "none"}]})
+    assert isinstance(config, BridgeConfig)
+    assert config.swr.region == "eu-nl" and config.swr.timeout == 5.0 and config.swr.verify is True
+    assert config.mapping == (MappingRule("a/**", "n", 0),)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.listen = "0.0.0.0:1"  # type: ignore[misc]
+
+
+def test_create_app_validates_every_dict_it_is_given():
+    from adapter import create_app
+
+    # Once, a dict with an `swr` key was taken as already validated.
+    with pytest.raises(ConfigError, match="swr.timeout"):
+        create_app({"swr": {"registry": "http://127.0.0.1:9", "timeout": "soon"}})
+    assert create_app(load_data({})).config["BRIDGE"] == load_data({})

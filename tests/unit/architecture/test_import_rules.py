@@ -40,3 +40,14 @@ def test_the_sync_never_imports_the_v2_surface(module):
 @pytest.mark.parametrize("module", under("adapter.registry"))
 def test_the_v2_surface_never_imports_the_sync(module):
     assert reaches(module, "adapter.sync") == []
+
+
+@pytest.mark.parametrize("module", under("harbor_client"))
+def test_the_harbor_client_is_a_rest_client_only(module):
+    """No provisioning, no click, no YAML, nothing of the endpoint: what another program would reuse."""
+    for other in ("provisioning", "click", "yaml", "adapter"):
+        assert reaches(module, other) == []
+
+
+def test_provisioning_stands_on_the_client():
+    assert reaches("provisioning.provision", "harbor_client.client")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harbor_client.bridgefile import BridgeFileError, load_bridgefile, load_data
+from provisioning.bridgefile import BridgeFileError, load_bridgefile, load_data
 from tests.unit.cli.helpers import base_document, run
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "harbor" / "bridge.example.yaml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from harbor_client.bridgewait import BridgeFollower, BridgeTarget, BridgeUnavailable, snapshot
-from harbor_client.follow import FollowTimeout
+from provisioning.bridgewait import BridgeFollower, BridgeTarget, BridgeUnavailable, snapshot
+from provisioning.follow import FollowTimeout
 
 
 class Clock:

@@ -117,6 +117,6 @@ def test_every_command_is_mounted_and_harbor_client_never_imports_adapter():
     listed = run("--help").stdout
     for name in ("plan", "apply", "replicate", "preview", "endpoints", "rules", "executions", "webhooks"):
         assert f"  {name} " in listed
-    code = ("import sys, harbor_client.cli, harbor_client.inventory, harbor_client.provision, harbor_client.follow;"
+    code = ("import sys, provisioning.cli, provisioning.inventory, provisioning.provision, provisioning.follow;"
             "sys.exit(sorted(m for m in sys.modules if m.split('.')[0] == 'adapter') != [])")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import click
 import yaml
 
-from harbor_client import marker
+from provisioning import marker
 from tests.unit.cli.helpers import SECRETS, run
 
 
@@ -158,11 +157,7 @@ def test_apply_without_yes_needs_a_terminal(bridge, harbor_double):
 
 
 def test_apply_on_a_terminal_shows_the_plan_and_asks(bridge, harbor_double, monkeypatch):
-    class Terminal:
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setattr(click, "get_text_stream", lambda name, *a, **k: Terminal())
+    monkeypatch.setattr("provisioning.cli.stdin_is_terminal", lambda: True)
     declined = run("apply", "-f", bridge, input="n\n")
     assert declined.exit_code == 1 and "Apply 3 change(s) to Harbor?" in declined.output
     assert "+ rule library-to-swr (create)" in declined.stderr

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harbor_client.retry import name_pattern
+from provisioning.rerun import name_pattern
 from tests.unit.cli.helpers import run
 
 FAST = ("--interval", "0.02", "--settle", "0", "--progress", "lines")

@@ -90,7 +90,7 @@ def test_the_issue_example_loads():
 
 
 def test_unlimited_is_the_default():
-    policy = load_data({})["bandwidth"]
+    policy = load_data({}).bandwidth
     assert policy == BandwidthPolicy()
     assert Budget(policy).meter("any") is None
 

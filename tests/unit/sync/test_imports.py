@@ -6,7 +6,7 @@ import sys
 CODE = """
 import sys
 import adapter.sync.cli, adapter.sync.engine, adapter.sync.plan, adapter.sync.remote, adapter.sync.files
-import adapter.swr.organizations, adapter.transfer.streams, harbor_client.yamldoc
+import adapter.swr.organizations, adapter.transfer.streams, provisioning.yamldoc
 
 
 class Orgs(adapter.swr.organizations.Organizations):  # an organization made (or found) without trouble

@@ -6,6 +6,7 @@ import io
 import pytest
 import requests
 from requests.adapters import BaseAdapter
+from requests.cookies import MockRequest, MockResponse
 
 from adapter.sync.session import SyncSession
 
@@ -25,7 +26,8 @@ class Capture(BaseAdapter):
         message = http.client.HTTPMessage()
         for name, value in self.headers.items():
             message[name] = value
-        resp.raw._original_response = type("Original", (), {"msg": message})()  # where requests reads cookies
+        resp.raw._original_response = type("Original", (), {"msg": message})()  # where requests.Session reads them
+        resp.cookies.extract_cookies(MockResponse(message), MockRequest(request))  # as HTTPAdapter does
         return resp
 
     def close(self):
@@ -77,8 +79,9 @@ def test_the_short_path_sends_what_requests_sends(call, monkeypatch):
 def test_it_steps_aside_for_what_it_does_not_handle():
     session = SyncSession()
     session.trust_env = False
-    plain = dict(cookies=None, files=None, hooks=None, proxies=None, cert=None, json=None)
-    assert session._plain(**plain)  # redirects too: followed like Session.send follows them (test below)
+    plain = dict(cookies=None, files=None, hooks=None, proxies=None, cert=None, json=None, allow_redirects=False)
+    assert session._plain(**plain)
+    assert not session._plain(**{**plain, "allow_redirects": True})  # followed by requests itself (test below)
     assert not session._plain(**{**plain, "json": {}})
     assert not session._plain(**{**plain, "proxies": {"http": "http://proxy"}})
     session.trust_env = True  # the environment's proxies and ~/.netrc: requests reads them

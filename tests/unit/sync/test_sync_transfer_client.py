@@ -90,6 +90,25 @@ def test_a_401_is_replayed_once_with_a_fresh_token():
     assert client.request(None, "GET", "/v2/a/blobs/x", ["repository:a:pull"]).status_code == 200
 
 
+def test_a_403_is_replayed_once_with_a_fresh_token_and_then_answered():
+    """A token cached before the organization existed is denied; one issued now is not."""
+    tokens, sent = iter(["before", "after", "b1", "b2"]), []
+
+    def answer(method, url, kw):
+        if url.endswith("/v2/"):
+            return response(401, BEARER)
+        if "/token" in url:
+            return response(200, body=('{"token": "%s"}' % next(tokens)).encode())
+        sent.append(kw["headers"]["Authorization"])
+        return response(200 if kw["headers"]["Authorization"] == "Bearer after" else 403)
+
+    client = RegistryClient("http://reg.test", Scripted(answer))
+    assert client.request(None, "HEAD", "/v2/a/manifests/1", ["repository:a:pull"]).status_code == 200
+    assert sent == ["Bearer before", "Bearer after"]
+    assert client.request(None, "HEAD", "/v2/b/manifests/1", ["repository:b:pull"]).status_code == 403
+    assert sent[2:] == ["Bearer b1", "Bearer b2"]  # a real denial: one replay, then the 403
+
+
 def test_connection_failures_and_odd_challenges_become_transfer_errors():
     def refuse(method, url, kw):
         raise requests.ConnectionError("Connection refused")

@@ -10,7 +10,7 @@ from tests.unit.webhooks.helpers import webhooks_config
 
 
 def load(**webhooks):
-    return load_data({"webhooks": {"auth_tokens_env": ["BRIDGE_WEBHOOK_TOKEN"], **webhooks}})["webhooks"]
+    return load_data({"webhooks": {"auth_tokens_env": ["BRIDGE_WEBHOOK_TOKEN"], **webhooks}}).webhooks
 
 
 def refused(**webhooks) -> ConfigError:
@@ -90,7 +90,7 @@ def test_store_must_be_sqlite_or_postgresql():
 def test_api_block_is_strict():
     with pytest.raises(ConfigError):
         load_data({"api": {"tokens": ["x"]}})
-    assert load_data({"api": {"tokens_env": ["A", "B"]}})["api"]["tokens_env"] == ["A", "B"]
+    assert load_data({"api": {"tokens_env": ["A", "B"]}}).api["tokens_env"] == ["A", "B"]
 
 
 def test_a_template_that_does_not_compile_fails_at_start(tmp_path):

@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
-from harbor_client import desired, follow, versions
-from harbor_client.clikit import EXIT_USAGE, CliError, connect, file_option, guarded, load
+from harbor_client import versions
 from harbor_client.errors import BadRequest
 from harbor_client.models import Registry, RegistryPing, ReplicationPolicy, WebhookPolicy
-from harbor_client.printers import details, emit, emit_list, output_option, plain, table
+from provisioning import desired, follow
+from provisioning.clikit import EXIT_USAGE, CliError, connect, file_option, guarded, load, stdin_is_terminal
+from provisioning.printers import details, emit, emit_list, output_option, plain, table
 
 ENDPOINT_COLUMNS = ("id", "name", "provider", "url", "status", "access_id", "verify_remote_cert", "managed")
 RULE_COLUMNS = ("id", "name", "endpoint", "source", "destination", "trigger", "enabled", "managed")
@@ -43,7 +44,7 @@ def _find(items: Any, name: str, kind: str) -> Any:
 def _sure(yes: bool, question: str) -> None:
     if yes:
         return
-    if not click.get_text_stream("stdin").isatty():
+    if not stdin_is_terminal():
         raise CliError("pass --yes when stdin is not a terminal", EXIT_USAGE)
     click.confirm(question, abort=True, err=True)
 

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harbor_client import desired, marker
-from harbor_client.bridgefile import BridgeFile, EndpointSpec, RuleSpec, WebhookSpec
 from harbor_client.client import HarborClient
 from harbor_client.errors import HarborError, NotFound
 from harbor_client.models import Registry, ReplicationPolicy, WebhookPolicy
 from harbor_client.repositories import list_project_names
+from provisioning import desired, marker
+from provisioning.bridgefile import BridgeFile, EndpointSpec, RuleSpec, WebhookSpec
 
 SECRET_FIELDS = frozenset({"access_secret", "auth_header"})
 WRITES = ("create", "update", "prune")

@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from harbor_client.follow import FollowTimeout, Snapshot
 from harbor_client.models import ReplicationExecution, ReplicationTask
+from provisioning.follow import FollowTimeout, Snapshot
 
 LONG_POLL = 30.0  # the bridge holds each request this long at most (its limit is 60 s)
 TRIES = 3  # failed requests in a row before the bridge counts as unreachable

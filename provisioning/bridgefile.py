@@ -18,7 +18,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from harbor_client.specs import (
+from harbor_client.units import bandwidth_to_speed, flatten_to_count
+from provisioning.specs import (
     BridgeFile,
     BridgeFileError,
     BridgeSection,
@@ -27,8 +28,7 @@ from harbor_client.specs import (
     RuleSpec,
     WebhookSpec,
 )
-from harbor_client.units import bandwidth_to_speed, flatten_to_count
-from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
+from provisioning.yamldoc import YamlSyntaxError, parse_yaml
 
 __all__ = ["BridgeFile", "BridgeFileError", "EndpointSpec", "HarborSection", "RuleSpec", "WebhookSpec",
            "load_bridgefile", "load_data"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from harbor_client import marker
-from harbor_client.bridgefile import EndpointSpec, RuleSpec, WebhookSpec
 from harbor_client.models import (
     Registry,
     RegistryCredential,
@@ -19,6 +17,8 @@ from harbor_client.models import (
     WebhookTargetObject,
 )
 from harbor_client.units import count_to_flatten, speed_to_bandwidth
+from provisioning import marker
+from provisioning.bridgefile import EndpointSpec, RuleSpec, WebhookSpec
 
 # A view is a flat dict keyed like the bridge file (`destination.flatten`, `trigger`, ...), so a plan can
 # name what changes in the file's own words. Harbor's defaults and omissions are folded in first:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harbor_client import marker
 from harbor_client.client import HarborClient
 from harbor_client.errors import HarborError
-from harbor_client.follow import resource_name
 from harbor_client.models import (
     ReplicationExecution,
     ReplicationFilter,
     ReplicationPolicy,
     ReplicationTrigger,
+    resource_name,
 )
+from provisioning import marker
 
 _GLOB_SPECIAL = set("*?[]{}\\,")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -10,14 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from harbor_client.client import HarborClient
-from harbor_client.models import TERMINAL_STATUSES, ReplicationExecution, ReplicationTask
-
-_ITEMS_RE = re.compile(r"\s*\[\d+ item\(s\) in total\]$")
-
-
-def resource_name(text: str | None) -> str:
-    """`"library/busybox [2 item(s) in total]"` -> `"library/busybox"`."""
-    return _ITEMS_RE.sub("", text or "")
+from harbor_client.models import TERMINAL_STATUSES, ReplicationExecution, ReplicationTask, resource_name
 
 
 def task_route(task: ReplicationTask) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from harbor_client.bridgefile import BridgeFile, BridgeFileError, load_bridgefile
 from harbor_client.client import HarborClient
 from harbor_client.errors import (
     Forbidden,
@@ -18,6 +18,7 @@ from harbor_client.errors import (
     Unauthorized,
     UnsupportedByHarborVersion,
 )
+from provisioning.bridgefile import BridgeFile, BridgeFileError, load_bridgefile
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a replication or an apply failed (or Harbor refused a call)
@@ -31,6 +32,11 @@ class CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a question can be asked (CliRunner's stdin in tests is not a terminal either)."""
+    return bool(sys.stdin and sys.stdin.isatty())
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harbor_client.follow import Snapshot, task_route
-from harbor_client.printers import cell, plain
-from harbor_client.provision import ApplyResult, Change, Plan
+from provisioning.follow import Snapshot, task_route
+from provisioning.printers import cell, plain
+from provisioning.provision import ApplyResult, Change, Plan
 
 _SIGNS = {"create": "+", "update": "~", "unchanged": "=", "prune": "-", "conflict": "!"}
 

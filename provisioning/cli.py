@@ -8,11 +8,21 @@ import time
 import click
 import requests
 
-from harbor_client import bridgewait, follow, provision, reports, retry, versions
-from harbor_client.bridgefile import BridgeFile, load_bridgefile
+from harbor_client import versions
 from harbor_client.client import HarborClient
-from harbor_client.clikit import EXIT_USAGE, CliError, connect, exit_code_for, file_option, guarded, load
-from harbor_client.printers import emit, output_option
+from provisioning import bridgewait, follow, provision, reports, rerun
+from provisioning.bridgefile import BridgeFile, load_bridgefile
+from provisioning.clikit import (
+    EXIT_USAGE,
+    CliError,
+    connect,
+    exit_code_for,
+    file_option,
+    guarded,
+    load,
+    stdin_is_terminal,
+)
+from provisioning.printers import emit, output_option
 
 
 @click.command()
@@ -63,7 +73,7 @@ def _replication_webhooks(bridge) -> bool:
 
 
 def _confirm(the_plan: provision.Plan, source: str) -> None:
-    if not click.get_text_stream("stdin").isatty():
+    if not stdin_is_terminal():
         raise CliError("apply changes Harbor: pass --yes when stdin is not a terminal", EXIT_USAGE)
     click.echo(reports.plan_text(the_plan, source), err=True)
     click.confirm(f"Apply {len(the_plan.writes)} change(s) to Harbor?", abort=True, err=True)
@@ -103,7 +113,7 @@ def replicate(rule: str, path: str | None, wait: bool, timeout: float | None, re
         policy = client.replication_policies.get_by_name(rule)
         if policy is None:
             raise CliError(f"Harbor has no rule named {rule!r} (run swr-bridge apply first?)", EXIT_USAGE)
-        run = retry.start_retry(client, policy) if retry_failed else None
+        run = rerun.start_retry(client, policy) if retry_failed else None
         if retry_failed and run is None:
             emit({"rule": rule, "retried": []}, fmt, lambda: f"nothing to retry: the last execution of {rule} "
                  "has no failed tasks")
@@ -115,14 +125,14 @@ def replicate(rule: str, path: str | None, wait: bool, timeout: float | None, re
             return
         options = {"timeout": timeout, "interval": interval, "settle": settle, "bridge": target, "grace": bridge_grace}
         code = _follow(client, execution_id, rule, options, log_lines, progress, fmt)
-        warning = retry.cleanup(client, run) if run else None
+        warning = rerun.cleanup(client, run) if run else None
     if warning:
         click.echo(f"warning: {warning}", err=True)
     if code:
         raise click.exceptions.Exit(code)
 
 
-def _announce(rule: str, execution_id: int, run: retry.RetryRun | None) -> None:
+def _announce(rule: str, execution_id: int, run: rerun.RetryRun | None) -> None:
     if run:
         click.echo(f"retrying {len(run.repositories)} failed repositories of execution {run.source_execution.id} "
                    f"with the temporary rule {run.policy_name}: {', '.join(run.repositories)}", err=True)
@@ -184,7 +194,7 @@ def _wait(client: HarborClient, execution_id: int, options: dict, report) -> tup
 
 def register(group: click.Group) -> None:
     """Mount the provisioning and inventory commands on the `swr-bridge` group."""
-    from harbor_client import inventory
+    from provisioning import inventory
 
     for command in (plan, apply_command, replicate, *inventory.GROUPS):
         group.add_command(command)

@@ -5,8 +5,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harbor_client import yamldoc
-from harbor_client.yamldoc import YamlSyntaxError, parse_yaml
+from provisioning import yamldoc
+from provisioning.yamldoc import YamlSyntaxError, parse_yaml
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
                     st.floats(allow_nan=False, allow_infinity=False))
