@@ -24,7 +24,7 @@ EXTENSION = "swr-bridge.registry"
 
 class RegistryService:
     def __init__(self, config: BridgeConfig, session: requests.Session | None = None, *,
-                 budget_file: str | None = None, instance_key: str | None = None):
+                 budget_file: str | None = None, instance_key: str | None = None, login_file: str | None = None):
         self.config = config
         registry, api = swr_endpoints(config)
         swr = config.swr
@@ -34,7 +34,7 @@ class RegistryService:
         hosts = {urlsplit(u).netloc for u in (registry, api, dockyard)}
         self.upstream = Upstream(registry, hosts, self.session, swr.timeout, swr.verify)
         self.box = TokenBox(instance_key or instance_key_from_env(config.instance_key_env))
-        self.auth = Authenticator(config, self.box, self.upstream.login)
+        self.auth = Authenticator(config, self.box, self.upstream.login, login_file)
         self.orgs = _Organizations(api, dockyard, self.session, swr.timeout, config.organizations.auto_create)
         self.rules = config.mapping
         clock = fleet_clock(config.bandwidth, SharedClock(budget_file), metrics.budget_state)
