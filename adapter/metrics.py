@@ -24,6 +24,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     values,
@@ -45,6 +46,12 @@ TOKEN_CACHE = Counter(f"{PREFIX}_token_cache_requests", "SWR registry token look
                       ["result"])
 THROTTLE_WAIT = Counter(f"{PREFIX}_throttle_wait_seconds", "Seconds transfers spent waiting on the bandwidth "
                         "budget, by the limit that held them (instance, organization).", ["limit"])
+# Max over the live workers: 1 as long as one of them is on the fallback (an unset gauge reads 0).
+BUDGET_FALLBACK = Gauge(f"{PREFIX}_bandwidth_budget_fallback", "1 while the fleet's Redis is unreachable and "
+                        "the bandwidth budget runs on bandwidth.on_backend_error, else 0.",
+                        multiprocess_mode="livemax")
+BUDGET_CHANGES = Counter(f"{PREFIX}_bandwidth_budget_changes", "Changes of the bandwidth budget's backend "
+                         "state, by the state entered (shared, local-share, open, closed).", ["state"])
 WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, by intake outcome (accepted, "
                          "duplicate, unauthorized, invalid, too_large, store_unavailable) and the event's "
                          "replication status (empty when there is none).", ["outcome", "status"])
@@ -90,6 +97,12 @@ def organization_label(organization: str) -> str:
 def throttle_wait(seconds: float, limit: str) -> None:
     """The endpoint's Budget on_wait: seconds spent waiting on the bandwidth budget."""
     THROTTLE_WAIT.labels(limit=limit).inc(seconds)
+
+
+def budget_state(state: str) -> None:
+    """The fleet budget's on_change: which backend the bookings go to now."""
+    BUDGET_FALLBACK.set(0 if state == "shared" else 1)
+    BUDGET_CHANGES.labels(state=state).inc()
 
 
 def counting(organization: str, direction: str, throttle=None):
