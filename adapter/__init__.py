@@ -5,11 +5,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def create_app(config=None, *, budget_file: str | None = None, instance_key: str | None = None):
+def create_app(config=None, *, budget_file: str | None = None, instance_key: str | None = None,
+               login_file: str | None = None):
     """Builds the Flask app from a BridgeConfig; a dict (or None: the embedded defaults) is validated first.
 
     `budget_file` is the bandwidth budget all workers of an instance share (None: this process's own),
-    `instance_key` the key that seals tokens (None: read from the env the config names).
+    `instance_key` the key that seals tokens (None: read from the env the config names), `login_file` the
+    secrets SWR refused, shared by the workers (None: this process's own).
     """
     from flask import Flask
 
@@ -17,8 +19,12 @@ def create_app(config=None, *, budget_file: str | None = None, instance_key: str
 
     if not isinstance(config, BridgeConfig):
         config = load_data(config or {}, "<create_app>")
+    from adapter.errors import JsonProvider
+
     app = Flask(__name__)
-    app.config.update(BRIDGE=config, BUDGET_FILE=budget_file, INSTANCE_KEY=instance_key)
+    app.config.update(BRIDGE=config, BUDGET_FILE=budget_file, INSTANCE_KEY=instance_key,
+                      LOGIN_FILE=login_file)
+    app.json = JsonProvider(app)
     app.json.sort_keys = False
 
     from adapter import dockyard, errors, health, logs, metrics, registry, webhooks

@@ -68,6 +68,8 @@ class CredentialsConfig:
     mode: str = "passthrough"
     pinned: PinnedConfig | None = None
     cache_seconds: int = 60
+    failure_cache_seconds: int = 30
+    max_concurrent_logins: int = 4
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class BridgeConfig:
 
     listen: str
     public_url: str | None
+    trusted_hosts: tuple[str, ...]
     instance_key_env: str
     token_ttl: int
     upload_ttl: int
@@ -177,6 +180,9 @@ class CredentialsSchema(_Strict):
     mode = fields.String(load_default="passthrough", validate=validate.OneOf(["passthrough", "pinned"]))
     pinned = fields.Nested(PinnedSchema, load_default=None, allow_none=True)
     cache_seconds = fields.Integer(load_default=60, validate=validate.Range(min=0, max=3600))
+    # A secret SWR refused is refused again this long without asking SWR.
+    failure_cache_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1, max=3600))
+    max_concurrent_logins = fields.Integer(load_default=4, validate=validate.Range(min=1, max=256))
 
     @validates_schema(skip_on_field_errors=True)
     def _pinned_needs_block(self, data, **_):
@@ -198,6 +204,10 @@ class OrganizationsSchema(_Strict):
 class BridgeConfigSchema(_Strict):
     listen = HostPort(load_default="127.0.0.1:8080")
     public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    # Without public_url: Host headers the token realm may name (anything else gets the listen address).
+    trusted_hosts = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$", error="must be HOST or HOST:PORT")),
+        load_default=list)
     instance_key_env = fields.String(load_default="SWR_BRIDGE_KEY")
     token_ttl = fields.Integer(load_default=900, validate=validate.Range(min=60, max=86400))
     upload_ttl = fields.Integer(load_default=86400, validate=validate.Range(min=300, max=7 * 86400))
@@ -213,7 +223,7 @@ class BridgeConfigSchema(_Strict):
 
     @post_load
     def _make(self, data, **_):
-        return BridgeConfig(**{**data, "mapping": tuple(data["mapping"])})
+        return BridgeConfig(**{**data, "mapping": tuple(data["mapping"]), "trusted_hosts": tuple(data["trusted_hosts"])})
 
 
 def load_data(data: dict | None, source: str = "<config>") -> BridgeConfig:

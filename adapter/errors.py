@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Response, json, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from adapter.registry.errors import RegistryError
@@ -14,6 +15,17 @@ log = logging.getLogger("swr_bridge")
 
 OCI_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 405: "UNSUPPORTED",
              413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, with a body nested too deeply for the parser refused like any other bad JSON
+    (a 400) instead of a RecursionError (a 500 and a traceback)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def error_body(code: str, message: str, **extra) -> dict:

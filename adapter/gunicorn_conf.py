@@ -18,7 +18,9 @@ def settings(listen: str) -> dict:
     env = os.environ.get
     conf = {
         "bind": listen,
-        "worker_class": "gthread",
+        # gthread with heads and first body bytes read in its event loop (adapter/worker.py); `gthread`
+        # itself is the fallback (and what bench/abuse.py --worker gthread compares with).
+        "worker_class": env("SWR_BRIDGE_WORKER_CLASS", "adapter.worker.BridgeWorker"),
         "workers": int(env("SWR_BRIDGE_WORKERS", "2")),
         # Each upload holds one thread for its whole duration, so threads bound concurrent transfers.
         "threads": int(env("SWR_BRIDGE_THREADS", "16")),
@@ -30,6 +32,7 @@ def settings(listen: str) -> dict:
         "forwarded_allow_ips": env("SWR_BRIDGE_FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": "adapter.logs.GunicornLogger",
         "loglevel": env("SWR_BRIDGE_GUNICORN_LOGLEVEL", "warning"),
         # Upload tokens ride in the URL; keep room for them.
         "limit_request_line": 8190,

@@ -1,4 +1,7 @@
-"""JSON-lines logging with a request id, the principal (never its secret), repository, bytes and duration."""
+"""One logging setup: JSON lines for every project logger and gunicorn's, with the request id while serving one.
+
+The access line carries the principal (never its secret), repository, bytes and duration.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import sys
 import time
 import uuid
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 _UPLOAD_TOKEN = re.compile(r"(/blobs/uploads/)[^/?]+")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -29,22 +32,44 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": self._ts(record), "level": record.levelname.lower(), "logger": record.name,
                  "msg": record.getMessage()}
+        if has_request_context() and g.get("request_id"):
+            entry["request_id"] = g.request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+# The loggers every module of the project logs under (its own __name__, or swr_bridge.*).
+PROJECT_LOGGERS = ("swr_bridge", "adapter", "harbor_client")
+
+
 def configure(level: str = "INFO") -> None:
     """Routes the project's loggers to stderr as JSON lines (idempotent)."""
     logging.Formatter.converter = time.gmtime
-    root = logging.getLogger("swr_bridge")
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-        root.propagate = False
-    root.setLevel(level)
+    for name in PROJECT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(JsonFormatter())
+            logger.addHandler(handler)
+            logger.propagate = False
+        logger.setLevel(level)
+
+
+try:  # gunicorn is absent where only the CLI runs
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover
+    _GunicornLogger = object
+
+
+class GunicornLogger(_GunicornLogger):
+    """gunicorn's own messages (worker boots, timeouts, errors) as the same JSON lines."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 def request_id(given: str) -> str:

@@ -24,6 +24,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     values,
@@ -37,13 +38,20 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 BYTES = Counter(f"{PREFIX}_relayed_bytes", "Blob bytes relayed, by SWR organization and direction "
                 "(push: Harbor to SWR, pull: SWR to the client).", ["organization", "direction"])
 REQUESTS = Histogram(f"{PREFIX}_request_duration_seconds", "Request durations until the last byte was sent, "
-                     "by route, method and status.", ["route", "method", "status"], buckets=DURATION_BUCKETS)
+                     "by route, method and status class (2xx..5xx).", ["route", "method", "status"],
+                     buckets=DURATION_BUCKETS)
 UPSTREAM_ERRORS = Counter(f"{PREFIX}_upstream_errors", "Failed calls to SWR, by target (registry, api) and kind "
                           "(timeout, unreachable, protocol, http_5xx).", ["target", "kind"])
 TOKEN_CACHE = Counter(f"{PREFIX}_token_cache_requests", "SWR registry token look-ups, by result (hit, miss).",
                       ["result"])
 THROTTLE_WAIT = Counter(f"{PREFIX}_throttle_wait_seconds", "Seconds transfers spent waiting on the bandwidth "
                         "budget, by the limit that held them (instance, organization).", ["limit"])
+# Max over the live workers: 1 as long as one of them is on the fallback (an unset gauge reads 0).
+BUDGET_FALLBACK = Gauge(f"{PREFIX}_bandwidth_budget_fallback", "1 while the fleet's Redis is unreachable and "
+                        "the bandwidth budget runs on bandwidth.on_backend_error, else 0.",
+                        multiprocess_mode="livemax")
+BUDGET_CHANGES = Counter(f"{PREFIX}_bandwidth_budget_changes", "Changes of the bandwidth budget's backend "
+                         "state, by the state entered (shared, local-share, open, closed).", ["state"])
 WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, by intake outcome (accepted, "
                          "duplicate, unauthorized, invalid, too_large, store_unavailable) and the event's "
                          "replication status (empty when there is none).", ["outcome", "status"])
@@ -52,9 +60,15 @@ DELIVERIES = Counter(f"{PREFIX}_webhook_deliveries", "Alert delivery attempts, b
 LOGIN_REFUSED = Counter(f"{PREFIX}_login_refused", "Pass-through logins refused, by reason (wrong: SWR refused "
                         "the secret; cached: a secret SWR refused moments ago, SWR not asked; backoff: the "
                         "address failed too often; busy: too many SWR logins at once).", ["reason"])
+SWR_LOGINS = Counter(f"{PREFIX}_swr_logins", "Logins the endpoint asked SWR for, by result (ok, refused).",
+                     ["result"])
 PRUNED = Counter(f"{PREFIX}_webhook_rows_pruned", "Webhook store rows deleted by retention, by table "
                  "(events, summaries, deliveries).", ["table"])
 OUTBOX_STATES = ("pending", "dead")
+# Every label value comes from a closed set: a client picks methods and paths, never a new time series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_ORGANIZATIONS = 200  # distinct organization labels per process; further ones count as "other"
+_organizations: set[str] = set()
 
 
 def multiprocess_dir() -> str | None:
@@ -70,14 +84,30 @@ def login_refused(reason: str) -> None:
     LOGIN_REFUSED.labels(reason=reason).inc()
 
 
+def organization_label(organization: str) -> str:
+    """The organization itself for the first MAX_ORGANIZATIONS seen, then "other"."""
+    if organization in _organizations:
+        return organization
+    if len(_organizations) >= MAX_ORGANIZATIONS:
+        return "other"
+    _organizations.add(organization)
+    return organization
+
+
 def throttle_wait(seconds: float, limit: str) -> None:
     """The endpoint's Budget on_wait: seconds spent waiting on the bandwidth budget."""
     THROTTLE_WAIT.labels(limit=limit).inc(seconds)
 
 
+def budget_state(state: str) -> None:
+    """The fleet budget's on_change: which backend the bookings go to now."""
+    BUDGET_FALLBACK.set(0 if state == "shared" else 1)
+    BUDGET_CHANGES.labels(state=state).inc()
+
+
 def counting(organization: str, direction: str, throttle=None):
     """A `throttle(n)` for one transfer that counts its bytes, then applies `throttle` if there is one."""
-    child = BYTES.labels(organization=organization, direction=direction)
+    child = BYTES.labels(organization=organization_label(organization), direction=direction)
     if throttle is None:
         return child.inc
 
@@ -125,7 +155,8 @@ def _before() -> None:
 
 def observe(route: str, method: str, status: int, started: float) -> None:
     """One request's duration, from `started` (time.monotonic) until now."""
-    REQUESTS.labels(route=route, method=method, status=str(status)).observe(time.monotonic() - started)
+    REQUESTS.labels(route=route, method=method if method in METHODS else "other",
+                    status=f"{status // 100}xx").observe(time.monotonic() - started)
 
 
 def _after(resp: Response) -> Response:

@@ -53,6 +53,10 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     fd, budget_file = tempfile.mkstemp(prefix="swr-bridge-budget-")
     os.close(fd)
     created = [budget_file]  # temporary files of ours, removed when gunicorn exits
+    # The secrets SWR refused, shared by this instance's workers (adapter.registry.logins).
+    fd, login_file = tempfile.mkstemp(prefix="swr-bridge-logins-")
+    os.close(fd)
+    created.append(login_file)
     had_metrics_dir = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     metrics_dir = prepare_metrics_dir()
     if not had_metrics_dir:
@@ -64,7 +68,7 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
                 self.cfg.set(name, value)
 
         def load(self):
-            return create_app(config, budget_file=budget_file, instance_key=key)
+            return create_app(config, budget_file=budget_file, instance_key=key, login_file=login_file)
 
     try:
         Application().run()

@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validates
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from harbor_client.units import parse_rate
 
@@ -82,6 +82,9 @@ class BandwidthPolicy:
     limit: float | None = None
     windows: tuple[Window, ...] = ()
     per_organization: dict = field(default_factory=dict)
+    backend: str = "local"  # or redis://host:6379/0, rediss://...: one budget for the whole fleet
+    password_env: str | None = None
+    on_backend_error: str = "local-share"
 
     def rate_at(self, moment: datetime) -> float | None:
         for window in self.windows:
@@ -121,6 +124,19 @@ class BandwidthSchema(Schema):
     limit = _RateField(load_default=None, allow_none=True)
     windows = fields.List(fields.Nested(WindowSchema), load_default=list)
     per_organization = fields.Dict(keys=fields.String(), values=_RateField(), load_default=dict)
+    backend = fields.String(load_default="local")
+    password_env = fields.String(load_default=None, allow_none=True)
+    on_backend_error = fields.String(load_default="local-share",
+                                     validate=validate.OneOf(["local-share", "open", "closed"]))
+
+    @validates("backend")
+    def _backend(self, value, **_):
+        from adapter.fleet_budget import validate_backend
+
+        try:
+            validate_backend(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
 
     @validates("per_organization")
     def _orgs(self, value, **_):
@@ -138,7 +154,8 @@ class BandwidthSchema(Schema):
 
     @post_load
     def _make(self, data, **_):
-        return BandwidthPolicy(data["limit"], tuple(data["windows"]), dict(data["per_organization"]))
+        return BandwidthPolicy(data["limit"], tuple(data["windows"]), dict(data["per_organization"]),
+                               data["backend"], data["password_env"], data["on_backend_error"])
 
 
 class SharedClock:
@@ -196,6 +213,16 @@ class SharedClock:
             finally:
                 fcntl.flock(self._fh, fcntl.LOCK_UN)
 
+    def book(self, bookings, nbytes: int, burst: float) -> tuple[float, int]:
+        """Books nbytes on each (name, slot, rate); returns the seconds until all of them allow it to
+        go and the index of the booking that held it longest (-1 when none holds it)."""
+        ready, which = self.now(), -1
+        for i, (_, slot, rate) in enumerate(bookings):
+            start = self.reserve(slot, nbytes, rate, burst)
+            if start > ready:
+                ready, which = start, i
+        return ready - self.now(), which
+
     def close(self) -> None:
         self._map.close()
         self._fh.close()
@@ -233,21 +260,21 @@ class Budget:
 
     def acquire(self, nbytes: int, organization: str | None = None, burst: float = BURST) -> float:
         """Reserves nbytes and sleeps until they may go; returns the seconds slept."""
+        bookings = []
         rate = self.policy.rate_at(self._utcnow())
-        ready, limit = 0.0, "instance"
         if rate:
-            ready = self.clock.reserve(0, nbytes, rate, burst)
+            bookings.append((None, 0, rate))
         org_rate = self.policy.per_organization.get(organization) if organization else None
         if org_rate:
-            org_ready = self.clock.reserve(self._org_slots[organization], nbytes, org_rate, burst)
-            if org_ready > ready:
-                ready, limit = org_ready, "organization"
-        delay = ready - self.clock.now()
+            bookings.append((organization, self._org_slots[organization], org_rate))
+        if not bookings:
+            return 0.0
+        delay, which = self.clock.book(bookings, nbytes, burst)
         if delay <= 0:
             return 0.0
         self._sleep(delay)
         if self._on_wait:
-            self._on_wait(delay, limit)
+            self._on_wait(delay, "instance" if bookings[which][0] is None else "organization")
         return delay
 
     def meter(self, organization: str | None = None):

@@ -27,7 +27,7 @@ def _principal() -> Principal:
     basic = parse_basic(request.headers.get("Authorization", ""))
     if basic is None:
         raise RegistryError("UNAUTHORIZED", "Basic credentials required", status=401)
-    return service().auth.check_basic(*basic)
+    return service().auth.check_basic(*basic, request.remote_addr or "")
 
 
 def _namespace(org: dict | None) -> dict:

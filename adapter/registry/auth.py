@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
-import threading
 import time
 from dataclasses import dataclass
 
 from adapter import metrics
 from adapter.registry.errors import RegistryError
+from adapter.registry.logins import LoginGuard, LoginRefused
 from adapter.registry.tokens import TokenBox
 from adapter.swr.credentials import AccessID, CredentialError, check_secret
 from adapter.swr.principal import Principal
@@ -64,14 +63,15 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 class Authenticator:
     """Validates credentials (pass-through or pinned) and issues/opens sealed bearer tokens."""
 
-    def __init__(self, config, box: TokenBox, login):
+    def __init__(self, config, box: TokenBox, login, login_file: str | None = None):
         self.config, self.box, self._login = config, box, login
         self.ttl = config.token_ttl
         creds = config.credentials
         self.mode, self.cache_seconds = creds.mode, creds.cache_seconds
-        self._ok: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._salt = os.urandom(16)
+        from adapter import metrics
+
+        self.guard = LoginGuard(self.cache_seconds, creds.failure_cache_seconds, creds.max_concurrent_logins,
+                                on_refused=metrics.login_refused, shared=login_file)
         if self.mode == "pinned":
             self._pinned = self._load_pinned(creds.pinned)
 
@@ -83,7 +83,7 @@ class Authenticator:
         return Principal(block.access_id, sk), clients
 
     # --- Basic ----------------------------------------------------------------------------------
-    def check_basic(self, user: str, password: str) -> Principal:
+    def check_basic(self, user: str, password: str, address: str = "") -> Principal:
         if self.mode == "pinned":
             return self._check_pinned(user, password)
         try:
@@ -92,18 +92,13 @@ class Authenticator:
         except CredentialError as exc:
             raise RegistryError("UNAUTHORIZED", f"invalid credentials: {exc}", status=401) from None
         principal = Principal(user, password)
-        key = hashlib.sha256(self._salt + f"{user}\0{password}".encode()).hexdigest()
-        now = time.time()
-        with self._lock:
-            if self._ok.get(key, 0) > now:
-                return principal
-        if not self._login(principal):
-            metrics.login_refused("wrong")
-            raise RegistryError("UNAUTHORIZED", "SWR refused these credentials", status=401)
-        with self._lock:
-            if len(self._ok) > 10000:
-                self._ok.clear()
-            self._ok[key] = now + self.cache_seconds
+        try:
+            self.guard.check(user, password, address, lambda: self._login(principal))
+        except LoginRefused as exc:
+            if exc.reason in ("wrong", "cached"):
+                raise RegistryError("UNAUTHORIZED", exc.message, status=401) from None
+            raise RegistryError("TOOMANYREQUESTS", exc.message, status=429,
+                                headers={"Retry-After": str(max(1, round(exc.retry_after)))}) from None
         return principal
 
     def _check_pinned(self, user: str, password: str) -> Principal:
@@ -137,10 +132,10 @@ class Authenticator:
         access = tuple((k, n, frozenset(a)) for k, n, a in data["acc"])
         return Grant(principal, access)
 
-    def authenticate(self, header: str | None) -> Grant:
+    def authenticate(self, header: str | None, address: str = "") -> Grant:
         if header and header.lower().startswith("bearer "):
             return self.open_bearer(header[7:].strip())
         basic = parse_basic(header or "")
         if basic is None:
             raise RegistryError("UNAUTHORIZED", "authentication required", status=401)
-        return Grant(self.check_basic(*basic), None)
+        return Grant(self.check_basic(*basic, address), None)

@@ -114,8 +114,8 @@ def upload(name: str, token: str) -> Response:
     return _cancel(state)
 
 
-def _upstream_call(method: str, state: dict, **kw):
-    return service().upstream.request(grant().principal, method, state["u"], scopes(state["d"], "push"), **kw)
+def _upstream_call(method: str, state: dict, action: str = "push", **kw):
+    return service().upstream.request(grant().principal, method, state["u"], scopes(state["d"], action), **kw)
 
 
 def _check_size(offset: int) -> None:
@@ -133,10 +133,7 @@ def _patch(name: str, state: dict) -> Response:
     headers = {"Content-Type": "application/octet-stream"}
     content_range = request.headers.get("Content-Range")
     if content_range:
-        match = RANGE_RE.match(content_range.strip())
-        if not match or int(match.group(1)) > int(match.group(2)):
-            raise RegistryError("RANGE_INVALID", f"Content-Range {content_range!r} is not start-end", status=416)
-        headers["Content-Range"] = f"{match.group(1)}-{match.group(2)}"
+        headers["Content-Range"] = _continuing(content_range, state["o"])
     _check_size(state["o"])
     body = body_stream(request, throttle=service().meter(state["d"]))
     resp = _upstream_call("PATCH", state, data=body, headers=headers, stream=False, replayable=False)
@@ -144,6 +141,21 @@ def _patch(name: str, state: dict) -> Response:
         raise _fail(resp)
     offset = _offset(resp, state["o"] + body.count)
     return _accepted(name, state["d"], resp.headers.get("Location", state["u"]), offset, resp)
+
+
+def _continuing(content_range: str, offset: int) -> str:
+    """The chunk's range, when it starts where the upload ends and matches the body's length."""
+    match = RANGE_RE.match(content_range.strip())
+    if not match or int(match.group(1)) > int(match.group(2)):
+        raise RegistryError("RANGE_INVALID", f"Content-Range {content_range!r} is not start-end", status=416)
+    start, end = int(match.group(1)), int(match.group(2))
+    if start != offset:
+        raise RegistryError("RANGE_INVALID", f"Content-Range starts at {start}, the upload holds {offset} bytes",
+                            status=416, headers={"Range": f"0-{max(offset - 1, 0)}"})
+    if request.content_length is not None and request.content_length != end - start + 1:
+        raise RegistryError("RANGE_INVALID", f"Content-Range {start}-{end} does not match Content-Length "
+                            f"{request.content_length}", status=416)
+    return f"{start}-{end}"
 
 
 def _offset(resp, fallback: int) -> int:
@@ -169,7 +181,7 @@ def _finish(name: str, state: dict, digest: str | None) -> Response:
             raise _fail(resp)
         location = resp.headers.get("Location", location)
         if body.digest != digest:
-            _upstream_call("DELETE", dict(state, u=location), stream=False).close()
+            _upstream_call("DELETE", dict(state, u=location), "delete", stream=False).close()
             raise RegistryError("DIGEST_INVALID", f"content digest {body.digest} does not match {digest}")
         verified = True
     kwargs = {}
@@ -191,7 +203,8 @@ def _status(name: str, state: dict) -> Response:
 
 
 def _cancel(state: dict) -> Response:
-    resp = _upstream_call("DELETE", state, stream=False)
+    # distribution (and SWR) want the delete action for an upload's DELETE, not push.
+    resp = _upstream_call("DELETE", state, "delete", stream=False)
     if resp.status_code not in (202, 204, 404):
         raise _fail(resp)
     return Response(None, status=204)

@@ -15,7 +15,15 @@ from adapter.registry.relay import stream_response
 from adapter.registry.service import grant, service
 from adapter.swr.naming import NamingError, check_tag
 from adapter.transfer import convert
-from adapter.transfer.oci import ACCEPT, MANIFEST_TYPES, is_digest, sha256_digest
+from adapter.transfer.oci import (
+    ACCEPT,
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_MANIFEST,
+    is_digest,
+    sha256_digest,
+)
 from adapter.transfer.streams import copy_headers, read_limited
 
 log = logging.getLogger(__name__)
@@ -60,19 +68,51 @@ def _check_manifest(body: bytes) -> str:
     """The media type to send: Content-Type, which must agree with the manifest's own mediaType."""
     try:
         doc = json.loads(body)
-    except ValueError:
-        raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON (or nested too deeply)") from None
     if not isinstance(doc, dict):
         raise RegistryError("MANIFEST_INVALID", "manifest must be a JSON object")
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
     media_type = doc.get("mediaType")
+    for what, value in (("mediaType", media_type), ("Content-Type", content_type or None)):
+        if value is not None and value not in MANIFEST_TYPES:
+            raise RegistryError("MANIFEST_INVALID", f"{what} {str(value)[:100]!r} is not a manifest type "
+                                f"({', '.join(MANIFEST_TYPES)})")
     if media_type and content_type and media_type != content_type:
         raise RegistryError("MANIFEST_INVALID",
                             f"mediaType {media_type!r} does not agree with Content-Type {content_type!r}")
     chosen = content_type or media_type
     if not chosen:
         raise RegistryError("MANIFEST_INVALID", "neither Content-Type nor mediaType names the manifest type")
+    _check_shape(doc, chosen)
     return chosen
+
+
+IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+
+
+def _check_shape(doc: dict, media_type: str) -> None:
+    """The fields a registry needs of an image manifest or an index, checked here so that a malformed
+    one is the client's 400 and never an upstream error (docker-registry answers 500 to some)."""
+    def descriptor(item, where: str) -> None:
+        if not (isinstance(item, dict) and isinstance(item.get("digest"), str) and is_digest(item["digest"])
+                and type(item.get("size")) is int and item["size"] >= 0):
+            raise RegistryError("MANIFEST_INVALID", f"{where} must be a descriptor with a digest and a size")
+
+    if media_type in IMAGE_TYPES or media_type in INDEX_TYPES:
+        if doc.get("schemaVersion") != 2:
+            raise RegistryError("MANIFEST_INVALID", "schemaVersion must be 2")
+    if media_type in IMAGE_TYPES:
+        descriptor(doc.get("config"), "config")
+        if not isinstance(doc.get("layers"), list):
+            raise RegistryError("MANIFEST_INVALID", "layers must be a list")
+        for i, layer in enumerate(doc["layers"]):
+            descriptor(layer, f"layers[{i}]")
+    elif media_type in INDEX_TYPES:
+        if not isinstance(doc.get("manifests"), list):
+            raise RegistryError("MANIFEST_INVALID", "manifests must be a list")
+        for i, child in enumerate(doc["manifests"]):
+            descriptor(child, f"manifests[{i}]")
 
 
 def _check_reference(ref: str, body: bytes) -> str:
@@ -190,7 +230,10 @@ def list_tags(name: str) -> Response:
     if resp.status_code != 200:
         raise _fail(resp)
     link = resp.headers.get("Link")
-    tags = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}").get("tags") or []
+    try:
+        tags = json.loads(read_limited(resp, 16 * 1024 * 1024) or b"{}").get("tags") or []
+    except (ValueError, RecursionError, AttributeError):
+        raise RegistryError("UPSTREAM_ERROR", "SWR's tag list is not a JSON object", status=502) from None
     if link:
         link = _rewrite_link(link, f"/v2/{dest}/", f"/v2/{name}/")
     else:

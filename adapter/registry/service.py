@@ -9,6 +9,7 @@ from flask import current_app, g
 
 from adapter import metrics
 from adapter.config import BridgeConfig, swr_endpoints
+from adapter.fleet_budget import fleet_clock
 from adapter.registry.auth import Authenticator, Grant
 from adapter.registry.errors import RegistryError
 from adapter.registry.tokens import TokenBox, instance_key_from_env
@@ -23,7 +24,7 @@ EXTENSION = "swr-bridge.registry"
 
 class RegistryService:
     def __init__(self, config: BridgeConfig, session: requests.Session | None = None, *,
-                 budget_file: str | None = None, instance_key: str | None = None):
+                 budget_file: str | None = None, instance_key: str | None = None, login_file: str | None = None):
         self.config = config
         registry, api = swr_endpoints(config)
         swr = config.swr
@@ -33,10 +34,11 @@ class RegistryService:
         hosts = {urlsplit(u).netloc for u in (registry, api, dockyard)}
         self.upstream = Upstream(registry, hosts, self.session, swr.timeout, swr.verify)
         self.box = TokenBox(instance_key or instance_key_from_env(config.instance_key_env))
-        self.auth = Authenticator(config, self.box, self.upstream.login)
+        self.auth = Authenticator(config, self.box, self.upstream.login, login_file)
         self.orgs = _Organizations(api, dockyard, self.session, swr.timeout, config.organizations.auto_create)
         self.rules = config.mapping
-        self.budget = Budget(config.bandwidth, SharedClock(budget_file), on_wait=metrics.throttle_wait)
+        clock = fleet_clock(config.bandwidth, SharedClock(budget_file), metrics.budget_state)
+        self.budget = Budget(config.bandwidth, clock, on_wait=metrics.throttle_wait)
 
     def map_name(self, name: str) -> str:
         """Client repository name -> SWR repository name, checked against SWR's naming rules."""

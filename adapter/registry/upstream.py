@@ -31,6 +31,11 @@ class Upstream(RegistryClient):
     def creds_of(self, principal: Principal) -> tuple[str, str]:
         return principal.access_id, principal.password
 
+    def login(self, principal: Principal) -> bool:
+        ok = super().login(principal)
+        metrics.SWR_LOGINS.labels(result="ok" if ok else "refused").inc()
+        return ok
+
     def on_token(self, hit: bool) -> None:
         metrics.token_cache(hit=hit)
 

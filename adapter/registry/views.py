@@ -11,14 +11,25 @@ from adapter.registry.auth import SERVICE, Grant, parse_basic
 from adapter.registry.errors import API_VERSION_HEADER, RegistryError
 from adapter.registry.service import EXTENSION, RegistryService, service
 from adapter.transfer.errors import TransferError
+from adapter.transfer.oci import is_digest
 
 bp = Blueprint("registry", __name__)
 
 
-def _challenge(scope: str | None = None) -> dict[str, str]:
+def realm_base() -> str:
+    """Where clients reach this endpoint: public_url, else the request's Host when it is one of
+    trusted_hosts, else the listen address. Never an arbitrary Host header, which would send the
+    client's credentials wherever the sender of that header chose."""
     cfg = service().config
-    base = (cfg.public_url or request.host_url).rstrip("/")
-    value = f'Bearer realm="{base}/auth/token",service="{SERVICE}"'
+    if cfg.public_url:
+        return cfg.public_url.rstrip("/")
+    if request.host in cfg.trusted_hosts:
+        return f"{request.scheme}://{request.host}"
+    return f"{request.scheme}://{cfg.listen}"
+
+
+def _challenge(scope: str | None = None) -> dict[str, str]:
+    value = f'Bearer realm="{realm_base()}/auth/token",service="{SERVICE}"'
     if scope:
         value += f',scope="{scope}"'
     return {"WWW-Authenticate": value}
@@ -26,7 +37,7 @@ def _challenge(scope: str | None = None) -> dict[str, str]:
 
 def _authenticate(scope: str | None = None) -> Grant:
     try:
-        return service().auth.authenticate(request.headers.get("Authorization"))
+        return service().auth.authenticate(request.headers.get("Authorization"), request.remote_addr or "")
     except RegistryError as exc:
         if exc.status == 401:
             exc.headers.update(_challenge(scope))
@@ -57,6 +68,7 @@ def requires(action: str):
         @functools.wraps(handler)
         def view(name: str, **args):
             g.route = label
+            _check_path(name, args)
             scope = f"repository:{name}:{'pull,push' if action == 'push' else action}"
             g.registry_grant = _authenticate(scope)
             if not g.registry_grant.allows("repository", name, action):
@@ -100,6 +112,27 @@ for _rule, _methods, _handler, _action in ROUTES:  # GET routes answer HEAD too
                     strict_slashes=not _rule.endswith("/"))  # uploads/ with or without its slash
 
 
+def _check_path(name: str, args: dict) -> None:
+    """The repository name, tag and digest of every route, before anything else sees them: a `..`
+    would otherwise reach SWR as another path."""
+    from adapter.swr.naming import NamingError, check_oci_name, check_tag
+
+    try:
+        check_oci_name(name)
+    except NamingError as exc:
+        raise RegistryError("NAME_INVALID", str(exc), detail={"name": name}) from None
+    ref, digest = args.get("ref"), args.get("digest")
+    if ref is not None and not ref.startswith(("sha256:", "sha512:")):
+        try:
+            check_tag(ref)
+        except NamingError as exc:  # the code put_manifest has always given a bad tag
+            raise RegistryError("NAME_INVALID", str(exc), detail={"tag": ref}) from None
+    elif ref is not None:
+        digest = ref
+    if digest is not None and not is_digest(digest):
+        raise RegistryError("DIGEST_INVALID", f"digest {digest[:100]!r} is not sha256:<64 hex> or sha512:<128 hex>")
+
+
 def _organization_missing(name: str) -> bool:
     """Harbor's existence checks (manifest and blob HEAD) carry a pull-only token, so they reach an
     organization that its first write has not created yet; SWR denies reads there, and anything but
@@ -126,7 +159,7 @@ def token():
         raise RegistryError("UNAUTHORIZED", "Basic credentials (access id and secret) required", status=401,
                             headers={"WWW-Authenticate": 'Basic realm="swr-bridge"'})
     svc = service()
-    principal = svc.auth.check_basic(*basic)
+    principal = svc.auth.check_basic(*basic, request.remote_addr or "")
     scopes = [s for s in request.args.getlist("scope") for s in _split_scopes(s)]
     return jsonify(svc.auth.issue(principal, scopes))
 
@@ -150,5 +183,6 @@ def api_version(resp: Response) -> Response:
 
 def init_app(app) -> None:
     app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"], budget_file=app.config.get("BUDGET_FILE"),
-                                                instance_key=app.config.get("INSTANCE_KEY"))
+                                                instance_key=app.config.get("INSTANCE_KEY"),
+                                                login_file=app.config.get("LOGIN_FILE"))
     app.register_blueprint(bp)

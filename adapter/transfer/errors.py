@@ -17,7 +17,7 @@ def upstream_error(status: int, body: bytes, content_type: str | None = None) ->
     """Keeps an upstream OCI error's code and message; wraps anything else (SWR shapes included)."""
     try:
         data = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     code, message = _first_code(data)
     if code:

@@ -14,6 +14,17 @@ PASS_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "ETag
                 "Accept-Ranges", "OCI-Subject", "Docker-Upload-UUID", "Range", "Last-Modified")
 
 
+class ClientGone(TransferError):
+    """The client's request body ended early: a reset, a disconnect or a body below the minimum rate.
+
+    Not an OSError on purpose: urllib3 swallows ECONNRESET while it sends a body (it takes it for
+    the upstream's), then waits for an answer the upstream never gives; this ends the request at once.
+    """
+
+    def __init__(self, message: str):
+        super().__init__("BLOB_UPLOAD_INVALID", message, status=400)
+
+
 class BodyStream:
     """Iterates a WSGI input in chunks, counting and hashing; `throttle(n)` may block to hold a budget."""
 
@@ -30,7 +41,7 @@ class BodyStream:
         # upload keeps the size that Harbor's upload-status GET then reports and resumes from.
         pending = b""
         while True:
-            buf = self._stream.read(CHUNK)
+            buf = self._read()
             if not buf:
                 break
             if pending:
@@ -41,10 +52,21 @@ class BodyStream:
                 self._throttle(len(buf))
             pending = buf
         if self.expected is not None and self.count != self.expected:
-            raise TransferError("BLOB_UPLOAD_INVALID", f"the request body ended after {self.count} of "
-                                f"{self.expected} bytes (client disconnected)", status=400)
+            raise ClientGone(f"the request body ended after {self.count} of {self.expected} bytes "
+                             "(client disconnected)")
         if pending:
             yield pending
+
+    def _read(self) -> bytes:
+        try:
+            return self._stream.read(CHUNK)
+        except (OSError, ValueError) as exc:  # reset, timeout below the minimum rate, closed socket
+            raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
+        except Exception as exc:  # werkzeug's ClientDisconnected, gunicorn's NoMoreData and kin
+            if type(exc).__name__ in ("ClientDisconnected", "NoMoreData", "ChunkMissingTerminator",
+                                      "InvalidChunkSize"):
+                raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
+            raise
 
     @property
     def digest(self) -> str:

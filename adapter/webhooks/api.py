@@ -18,6 +18,8 @@ from adapter.webhooks.waiters import TooManyWaiters
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
 # Ids the stores can hold; anything larger is a 404 from the router, not an overflow in the driver.
 ID = "int(min=1, max=9223372036854775807)"
+# Free-text filters reach the store: PostgreSQL refuses NUL in text (and answered 503 for it).
+PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error="must not contain control characters")
 MAX_WAIT = 60.0  # below common load balancer idle timeouts; a client simply asks again
 # An execution's key is negative for a group of id-less events (Harbor < 2.13, model.group_id).
 KEY = "int(signed=True)"
@@ -90,13 +92,13 @@ class EventArgs(PageArgs):
     after = Cursor(queries.EVENT_KEYS)
     status = fields.String(validate=validate.OneOf(STATUSES + ("running",)))
     execution_id = fields.Integer(validate=validate.Range(min=-(2**63), max=2**63 - 1))  # the execution's key
-    event_type = fields.String(validate=validate.Length(min=1, max=128))
+    event_type = fields.String(validate=[validate.Length(min=1, max=128), PRINTABLE])
 
 
 class DeliveryArgs(PageArgs):
     after = Cursor(queries.DELIVERY_KEYS)
     state = fields.String(validate=validate.OneOf(["pending", "delivered", "dead"]))
-    sink = fields.String(validate=validate.Length(min=1, max=64))
+    sink = fields.String(validate=[validate.Length(min=1, max=64), PRINTABLE])
 
 
 def _bridge():

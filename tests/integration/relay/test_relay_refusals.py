@@ -18,7 +18,8 @@ def test_v2_challenges_without_credentials(make_app):
     resp = make_app().test_client().get("/v2/")
     assert resp.status_code == 401
     challenge = resp.headers["WWW-Authenticate"]
-    assert challenge.startswith('Bearer realm="http://localhost/auth/token"') and 'service="swr-bridge"' in challenge
+    # No public_url and no trusted_hosts: the listen address, never the request's Host.
+    assert challenge.startswith('Bearer realm="http://127.0.0.1:8080/auth/token"') and 'service="swr-bridge"' in challenge
     assert resp.get_json()["errors"][0]["code"] == "UNAUTHORIZED"
 
 

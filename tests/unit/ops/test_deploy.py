@@ -35,6 +35,12 @@ def container(objects) -> dict:
     return c
 
 
+def container_named(objects, deployment: str) -> dict:
+    [c] = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == deployment)[
+        "spec"]["template"]["spec"]["containers"]
+    return c
+
+
 def env_names(config, path="") -> set[str]:
     """Every environment variable a config names: *_env keys (strings or lists) and their defaults."""
     found = set()
@@ -146,7 +152,8 @@ def test_every_env_the_config_names_comes_from_the_secret_template(rendered):
         assert ref["name"] == secret["metadata"]["name"]
         assert ref["key"] in secret["stringData"], f"{ref['key']} missing from the Secret template"
     # and the Secret template carries nothing a config of ours does not use
-    used = {e["valueFrom"]["secretKeyRef"]["key"] for e in container(render(OVERLAY))["env"] if "valueFrom" in e}
+    used = {e["valueFrom"]["secretKeyRef"]["key"] for overlay in (OVERLAY, DEPLOY / "overlays" / "redis-budget")
+            for e in container_named(render(overlay), "swr-bridge")["env"] if "valueFrom" in e}
     assert used == set(secret["stringData"])
 
 

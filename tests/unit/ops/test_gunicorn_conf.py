@@ -29,7 +29,8 @@ def loaded(listen="0.0.0.0:8080") -> Config:
 def test_defaults_suit_long_uploads():
     cfg = loaded()
     assert cfg.bind == ["0.0.0.0:8080"]
-    assert cfg.worker_class_str == "gthread"
+    assert cfg.worker_class_str == "adapter.worker.BridgeWorker"
+    assert cfg.worker_class.__mro__[1].__name__ == "ThreadWorker"
     assert cfg.workers == 2 and cfg.threads == 16
     # gthread heartbeats from its main loop, so a long upload does not trip the worker timeout;
     # graceful_timeout is what an in-flight 10 GB layer gets on SIGTERM.

@@ -1,0 +1,312 @@
+"""The gunicorn worker of `swr-bridge serve`: gthread, but slow clients hold no thread and SIGTERM refuses at once.
+
+gthread hands a connection to a thread as soon as its first byte arrives, and the thread then blocks
+until the request head is complete: 36 connections that send one byte each held every thread of a
+default instance. Here the main loop gathers the request head (TLS handshake included) without a
+thread, for at most SWR_BRIDGE_HEADER_TIMEOUT seconds (10); only a complete head reaches a thread.
+The body is read in the thread, where every socket read waits at most until the client falls below
+SWR_BRIDGE_MIN_BODY_RATE bytes/s (1024) averaged over the last SWR_BRIDGE_BODY_RATE_WINDOW seconds
+(60): a stalled body frees its thread within the window, a Harbor throttled to 100 KiB/s is far above.
+On SIGTERM the listening sockets are closed at once, so new connections are refused rather than left
+in the backlog, while requests in flight finish within the graceful timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import ssl
+import time
+from collections import deque
+from functools import partial
+
+from gunicorn import http, util
+from gunicorn import sock as gsock
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+HEAD_END = b"\r\n\r\n"
+HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no more waiting
+UNREAD_DRAIN_SECONDS = 0.1
+LINGER_SECONDS, LINGER_BYTES = 2.0, 64 * 1024  # gunicorn's own bounds for a graceful close
+
+
+BODY_PREFETCH = 64 * 1024  # body bytes gathered before a thread is given: a stall before them costs none
+
+
+def body_prefetch(head: bytes) -> int:
+    """How many body bytes to gather with this head: up to BODY_PREFETCH of its declared length,
+    BODY_PREFETCH of a chunked body (or up to its last chunk, if sooner), none when the client
+    waits for `100 Continue` before it sends its body."""
+    length, chunked = 0, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"expect" and value == b"100-continue":
+            return 0
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value:
+            chunked = True
+    return BODY_PREFETCH if chunked else min(length, BODY_PREFETCH)
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+class SlowClient(TimeoutError):
+    """The client sent its body slower than the minimum rate."""
+
+
+class RateReader:
+    """Stands in for the socket behind gunicorn's body reader: each recv waits at most until the
+    bytes received over the last `window` seconds would fall below `rate * window`."""
+
+    def __init__(self, sock, rate: float, window: float, clock=time.monotonic):
+        self.sock, self.rate, self.window, self.clock = sock, rate, window, clock
+        self.reset()
+
+    def reset(self) -> None:
+        """A new request: the window starts now."""
+        now = self.clock()
+        self.total, self.cap, self.last = 0, None, now
+        self.samples: deque[tuple[float, int]] = deque([(now, 0)])  # (time, total before it), 1 per second
+
+    def deadline(self) -> float:
+        """When the window would hold too few bytes if nothing more arrives."""
+        floor = self.total - self.rate * self.window
+        for when, before in self.samples:
+            if before > floor:
+                return when + self.window
+        return self.last + self.window  # every byte arrived in the last bucket: its window ends then
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            wait = self.deadline() - self.clock()
+            if wait <= 0:
+                raise SlowClient(f"request body slower than {self.rate:.0f} B/s over {self.window:.0f} s")
+            self.sock.settimeout(wait if self.cap is None else min(wait, self.cap))
+            try:
+                data = self.sock.recv(size)
+            except (socket.timeout, ssl.SSLWantReadError):
+                if self.cap is not None and self.cap < wait:
+                    raise
+                continue
+            finally:
+                self.sock.settimeout(None)
+            self.count(len(data))
+            return data
+
+    def count(self, n: int) -> None:
+        now = self.clock()
+        if now - self.samples[-1][0] >= 1.0:
+            self.samples.append((now, self.total))
+        while len(self.samples) > 1 and now - self.samples[1][0] > self.window:
+            self.samples.popleft()
+        self.total, self.last = self.total + n, now
+
+    # gunicorn bounds its drain of an unread body with a timeout of its own: it applies on top.
+    def settimeout(self, value) -> None:
+        self.cap = value
+
+    def gettimeout(self):
+        return self.cap
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+class Conn(TConn):
+    """A connection whose graceful close lingers in the worker's event loop, not in a blocking read.
+
+    gunicorn's close_graceful reads until the peer closes, for up to 2 s, on the main thread: each
+    client that keeps its socket open after a refused request would stop the whole worker that long.
+    """
+
+    def __init__(self, worker, *args):
+        super().__init__(*args)
+        self.worker, self.head = worker, bytearray()
+
+    def close(self, graceful=False):
+        if graceful and not isinstance(self.sock, ssl.SSLSocket):
+            self.worker.linger(self)
+        else:
+            util.close(self.sock)
+
+
+class BridgeWorker(ThreadWorker):
+    """gthread with the request head gathered in the main loop and a minimum body rate."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = _env_float("SWR_BRIDGE_HEADER_TIMEOUT", 10.0)
+        self.min_rate = _env_float("SWR_BRIDGE_MIN_BODY_RATE", 1024.0)
+        self.rate_window = _env_float("SWR_BRIDGE_BODY_RATE_WINDOW", 60.0)
+        self.heading: deque = deque()  # connections gathering a head, oldest deadline first
+        self.lingering: deque = deque()  # connections closing: (deadline, socket, bytes drained)
+
+    # --- accepting and gathering heads (main thread) ----------------------------------------------
+    def accept(self, listener):
+        try:
+            client, addr = listener.accept()
+        except OSError:  # EAGAIN, ECONNABORTED: nothing to accept after all
+            return
+        self.nr_conns += 1
+        conn = Conn(self, self.cfg, client, addr, listener.getsockname())
+        if self.cfg.is_ssl:
+            try:
+                conn.sock = gsock.ssl_context(self.cfg).wrap_socket(
+                    client, server_side=True, do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
+            except (OSError, ValueError):
+                self._drop(conn)
+                return
+            conn.handshaken = False
+        self._gather(conn)
+
+    def _gather(self, conn) -> None:
+        conn.timeout, conn.wanted = time.monotonic() + self.header_timeout, None
+        self.heading.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
+
+    def _on_head_bytes(self, conn, _fileobj) -> None:
+        try:
+            if getattr(conn, "handshaken", True) is False:
+                conn.sock.do_handshake()
+                conn.handshaken = True
+            data = conn.sock.recv(HEAD_LIMIT)
+            while data and isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+                data += conn.sock.recv(HEAD_LIMIT)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except (OSError, ValueError):
+            data = b""
+        if not data:
+            self._stop_gathering(conn)
+            self._drop(conn)
+            return
+        conn.head += data
+        end = conn.head.find(HEAD_END)
+        if end < 0 and len(conn.head) < HEAD_LIMIT:
+            return
+        if end >= 0 and conn.wanted is None:
+            conn.wanted = end + len(HEAD_END) + body_prefetch(bytes(conn.head[:end]))
+            self._reader(conn).reset()
+            data = conn.head[end + len(HEAD_END):]
+        if conn.wanted is not None:
+            # The body's first bytes arrive at the minimum rate, or the connection ends here.
+            conn.reader.count(len(data))
+            conn.timeout = conn.reader.deadline()
+        if end < 0 or len(conn.head) >= conn.wanted or conn.head.endswith(b"\r\n0\r\n\r\n"):
+            self._stop_gathering(conn)
+            self._dispatch(conn)
+
+    def _reader(self, conn) -> RateReader:
+        if conn.parser is None:
+            conn.initialized = True
+            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window)
+            conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
+        return conn.reader
+
+    def _stop_gathering(self, conn) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        try:
+            self.heading.remove(conn)
+        except ValueError:
+            pass
+
+    def _dispatch(self, conn) -> None:
+        """A complete head: the connection goes to a thread with the head already buffered."""
+        self._reader(conn)
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = bytearray()
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _drop(self, conn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c in self.heading if c.timeout <= now]:  # deadlines move once a head is in
+            self._stop_gathering(conn)
+            self._drop(conn)
+        while self.lingering and self.lingering[0][0] <= now:
+            self._unlinger(self.lingering[0])
+
+    # --- closing without blocking the loop ----------------------------------------------------------
+    def linger(self, conn) -> None:
+        """Sends FIN, then drains what the client still sends from the event loop, as close_graceful would."""
+        sock = conn.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+        except OSError:
+            util.close(sock)
+            return
+        entry = [time.monotonic() + LINGER_SECONDS, sock, 0]
+        self.lingering.append(entry)
+        self.poller.register(sock, selectors.EVENT_READ, partial(self._on_linger_bytes, entry))
+
+    def _on_linger_bytes(self, entry, _fileobj) -> None:
+        try:
+            data = entry[1].recv(LINGER_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        entry[2] += len(data)
+        if not data or entry[2] >= LINGER_BYTES:
+            self._unlinger(entry)
+
+    def _unlinger(self, entry) -> None:
+        try:
+            self.poller.unregister(entry[1])
+        except (KeyError, ValueError, OSError):
+            pass
+        try:
+            self.lingering.remove(entry)
+        except ValueError:
+            pass
+        util.close(entry[1])
+
+    # --- kept-alive connections: their next head is gathered the same way -------------------------
+    def on_client_socket_readable(self, conn, client):
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.head = bytearray()
+        self._gather(conn)
+        self._on_head_bytes(conn, client)
+
+    def finish_request(self, conn, fs):
+        buffered = conn.parser.unreader.buf.getvalue() if conn.parser is not None else b""
+        if buffered and HEAD_END not in buffered and self.alive and not fs.cancelled() and fs.result():
+            # Read-ahead of a body drain holding only part of the next head: gather the rest here.
+            conn.head = bytearray(conn.parser.unreader.take_buffered())
+            conn.sock.setblocking(False)
+            self._gather(conn)
+            return
+        super().finish_request(conn, fs)
+
+    def _keepalive_after(self, conn, keepalive):
+        # gunicorn drains a body the app left unread for up to 5 s, in the thread: a client trickling
+        # that body holds the thread so long. Only what is already here is drained; else the
+        # connection closes (and lingers in the event loop).
+        if not keepalive:
+            return False
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + UNREAD_DRAIN_SECONDS))
+
+    # --- stopping ---------------------------------------------------------------------------------
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled)
+        if not self.alive:
+            # Closed now, not when the last upload ends: new connections are refused at once instead
+            # of waiting in the backlog of a socket nobody accepts from any more.
+            for listener in self.sockets:
+                listener.close()
