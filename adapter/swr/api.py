@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from urllib.parse import quote
 
@@ -12,6 +11,7 @@ import requests
 
 from adapter.swr.credentials import AccessID, is_login_key, registry_password
 from adapter.swr.signer import SdkHmacSha256Auth
+from adapter.transfer.errors import unresolved
 from harbor_client.units import retry_after
 
 log = logging.getLogger(__name__)
@@ -38,22 +38,6 @@ class SwrUnreachable(SwrError):
     def __init__(self, kind: str, method: str, url: str, reason):
         super().__init__(f"SWR unreachable ({kind}) on {method} {url}: {reason}")
         self.kind, self.url = kind, url
-
-
-def unresolved(exc: BaseException) -> bool:
-    """Whether a connection failed because the host name did not resolve: a configuration problem, not a
-    passing one, so it is never retried. Looks through requests' and urllib3's wrapping."""
-    seen, todo = set(), [exc]
-    while todo:
-        err = todo.pop()
-        if err is None or id(err) in seen or len(seen) > 20:
-            continue
-        seen.add(id(err))
-        if isinstance(err, socket.gaierror) or type(err).__name__ == "NameResolutionError":
-            return True
-        todo += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
-        todo += [getattr(err, "reason", None), err.__cause__, err.__context__]
-    return False
 
 
 class SwrHTTPError(SwrError):

@@ -90,7 +90,7 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, CopyError):
         return exc.retryable
     if isinstance(exc, TransferError):
-        return exc.status >= 500
+        return exc.transient
     return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
 
 

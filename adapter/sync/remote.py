@@ -108,7 +108,7 @@ class Remote:
             if self.client.scheme is None and self.client.base.startswith("http://") and "GET /v2/" in exc.message:
                 hint = ("; on HTTPS, a loopback registry needs `insecure: true` (or a `ca_bundle`) in its auth "
                         "entry, as plain HTTP is the default there")
-            raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.status >= 500) from None
+            raise CopyError(f"{what}: {describe(exc)}{hint}", retryable=exc.transient) from None
         if resp.status_code in (429, 503) and self.client.pacer is not None:
             # SWR's rate limit: every worker waits as long as it asked, not only this one.
             self.client.pacer.pause(retry_after(resp.headers.get("Retry-After")) or 1.0)

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from adapter.transfer.auth import TokenCache, parse_challenge
-from adapter.transfer.errors import TransferError
+from adapter.transfer.errors import TransferError, unresolved
 
 __all__ = ["Creds", "RegistryClient", "TransferError"]
 
@@ -188,8 +188,13 @@ class RegistryClient:
         except requests.Timeout:
             self.on_error("timeout")
             raise self.fail("UPSTREAM_TIMEOUT", f"{self.name} registry timed out", 504) from None
-        except requests.ConnectionError:
+        except requests.ConnectionError as exc:
             self.on_error("unreachable")
+            if unresolved(exc):
+                err = self.fail("UPSTREAM_UNREACHABLE", f"{self.name} registry is unreachable: the host name "
+                                f"{urlsplit(url).hostname} does not resolve (not retried)", 502)
+                err.transient = False
+                raise err from None
             raise self.fail("UPSTREAM_UNREACHABLE", f"{self.name} registry is unreachable", 502) from None
         except requests.RequestException as exc:
             self.on_error("protocol")

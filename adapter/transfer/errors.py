@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import json
+import socket
 
 
 class TransferError(Exception):
-    """A registry call that got no usable answer; `code` is an OCI-style code, `status` an HTTP status."""
+    """A registry call that got no usable answer; `code` is an OCI-style code, `status` an HTTP status,
+    `transient` whether trying again may help (a 5xx may pass; a host name that does not resolve does not)."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None):
+    def __init__(self, code: str, message: str, *, status: int | None = None, transient: bool | None = None):
         super().__init__(message)
         self.code, self.message, self.status = code, message, status or 502
+        self.transient = self.status >= 500 if transient is None else transient
+
+
+def unresolved(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name did not resolve: a configuration problem, not a
+    passing one, so it is never retried. Looks through requests' and urllib3's wrapping."""
+    seen, todo = set(), [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen or len(seen) > 20:
+            continue
+        seen.add(id(err))
+        if isinstance(err, socket.gaierror) or type(err).__name__ == "NameResolutionError":
+            return True
+        todo += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
+        todo += [getattr(err, "reason", None), err.__cause__, err.__context__]
+    return False
 
 
 def upstream_error(status: int, body: bytes, content_type: str | None = None) -> TransferError:

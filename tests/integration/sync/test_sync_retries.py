@@ -86,6 +86,20 @@ def test_an_unresolvable_api_host_fails_at_once_naming_the_host_and_its_key(sand
     assert "retry" not in result.stderr, result.stderr
 
 
+def test_an_unresolvable_registry_host_fails_at_once_naming_the_host(sandbox, tmp_path):
+    """The same for a registry: a source host that does not resolve is not retried, and the reason names it."""
+    key = sandbox_host(sandbox)
+    auth = {key: {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
+                  "project": "eu-de", "api": sandbox.api_url}}
+    rules = {"registry.eu-de.invalid/app/web:v1": f"{key}/{unique('nodns')}/web"}
+    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
+                      "--images", write(tmp_path / "images.json", rules), "--retries", "3", "-o", "json")
+    assert result.returncode == 1
+    (image,) = report_of(result)["images"]
+    assert "registry.eu-de.invalid does not resolve" in image["reason"], image["reason"]
+    assert "retry" not in result.stderr and "final pass" not in result.stderr, result.stderr
+
+
 def test_a_wrong_secret_key_is_reported_as_a_refused_signature(sandbox, plain_source, resettable, tmp_path):
     """The organization is not what failed: SWR's gateway refused the request's signature (APIGW.0301)."""
     key = sandbox_host(sandbox)
