@@ -22,7 +22,8 @@ def unresolved(exc: BaseException) -> bool:
     seen, todo = set(), [exc]
     while todo:
         err = todo.pop()
-        if err is None or id(err) in seen or len(seen) > 20:
+        # ssl's errors carry `reason` as a string: only exceptions are looked into.
+        if not isinstance(err, BaseException) or id(err) in seen or len(seen) > 20:
             continue
         seen.add(id(err))
         if isinstance(err, socket.gaierror) or type(err).__name__ == "NameResolutionError":
