@@ -26,6 +26,7 @@ from gunicorn import sock as gsock
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 HEAD_END = b"\r\n\r\n"
+NOT_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no more waiting
 UNREAD_DRAIN_SECONDS = 0.1
 LINGER_SECONDS, LINGER_BYTES = 2.0, 64 * 1024  # gunicorn's own bounds for a graceful close
@@ -188,6 +189,18 @@ class BridgeWorker(ThreadWorker):
             return
         conn.head += data
         end = conn.head.find(HEAD_END)
+        if end < 0 and conn.wanted is None and not conn.head[:1].isalpha():
+            # Not a request line (a TLS ClientHello starts with 0x16): answered at once from this loop,
+            # so a client probing HTTPS first (skopeo, docker) falls back to HTTP now, not after
+            # header_timeout, and no thread is given to bytes that can never become a request.
+            self._stop_gathering(conn)
+            try:
+                conn.sock.send(NOT_HTTP)
+            except OSError:
+                pass
+            self.nr_conns -= 1
+            conn.close(graceful=True)
+            return
         if end < 0 and len(conn.head) < HEAD_LIMIT:
             return
         if end >= 0 and conn.wanted is None:

@@ -106,6 +106,20 @@ def test_row01_connections_that_stall_hold_no_thread(ep, sbx):
     assert healthz_seconds(ep) < 1.0
 
 
+def test_bytes_that_are_no_request_line_are_answered_at_once(ep):
+    """A TLS ClientHello (skopeo and docker probe HTTPS first) gets its 400 now, not after the head
+    deadline: the probing client falls back to HTTP at once (a 10 s wait per push before)."""
+    started = time.monotonic()
+    conn = socket.create_connection(("127.0.0.1", ep.port))
+    conn.settimeout(5)
+    conn.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64)
+    answer = conn.recv(4096)
+    conn.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
+    assert time.monotonic() - started < 1.0
+    assert healthz_seconds(ep) < 1.0
+
+
 def token_line(ep, sbx) -> str:
     return f"Authorization: {token(ep, sbx.tenants[0])['Authorization']}\r\n"
 
