@@ -11,21 +11,11 @@ import time
 import pytest
 import requests
 
-from adapter.sandbox.runner import Sandbox
 from adapter.throttle import BURST, QUANTUM
 from tests.integration.endpoint import Endpoint
-from tests.registries import TEST_STRICT
 
 MIB = 1024 * 1024
 ORGS = ("budget-a", "budget-b", "budget-slow")
-
-
-@pytest.fixture(scope="module")
-def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10, strict=TEST_STRICT) as sandbox:
-        for org in ORGS:
-            sandbox.create_organization(sandbox.tenants[0], org)
-        yield sandbox
 
 
 @pytest.fixture(scope="module")

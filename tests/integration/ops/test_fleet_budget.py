@@ -13,11 +13,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
 from tests.integration.ops.test_budget_endpoint import bearer, metric
 from tests.redis_server import RedisServer
-from tests.registries import TEST_STRICT
 
 MIB = 1024 * 1024
 LIMIT, SLOW, WINDOW = 24 * MIB, 4 * MIB, 12 * MIB
@@ -31,14 +29,6 @@ def window_start() -> datetime:
     """The first minute boundary at least 45 s away: the fleet starts and the first phase runs before it."""
     soon = datetime.now(timezone.utc) + timedelta(seconds=45)
     return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10, strict=TEST_STRICT) as sandbox:
-        for org in ORGS:
-            sandbox.create_organization(sandbox.tenants[0], org)
-        yield sandbox
 
 
 @pytest.fixture(scope="module")
