@@ -1,4 +1,4 @@
-"""Shared benchmark helpers: the repo on sys.path, medians, RSS sampling and CPU time of process trees."""
+"""Shared benchmark helpers: the repo on sys.path, medians, RSS/PSS sampling and CPU time of process trees."""
 
 from __future__ import annotations
 
@@ -59,6 +59,31 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def tree_pids(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(_children(current))
+    return found
+
+
+def tree_pss(pid: int) -> int:
+    """Proportional set size in bytes of `pid` and its descendants: pages shared after fork count once."""
+    total = 0
+    for current in tree_pids(pid):
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
 class Periodic:
     """Calls `sample()` every `interval` seconds in a thread while the `with` block runs."""
 
@@ -87,12 +112,20 @@ class Periodic:
 class PeakRss(Periodic):
     """Samples the RSS of a process tree; `.peak` is the largest sum seen."""
 
+    measure = staticmethod(tree_rss)
+
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(interval)
         self.pid, self.peak = pid, 0
 
     def sample(self) -> None:
-        self.peak = max(self.peak, tree_rss(self.pid))
+        self.peak = max(self.peak, self.measure(self.pid))
+
+
+class PeakPss(PeakRss):
+    """Samples the PSS of a process tree; `.peak` is the largest sum seen."""
+
+    measure = staticmethod(tree_pss)
 
 
 def mib(n: float) -> str:

@@ -26,40 +26,83 @@ class ClientGone(TransferError):
 
 
 class BodyStream:
-    """Iterates a WSGI input in chunks, counting and hashing; `throttle(n)` may block to hold a budget."""
+    """Iterates a WSGI input in chunks, counting and hashing; `throttle(n)` may block to hold a budget.
 
-    def __init__(self, stream, algorithm: str = "sha256", throttle: Callable[[int], None] | None = None):
+    With `algorithm=None` nothing is hashed: a chunk PATCH's digest is never checked (only the final PUT
+    names one), and hashing cost more CPU than every other step of relaying a byte together.
+    """
+
+    def __init__(self, stream, algorithm: str | None = "sha256", throttle: Callable[[int], None] | None = None):
         self._stream, self._throttle = stream, throttle
-        self.hasher = hashlib.new(algorithm)
+        self.hasher = hashlib.new(algorithm) if algorithm else None
         self.count = 0
         self.expected: int | None = None  # the declared length, when there is one
 
     def __iter__(self) -> Iterator[bytes]:
-        # Each piece is held back until the next read. When the client goes away mid-body (Harbor's
-        # chunk PATCH cut off), the body ends short of Content-Length (or gunicorn's chunked reader
-        # raises): the upstream request is aborted and the short tail never reaches SWR, so its
-        # upload keeps the size that Harbor's upload-status GET then reports and resumes from.
+        # A piece is held back until the next read. When the client goes away mid-body (Harbor's chunk
+        # PATCH cut off), the body ends short of Content-Length (or gunicorn's chunked reader raises):
+        # the upstream request is aborted and never gets its last bytes, so SWR's upload keeps the
+        # size that Harbor's upload-status GET then reports and resumes from.
+        if hasattr(self._stream, "readinto"):
+            return self._into_buffer()
+        return self._by_reads()
+
+    def _by_reads(self) -> Iterator[bytes]:
         pending = b""
         while True:
-            buf = self._read()
+            buf = self._guard(self._stream.read, CHUNK)
             if not buf:
                 break
             if pending:
                 yield pending
-            self.hasher.update(buf)
-            self.count += len(buf)
-            if self._throttle:
-                self._throttle(len(buf))
+            self._passed(buf)
             pending = buf
-        if self.expected is not None and self.count != self.expected:
-            raise ClientGone(f"the request body ended after {self.count} of {self.expected} bytes "
-                             "(client disconnected)")
+        self._check_length()
         if pending:
             yield pending
 
-    def _read(self) -> bytes:
+    def _into_buffer(self) -> Iterator[memoryview]:
+        """One buffer per body, received into and sent from: no bytes object per chunk, no copy.
+
+        Each fill but the last byte goes upstream; that byte moves to the front and waits for the next
+        fill, so a body that ends short never completes the upstream request. The consumer (http.client)
+        has sent a piece before it asks for the next, so the buffer is free again by then.
+        """
+        view = memoryview(bytearray(CHUNK))
+        held = 0
+        while True:
+            filled = held
+            while filled < CHUNK:
+                n = self._guard(self._stream.readinto, view[filled:])
+                if not n:
+                    break
+                filled += n
+            if filled == held:
+                break
+            self._passed(view[held:filled])
+            if filled > 1:
+                yield view[:filled - 1]
+            view[0] = view[filled - 1]
+            held = 1
+        self._check_length()
+        if held:
+            yield view[:1]
+
+    def _passed(self, piece) -> None:
+        if self.hasher is not None:
+            self.hasher.update(piece)
+        self.count += len(piece)
+        if self._throttle:
+            self._throttle(len(piece))
+
+    def _check_length(self) -> None:
+        if self.expected is not None and self.count != self.expected:
+            raise ClientGone(f"the request body ended after {self.count} of {self.expected} bytes "
+                             "(client disconnected)")
+
+    def _guard(self, read, arg):
         try:
-            return self._stream.read(CHUNK)
+            return read(arg)
         except (OSError, ValueError) as exc:  # reset, timeout below the minimum rate, closed socket
             raise ClientGone(f"the request body ended after {self.count} bytes ({type(exc).__name__})") from None
         except Exception as exc:  # werkzeug's ClientDisconnected, gunicorn's NoMoreData and kin
@@ -69,7 +112,9 @@ class BodyStream:
             raise
 
     @property
-    def digest(self) -> str:
+    def digest(self) -> str | None:
+        if self.hasher is None:
+            return None
         return f"{self.hasher.name}:{self.hasher.hexdigest()}"
 
 
