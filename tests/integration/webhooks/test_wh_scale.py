@@ -170,6 +170,40 @@ def test_retention_prunes_in_batches_and_summaries_stay_complete(make_app):
     assert api_get(client, "/executions/101").status_code == 404
 
 
+def test_retention_pauses_after_each_batch_as_long_as_it_took(make_app):
+    app = make_app(retention={"events": "90d", "summaries": None, "deliveries": None, "batch": 5})
+    client = seed(app, executions=4)
+    dispatch_once(app, time.time() + 61)
+    retention = app.extensions["webhooks"].retention
+    ticks, pauses = iter(range(1000)), []
+    retention.clock, retention.sleep = lambda: next(ticks) * 0.001, pauses.append  # every batch takes 1 ms
+    assert retention.run(time.time() + 91 * DAY, force=True)["events"] == client.posted
+    assert pauses == pytest.approx([0.001] * -(-client.posted // 5))  # one per batch that deleted something
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # SQLite: one writer at a time, by design
+def test_a_prune_batch_never_waits_on_locks_the_intake_holds(make_app):
+    """Rows an intake transaction holds are skipped (SKIP LOCKED), or the batch gives way after lock_timeout
+    and the next pass takes it up: never queued behind the intake for as long as its transaction lasts."""
+    app = make_app(retention={"events": "90d", "summaries": "400d", "deliveries": None})
+    client = seed(app, executions=2)  # 101, 102
+    now = time.time()
+    dispatch_once(app, now + 61)  # both final
+    bridge = app.extensions["webhooks"]
+    with bridge.store.engine.connect() as intake, intake.begin():
+        # As a re-sent event (its key) and a late event of execution 102 (its task rows) would hold them.
+        held = intake.execute(sa.select(st.events.c.id).where(st.events.c.execution_id == 101).limit(1)
+                              .with_for_update()).scalar_one()
+        intake.execute(sa.select(st.tasks.c.task_id).where(st.tasks.c.execution_id == 102).with_for_update()).all()
+        started = time.monotonic()
+        pruned = bridge.retention.run(now + 401 * DAY, force=True)
+        assert time.monotonic() - started < 1.0
+        assert pruned == {"events": client.posted - 1, "summaries": 0, "deliveries": 0}  # the summaries gave way
+    assert bridge.retention.run(now + 401 * DAY, force=True) == {"events": 1, "summaries": 2, "deliveries": 0}
+    with bridge.store.read() as conn:
+        assert conn.execute(sa.select(st.events.c.id).where(st.events.c.id == held)).first() is None
+
+
 def test_retention_waits_for_its_interval_and_null_keeps_forever(make_app):
     app = make_app(retention={"events": None, "deliveries": None, "summaries": "1h", "interval": "1h"})
     seed(app, executions=2)
