@@ -8,10 +8,21 @@ import time
 import sqlalchemy as sa
 
 from adapter import metrics
-from adapter.webhooks.store import Store, alerts, deliveries, events, executions, tasks
+from adapter.webhooks.store import (
+    Store,
+    alerts,
+    claim_schedule,
+    deliveries,
+    events,
+    executions,
+    reschedule,
+    tasks,
+)
 
 log = logging.getLogger(__name__)
 PASS_BUDGET = 0.2  # seconds of deleting per pass (a pass a second): a backlog never takes more than a fifth of a core
+BACKLOG_GAP = 1.0  # seconds between passes while a backlog lasts, across all replicas (one pass at a time)
+SCHEDULE = "retention"  # its row in wh_schedules: which replica runs the next pass, and when
 # PostgreSQL: a batch gives way rather than queue behind a lock the intake holds (a late event's execution, a
 # re-sent event's key), and never runs long; the next pass takes it up again.
 LOCK_TIMEOUT, STATEMENT_TIMEOUT = "50ms", "2s"
@@ -33,7 +44,7 @@ class Retention:
     def run(self, now: float, force: bool = False) -> dict[str, int]:
         """When due (or forced): batches until every table is done or the pass's budget of deleting time is
         spent; rows deleted per table."""
-        if self.clock() < self._due and not force:
+        if not force and (self.clock() < self._due or not claim_schedule(self.store, SCHEDULE, now, self.interval)):
             return {}
         started, spent, pruned, busy = self.clock(), 0.0, dict.fromkeys(self.ages, 0), True
         while busy and spent < PASS_BUDGET:
@@ -50,6 +61,8 @@ class Retention:
                 if found:
                     self.sleep(took)
         self._due = started if busy else started + self.interval  # a backlog goes on at the next pass
+        if busy and not force:  # the next pass: a second from now, on whichever replica claims it first
+            reschedule(self.store, SCHEDULE, now + self.clock() - started + BACKLOG_GAP)
         for table, count in pruned.items():
             if count:
                 metrics.PRUNED.labels(table=table).inc(count)

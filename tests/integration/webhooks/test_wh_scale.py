@@ -181,6 +181,26 @@ def test_retention_pauses_after_each_batch_as_long_as_it_took(make_app):
     assert pauses == pytest.approx([0.001] * -(-client.posted // 5))  # one per batch that deleted something
 
 
+def test_one_retention_pass_at_a_time_across_replicas(make_app, monkeypatch):
+    """Replicas take turns through wh_schedules: a pass a second while a backlog lasts, on one of them."""
+    from adapter.webhooks import retention as rt
+
+    app = make_app()
+    client = seed(app, executions=2)
+    dispatch_once(app, time.time() + 61)
+    store, now = app.extensions["webhooks"].store, time.time() + 91 * DAY
+    one, other = (rt.Retention(store, events=90 * DAY, summaries=None, deliveries=None, batch=1, interval=3600,
+                               sleep=lambda _: None) for _ in range(2))
+    monkeypatch.setattr(rt, "PASS_BUDGET", 1e-9)  # one batch a pass: a backlog of posted - 1 rows remains
+    assert one.run(now) == {"events": 1, "summaries": 0, "deliveries": 0}
+    assert other.run(now) == {}  # claimed by the first
+    assert other.run(now + rt.BACKLOG_GAP + 0.5) == {"events": 1, "summaries": 0, "deliveries": 0}
+    monkeypatch.setattr(rt, "PASS_BUDGET", 60.0)
+    assert one.run(now + 2 * rt.BACKLOG_GAP + 1)["events"] == client.posted - 2  # the rest: done, next in an hour
+    assert other.run(now + 2 * rt.BACKLOG_GAP + 2) == {}
+    assert other.run(now + 2 * rt.BACKLOG_GAP + 3602) == {"events": 0, "summaries": 0, "deliveries": 0}
+
+
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # SQLite: one writer at a time, by design
 def test_a_prune_batch_never_waits_on_locks_the_intake_holds(make_app):
     """Rows an intake transaction holds are skipped (SKIP LOCKED), or the batch gives way after lock_timeout
