@@ -44,6 +44,8 @@ class Retention:
     def run(self, now: float, force: bool = False) -> dict[str, int]:
         """When due (or forced): batches until every table is done or the pass's budget of deleting time is
         spent; rows deleted per table."""
+        if all(age is None for age in self.ages.values()):  # keeping everything: no pass to claim from others
+            return {}
         if not force and (self.clock() < self._due or not claim_schedule(self.store, SCHEDULE, now, self.interval)):
             return {}
         started, spent, pruned, busy = self.clock(), 0.0, dict.fromkeys(self.ages, 0), True

@@ -199,6 +199,11 @@ def test_one_retention_pass_at_a_time_across_replicas(make_app, monkeypatch):
     assert one.run(now + 2 * rt.BACKLOG_GAP + 1)["events"] == client.posted - 2  # the rest: done, next in an hour
     assert other.run(now + 2 * rt.BACKLOG_GAP + 2) == {}
     assert other.run(now + 2 * rt.BACKLOG_GAP + 3602) == {"events": 0, "summaries": 0, "deliveries": 0}
+    # A replica that keeps everything claims nothing: the pass stays with those that prune.
+    keeper = rt.Retention(store, events=None, summaries=None, deliveries=None)
+    assert keeper.run(now + 3 * 3600) == {}
+    fresh = rt.Retention(store, events=90 * DAY, summaries=None, deliveries=None)  # a replica just started
+    assert fresh.run(now + 3 * 3600) == {"events": 0, "summaries": 0, "deliveries": 0}
 
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # SQLite: one writer at a time, by design
