@@ -229,6 +229,39 @@ def test_a_prune_batch_never_waits_on_locks_the_intake_holds(make_app):
         assert conn.execute(sa.select(st.events.c.id).where(st.events.c.id == held)).first() is None
 
 
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # SQLite's connections are files
+def test_a_pooled_connection_that_died_while_idle_is_replaced(make_app, monkeypatch):
+    """Checkouts skip the ping while a connection is in steady use; one idle for PING_AFTER_IDLE is pinged,
+    and a dead one (a restarted server, a proxy's idle timeout) is replaced instead of failing a request."""
+    store = make_app().extensions["webhooks"].store
+    store.engine.dispose()
+    count = sa.select(sa.func.count()).select_from(st.events)
+    with store.read() as first, store.read() as second:
+        victim = first.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert second.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": victim}).scalar_one()
+    monkeypatch.setattr(st, "PING_AFTER_IDLE", 0.0)  # both have been idle long enough
+    with store.read() as first, store.read() as second:
+        pids = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() for c in (first, second)}
+        assert victim not in pids and len(pids) == 2
+        assert first.execute(count).scalar_one() == second.execute(count).scalar_one() == 0
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_reads_run_in_autocommit_and_leave_writes_transactional(make_app):
+    store = make_app().extensions["webhooks"].store
+    store.engine.dispose()  # one pooled connection: the write below reuses the read's
+    with store.read() as conn:
+        assert conn.connection.driver_connection.autocommit is True
+        read_pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with pytest.raises(RuntimeError), store.write() as conn:
+        assert conn.connection.driver_connection.autocommit is False
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == read_pid
+        conn.execute(st.schedules.insert().values(name="rolled-back", next_run_at=0.0))
+        raise RuntimeError("undo")
+    with store.read() as conn:
+        assert conn.execute(sa.select(st.schedules.c.name)).all() == []
+
+
 def test_retention_waits_for_its_interval_and_null_keeps_forever(make_app):
     app = make_app(retention={"events": None, "deliveries": None, "summaries": "1h", "interval": "1h"})
     seed(app, executions=2)
