@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PeakPss, median, mib, tree_cpu, tree_pss  # noqa: I001  (bench/ is run as a script)
+from common import PeakRss, median, mib, tree_cpu, tree_pss  # noqa: I001  (bench/ is run as a script)
 from nginx import Nginx
 from relay import forget_blob_locations
 
@@ -87,11 +87,11 @@ def main() -> None:
                     line = []
                     for mode in order:
                         host, creds = targets[mode]
-                        with PeakPss(ep.proc.pid, interval=0.1) as pss:
+                        with PeakRss(ep.proc.pid, interval=0.1) as mem:
                             before = tree_cpu(ep.proc.pid)
                             elapsed, failed, last = push_all(images, host, f"r{n}-{mode}", creds)
                         if mode == "endpoint":
-                            peak = max(peak, pss.peak)
+                            peak = max(peak, mem.peak_pss)
                             cpu.append(tree_cpu(ep.proc.pid) - before)
                         times[mode].append(elapsed)
                         failures += failed
