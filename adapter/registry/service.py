@@ -83,12 +83,11 @@ def _pooled_session() -> requests.Session:
     """A session whose pools keep a connection per worker thread: with requests' default of 10, the
     threads beyond 10 opened a fresh connection to SWR for every upload and threw it away after.
 
-    Calls read whole (a HEAD, an upload's POST and PUT, tokens, manifests) go over the sync's lean
-    http.client transport; streamed bodies (blob PATCHes, GETs) over urllib3, as before. A push is
-    about 25 calls per image, and urllib3's per-call machinery was the endpoint's largest CPU cost
-    per push once the bytes themselves were cheap."""
+    Calls read whole (a HEAD, an upload's POST and PUT, tokens, manifests) go over the lean http.client
+    transport the sync uses too; streamed bodies (blob PATCHes, GETs) over urllib3, as before. A push is
+    about 25 calls per image: once the bytes were cheap, the calls were most of the endpoint's CPU."""
     from adapter.gunicorn_conf import worker_threads
-    from adapter.sync.transport import LeanAdapter
+    from adapter.transfer.transport import LeanAdapter
 
     session = requests.Session()
     size = worker_threads() + POOL_HEADROOM
