@@ -81,18 +81,20 @@ def main() -> None:
                 time.sleep(1)
                 idle = tree_pss(ep.proc.pid)
                 times = {mode: [] for mode in MODES}
-                failures, peak, cpu = 0, idle, []
+                failures, peak, cpu = 0, idle, {"endpoint": [], "nginx": []}
+                procs = {"endpoint": ep.proc.pid, "nginx": relay.proc.pid}
                 for n in range(args.rounds):
                     order = MODES[n % 3:] + MODES[:n % 3]
                     line = []
                     for mode in order:
                         host, creds = targets[mode]
                         with PeakRss(ep.proc.pid, interval=0.1) as mem:
-                            before = tree_cpu(ep.proc.pid)
+                            before = {m: tree_cpu(pid) for m, pid in procs.items()}
                             elapsed, failed, last = push_all(images, host, f"r{n}-{mode}", creds)
+                        if mode in procs:
+                            cpu[mode].append(tree_cpu(procs[mode]) - before[mode])
                         if mode == "endpoint":
                             peak = max(peak, mem.peak_pss)
-                            cpu.append(tree_cpu(ep.proc.pid) - before)
                         times[mode].append(elapsed)
                         failures += failed
                         if failed:
@@ -108,7 +110,8 @@ def main() -> None:
     print(f"concurrency: median direct {d:.2f}s, nginx {x:.2f}s, endpoint {e:.2f}s")
     print(f"concurrency: endpoint/nginx {e / x:.3f} (per-round median {per_round:.3f}; target <= 1.03), "
           f"endpoint/direct {e / d:.3f}, nginx/direct {x / d:.3f}")
-    print(f"concurrency: failed pushes {failures} (target 0); endpoint CPU {median(cpu) / gib:.2f} s per GiB relayed")
+    print(f"concurrency: failed pushes {failures} (target 0); CPU per GiB relayed: endpoint "
+          f"{median(cpu['endpoint']) / gib:.2f} s, nginx {median(cpu['nginx']) / gib:.2f} s")
     print(f"concurrency: endpoint PSS idle {mib(idle)}, peak {mib(peak)}, growth {mib(peak - idle)} "
           f"(target <= 64 MiB)")
     if failures:
