@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections.abc import Callable, Iterator
 
 import requests
@@ -10,8 +11,8 @@ import requests
 from adapter.transfer.errors import TransferError
 
 CHUNK = 1 << 20  # bytes per read of a stream without readinto(), and per call of a body's throttle
-# The buffer a body with readinto() is received into and sent from, one per upload: 64 uploads at
-# once (16 pushes of 4 layers) hold 16 MiB, and its 4 sends per MiB cost nothing measurable.
+# What a body with readinto() is received into and sent from after its first CHUNK, one per upload:
+# 64 uploads at once (16 pushes of 4 layers) hold 16 MiB, and 4 sends per MiB cost nothing measurable.
 BUFFER = 256 * 1024
 PASS_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "ETag", "Content-Range",
                 "Accept-Ranges", "OCI-Subject", "Docker-Upload-UUID", "Range", "Last-Modified")
@@ -68,30 +69,42 @@ class BodyStream:
     def _into_buffer(self) -> Iterator[memoryview]:
         """One buffer per body, received into and sent from: no bytes object per chunk, no copy.
 
-        Each fill but the last byte goes upstream; that byte moves to the front and waits for the next
-        fill, so a body that ends short never completes the upstream request. The consumer (http.client)
-        has sent a piece before it asks for the next, so the buffer is free again by then.
+        Each fill but its last byte goes upstream; that byte moves to the front and waits for the next
+        fill, and the fill the body ends in goes only once the body's length checks out: a body that
+        ends short never completes the upstream request. The first fill is a whole
+        CHUNK: a PATCH cut off within its first MiB sends SWR nothing, and its upload stays resumable
+        (distribution refuses an upload that got part of a cut-off PATCH). After it the buffer's tail is
+        handed back to the kernel and fills are BUFFER long, so 64 uploads at once hold about 16 MiB.
+        The consumer (http.client) has sent a piece before it asks for the next, so the buffer is free
+        again by then. An anonymous mapping, not a bytearray: its pages go back to the kernel at once,
+        whatever malloc would have kept.
         """
-        view = memoryview(bytearray(BUFFER))
-        held = 0
-        while True:
-            filled = held
-            while filled < BUFFER:
-                n = self._guard(self._stream.readinto, view[filled:])
-                if not n:
-                    break
-                filled += n
-            if filled == held:
-                break
-            self._passed(view[held:filled], CHUNK)
-            if filled > 1:
+        area = mmap.mmap(-1, CHUNK)
+        view, size, held = memoryview(area), CHUNK, 0
+        try:
+            while True:
+                filled, ended = held, False
+                while filled < size and not ended:
+                    n = self._guard(self._stream.readinto, view[filled:size])
+                    filled, ended = filled + n, not n
+                self._passed(view[held:filled], CHUNK)
+                if ended:  # the whole body is here, or it ended short: then nothing more goes upstream
+                    self._meter()
+                    self._check_length()
+                    if filled:
+                        yield view[:filled]
+                    return
                 yield view[:filled - 1]
-            view[0] = view[filled - 1]
-            held = 1
-        self._meter()
-        self._check_length()
-        if held:
-            yield view[:1]
+                view[0], held = view[filled - 1], 1
+                if size == CHUNK:
+                    size = BUFFER
+                    area.madvise(mmap.MADV_DONTNEED, BUFFER)  # BUFFER is whole pages
+        finally:
+            try:
+                view.release()
+                area.close()
+            except BufferError:  # a piece is still referenced (a send failed): the mapping goes with it
+                pass
 
     def _passed(self, piece, metered_from: int = 0) -> None:
         """Hashes and counts a piece; the throttle hears of it once `metered_from` bytes have passed, so
