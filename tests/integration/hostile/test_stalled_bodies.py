@@ -6,6 +6,7 @@ threads and the default rate window (60 s), so the rate check cannot be what fre
 """
 
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ import requests
 
 from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
-from tests.integration.hostile.test_hostile_server import REPO, healthz_seconds, token, upload_path
+from tests.integration.hostile.test_hostile_server import healthz_seconds, token, upload_path
 
 THREADS, STALLED = 4, 40
 SERVER_ENV = {"SWR_BRIDGE_THREADS": str(THREADS), "SWR_BRIDGE_HEADER_TIMEOUT": "2"}
@@ -78,28 +79,71 @@ def test_a_body_without_a_token_is_answered_401_and_closed_without_being_read(ep
             conn.close()
 
 
-def test_authenticated_bodies_that_stall_after_64_kib_starve_neither_healthz_nor_pushes(ep, sbx):
+@pytest.fixture
+def stalled(ep, sbx):
+    """STALLED authenticated PATCHes, each of its own upload, stalled after 70 KiB of a 10 MB body."""
     auth = token(ep, sbx.tenants[0])
     paths, conns = [], []
-    for _ in range(STALLED):  # paced: the sandbox, as SWR, refuses a tenant's 21st request in a second
+    time.sleep(1.0)  # the sandbox, as SWR, refuses a tenant's 21st request in a second: paced at 10
+    for _ in range(STALLED):
         paths.append(upload_path(ep, auth))
-        time.sleep(0.06)
+        time.sleep(0.1)
     try:
         for path in paths:  # each PATCH opens its upstream request too: paced the same way
             conns.append(stalled_patch(ep, path, auth["Authorization"]))
             time.sleep(0.1)
         time.sleep(2.0)  # every one is past its 64 KiB and stalled in its thread by now
-        for _ in range(3):
-            assert healthz_seconds(ep) < 1.0
-        seconds = []
-        pushes = [threading.Thread(target=lambda: seconds.append(full_push_of_one_blob(ep, auth)))
-                  for _ in range(THREADS)]
-        for push in pushes:
-            push.start()
-        for push in pushes:
-            push.join(30)
-        assert len(seconds) == THREADS and max(seconds) < 5.0, seconds
-        assert healthz_seconds(ep) < 1.0
+        yield conns
     finally:
         for conn in conns:
             conn.close()
+
+
+def still_open(conn) -> bool:
+    conn.setblocking(False)
+    try:
+        conn.recv(4096)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False  # answered or closed
+
+
+def test_authenticated_bodies_that_stall_after_64_kib_starve_neither_healthz_nor_pushes(ep, sbx, stalled):
+    auth = token(ep, sbx.tenants[0])
+    for _ in range(3):
+        assert healthz_seconds(ep) < 1.0
+    seconds = []
+    pushes = [threading.Thread(target=lambda: seconds.append(full_push_of_one_blob(ep, auth)))
+              for _ in range(THREADS)]
+    for push in pushes:
+        push.start()
+    for push in pushes:
+        push.join(30)
+    assert len(seconds) == THREADS and max(seconds) < 5.0, seconds
+    assert healthz_seconds(ep) < 1.0
+    # Parked reads are bounded (2 x threads by default): the oldest stalled ones were cut.
+    assert sum(still_open(conn) for conn in stalled) <= 2 * THREADS
+
+
+def test_a_harbor_throttled_to_100_kib_per_second_pushes_among_stalled_bodies(ep, sbx, stalled):
+    auth = token(ep, sbx.tenants[0])
+    blob = os.urandom(500 << 10)
+
+    class Throttled:  # 10 KiB every 0.1 s, with a length: one sized PATCH of 5 s
+        def __len__(self):
+            return len(blob)
+
+        def __iter__(self):
+            for offset in range(0, len(blob), 10 << 10):
+                yield blob[offset:offset + (10 << 10)]
+                time.sleep(0.1)
+
+    path = upload_path(ep, auth)
+    resp = requests.patch(ep.url + path, data=Throttled(), headers=auth, timeout=30)
+    assert resp.status_code == 202, resp.text
+    resp = requests.put(ep.url + resp.headers["Location"].removeprefix(ep.url), headers=auth, timeout=20,
+                        params={"digest": "sha256:" + hashlib.sha256(blob).hexdigest()})
+    assert resp.status_code == 201, resp.text
+    assert healthz_seconds(ep) < 1.0
