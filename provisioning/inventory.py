@@ -49,31 +49,37 @@ def _sure(yes: bool, question: str) -> None:
     click.confirm(question, abort=True, err=True)
 
 
+def _list_and_show(group: click.Group, kind: str, listing: Any, row: Any, columns: tuple[str, ...],
+                   list_help: str, show_help: str) -> None:
+    """Adds `list` and `show NAME` to a group; both read Harbor's whole collection of one kind."""
+
+    @group.command("list", help=list_help)
+    @file_option(required=False)
+    @output_option
+    @guarded
+    def list_all(path: str | None, fmt: str) -> None:
+        with connect(load(path)) as client:
+            rows = [row(item) for item in listing(client)]
+        emit_list(rows, fmt, columns)
+
+    @group.command("show", help=show_help)
+    @click.argument("name")
+    @file_option(required=False)
+    @output_option
+    @guarded
+    def show_one(name: str, path: str | None, fmt: str) -> None:
+        with connect(load(path)) as client:
+            emit(row(_find(listing(client), name, kind)), fmt)
+
+
 @click.group()
 def endpoints() -> None:
     """Harbor's registry endpoints."""
 
 
-@endpoints.command("list")
-@file_option(required=False)
-@output_option
-@guarded
-def endpoints_list(path: str | None, fmt: str) -> None:
-    """Every registry endpoint, with whether swr-bridge manages it."""
-    with connect(load(path)) as client:
-        rows = [_endpoint_row(r) for r in client.registries.list()]
-    emit_list(rows, fmt, ENDPOINT_COLUMNS)
-
-
-@endpoints.command("show")
-@click.argument("name")
-@file_option(required=False)
-@output_option
-@guarded
-def endpoints_show(name: str, path: str | None, fmt: str) -> None:
-    """One endpoint (its secret is never shown)."""
-    with connect(load(path)) as client:
-        emit(_endpoint_row(_find(client.registries.list(), name, "endpoint")), fmt)
+_list_and_show(endpoints, "endpoint", lambda client: client.registries.list(), _endpoint_row, ENDPOINT_COLUMNS,
+               "Every registry endpoint, with whether swr-bridge manages it.",
+               "One endpoint (its secret is never shown).")
 
 
 @endpoints.command("ping")
@@ -102,26 +108,9 @@ def rules() -> None:
     """Harbor's replication rules (policies)."""
 
 
-@rules.command("list")
-@file_option(required=False)
-@output_option
-@guarded
-def rules_list(path: str | None, fmt: str) -> None:
-    """Every replication rule: source, destination and flattening, trigger."""
-    with connect(load(path)) as client:
-        rows = [_rule_row(p) for p in client.replication_policies.list()]
-    emit_list(rows, fmt, RULE_COLUMNS)
-
-
-@rules.command("show")
-@click.argument("name")
-@file_option(required=False)
-@output_option
-@guarded
-def rules_show(name: str, path: str | None, fmt: str) -> None:
-    """One rule, field by field in bridge-file terms."""
-    with connect(load(path)) as client:
-        emit(_rule_row(_find(client.replication_policies.list(), name, "rule")), fmt)
+_list_and_show(rules, "rule", lambda client: client.replication_policies.list(), _rule_row, RULE_COLUMNS,
+               "Every replication rule: source, destination and flattening, trigger.",
+               "One rule, field by field in bridge-file terms.")
 
 
 @rules.command("delete")

@@ -47,16 +47,22 @@ def _separator_errors(kind: str, part: str, text: str) -> Iterator[NamingError]:
                               "cannot be next to each other")
 
 
-def _organization_errors(name: str) -> Iterator[NamingError]:
-    if not 1 <= len(name) <= ORGANIZATION_MAX:
-        yield NamingError("organization.length", name, f"must be 1 to {ORGANIZATION_MAX} characters, "
-                          f"not {len(name)}")
-        if not name:
-            return
-    bad = _bad_chars(name, "a-z0-9._-")
+def _shape_errors(kind: str, name: str, maximum: int, allowed: str, shown: str) -> list[NamingError]:
+    """Length and characters; a name that fails on characters is not diagnosed further."""
+    found = []
+    if not 1 <= len(name) <= maximum:
+        found.append(NamingError(f"{kind}.length", name, f"must be 1 to {maximum} characters, not {len(name)}"))
+    bad = _bad_chars(name, allowed)
     if bad:
-        yield NamingError("organization.charset", name, f"has {bad!r}: only lowercase letters, digits, "
-                          "'.', '_' and '-' are allowed")
+        found.append(NamingError(f"{kind}.charset", name, f"has {bad!r}: only lowercase letters, digits, "
+                                 f"{shown} are allowed"))
+    return found
+
+
+def _organization_errors(name: str) -> Iterator[NamingError]:
+    shape = _shape_errors("organization", name, ORGANIZATION_MAX, "a-z0-9._-", "'.', '_' and '-'")
+    yield from shape
+    if not name or any(e.rule.endswith(".charset") for e in shape):
         return
     found = list(_separator_errors("organization", name, name))
     if not re.match("[a-z]", name):
@@ -69,15 +75,9 @@ def _organization_errors(name: str) -> Iterator[NamingError]:
 
 
 def _repository_errors(name: str) -> Iterator[NamingError]:
-    if not 1 <= len(name) <= REPOSITORY_MAX:
-        yield NamingError("repository.length", name, f"must be 1 to {REPOSITORY_MAX} characters, "
-                          f"not {len(name)}")
-        if not name:
-            return
-    bad = _bad_chars(name, "a-z0-9._/-")
-    if bad:
-        yield NamingError("repository.charset", name, f"has {bad!r}: only lowercase letters, digits, "
-                          "'.', '_', '-' and '/' are allowed")
+    shape = _shape_errors("repository", name, REPOSITORY_MAX, "a-z0-9._/-", "'.', '_', '-' and '/'")
+    yield from shape
+    if not name or any(e.rule.endswith(".charset") for e in shape):
         return
     for segment in name.split("/"):
         yield from _segment_errors(name, segment)

@@ -3,7 +3,6 @@ real redis-server: six pushes spread over them hold the fleet's limit, an organi
 alongside, a time window switches the limit on schedule, and a Redis killed mid-transfer moves the
 fleet to local-share without failing a push, then back to the shared budget when it returns."""
 
-import hashlib
 import os
 import re
 import threading
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from tests.integration.endpoint import Endpoint
-from tests.integration.ops.test_budget_endpoint import bearer, metric
+from tests.integration.ops.test_budget_endpoint import bearer, metric, upload
 from tests.redis_server import RedisServer
 
 MIB = 1024 * 1024
@@ -78,20 +77,10 @@ class Pushers:
             count += 1
             data = f"{n}:{count}:{time.time()}".encode().ljust(64) + BLOCK * (BLOB // MIB)
             try:
-                self._upload(ep, repo, auth, data)
+                upload(ep, auth, repo, data)
                 self.pushed += 1
             except Exception as exc:  # every failure is a finding: the test asserts there are none
                 self.failures.append(f"{ep.url} {repo}: {exc}")
-
-    @staticmethod
-    def _upload(ep, repo, auth, data):
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        with requests.Session() as s:
-            start = s.post(f"{ep.url}/v2/{repo}/blobs/uploads/", headers=auth, timeout=30)
-            assert start.status_code == 202, start.text
-            done = s.put(ep.url + start.headers["Location"], params={"digest": digest}, data=data,
-                         headers={**auth, "Content-Type": "application/octet-stream"}, timeout=120)
-            assert done.status_code == 201, done.text
 
     def stop(self):
         self.done.set()

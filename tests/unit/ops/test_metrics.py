@@ -46,6 +46,18 @@ def bridge_app(tmp_path, monkeypatch):
     app.extensions["webhooks"].close()
 
 
+def _alert_delivered_to(app, key: str, attempts: int, **states: int) -> None:
+    """One alert created at time 0, with that many deliveries (one sink each) in each state."""
+    sinks = [state for state, count in states.items() for _ in range(count)]
+    with app.extensions["webhooks"].store.write() as conn:
+        alert_id = conn.execute(alerts.insert().values(
+            alert_key=key, kind="execution", route="r", status="failed", title="t", text="x", data="{}",
+            created_at=0.0)).inserted_primary_key[0]
+        conn.execute(deliveries.insert(), [
+            {"alert_id": alert_id, "sink": f"sink{n}", "state": state, "attempts": attempts, "next_attempt_at": 0.0,
+             "created_at": 0.0, "updated_at": 0.0} for n, state in enumerate(sinks)])
+
+
 def test_every_family_is_exported_with_its_type(bridge_app):
     text = bridge_app.test_client().get("/metrics").get_data(as_text=True)
     for name, kind in FAMILIES.items():
@@ -54,29 +66,14 @@ def test_every_family_is_exported_with_its_type(bridge_app):
 
 
 def test_outbox_depth_counts_pending_and_dead_rows(bridge_app):
-    store = bridge_app.extensions["webhooks"].store
-    with store.write() as conn:
-        alert_id = conn.execute(alerts.insert().values(
-            alert_key="k", kind="execution", route="r", status="failed", title="t", text="x", data="{}",
-            created_at=0.0)).inserted_primary_key[0]
-        conn.execute(deliveries.insert(), [
-            {"alert_id": alert_id, "sink": sink, "state": state, "attempts": 0, "next_attempt_at": 0.0,
-             "created_at": 0.0, "updated_at": 0.0}
-            for sink, state in [("a", "pending"), ("b", "pending"), ("c", "dead"), ("d", "delivered")]])
+    _alert_delivered_to(bridge_app, "k", attempts=0, pending=2, dead=1, delivered=1)
     text = bridge_app.test_client().get("/metrics").get_data(as_text=True)
     assert 'swr_bridge_webhook_outbox_depth{state="pending"} 2.0' in text
     assert 'swr_bridge_webhook_outbox_depth{state="dead"} 1.0' in text
 
 
 def test_retention_counts_the_rows_it_prunes(bridge_app):
-    store = bridge_app.extensions["webhooks"].store
-    with store.write() as conn:
-        alert_id = conn.execute(alerts.insert().values(
-            alert_key="old", kind="execution", route="r", status="failed", title="t", text="x", data="{}",
-            created_at=0.0)).inserted_primary_key[0]
-        conn.execute(deliveries.insert(), [
-            {"alert_id": alert_id, "sink": sink, "state": state, "attempts": 1, "next_attempt_at": 0.0,
-             "created_at": 0.0, "updated_at": 0.0} for sink, state in [("a", "dead"), ("b", "delivered"), ("c", "pending")]])
+    _alert_delivered_to(bridge_app, "old", attempts=1, dead=1, delivered=1, pending=1)
     before = value("swr_bridge_webhook_rows_pruned_total", table="deliveries")
     bridge_app.extensions["webhooks"].retention.run(40 * 86400.0, force=True)
     assert value("swr_bridge_webhook_rows_pruned_total", table="deliveries") == before + 2  # pending ones stay

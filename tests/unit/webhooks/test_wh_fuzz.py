@@ -35,6 +35,20 @@ def paths(doc, prefix=()):
     return found
 
 
+def broken(template, data, value, drop: bool):
+    """A copy of the template with one field, drawn at any depth, dropped or set to `value`."""
+    doc = copy.deepcopy(template)
+    path = data.draw(st.sampled_from(paths(doc)))
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    if drop and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return doc
+
+
 def check(client, body, content_type="application/json"):
     resp = post(client, body, content_type=content_type)
     assert resp.status_code < 500, resp.get_data(as_text=True)
@@ -57,16 +71,7 @@ def test_random_json(client, value, content_type):
 @FUZZ
 @given(template=templates, data=st.data(), value=json_values, drop=st.booleans())
 def test_valid_payloads_with_one_field_broken(client, template, data, value, drop):
-    doc = copy.deepcopy(template)
-    path = data.draw(st.sampled_from(paths(doc)))
-    parent = doc
-    for key in path[:-1]:
-        parent = parent[key]
-    if drop and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    check(client, json.dumps(doc))
+    check(client, json.dumps(broken(template, data, value, drop)))
 
 
 @FUZZ
