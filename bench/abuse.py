@@ -105,8 +105,9 @@ def push_all(images, ep, tenant, label: str, timeout: float = 300) -> float:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    FAILED_PUSHES.extend(f"{label}: {str(getattr(r, 'stderr', None) or r)[-300:]}" for r in results
-                         if isinstance(r, Exception) or r.returncode != 0)
+    # A timeout's text would hold skopeo's command line, credentials included: only its kind is kept.
+    FAILED_PUSHES.extend(f"{label}: {type(r).__name__} after {timeout:.0f}s" if isinstance(r, Exception) else
+                         f"{label}: {r.stderr[-300:]}" for r in results if isinstance(r, Exception) or r.returncode)
     return elapsed
 
 

@@ -6,7 +6,7 @@ Modes (2 worker processes each, the endpoint's defaults otherwise):
                  (proxy_request_buffering off, client_header_timeout 10s, client_body_timeout 60s)
   gevent         gunicorn's gevent worker on the same, unmodified Flask app (the optional `bench` extra)
 
-Per mode: PUSHES concurrent skopeo pushes quiet, then again while K connections stall in their head
+Per mode: PUSHES concurrent skopeo pushes quiet (the median of QUIET_BATCHES batches), then once while K connections stall in their head
 (a head begun, one more byte every 2 s) and K authenticated PATCHes (each of an upload of its own)
 stall after 70 KiB of a 10 MB body; connections the server ends are opened again. /healthz is probed
 every 0.25 s with a 1 s timeout. A push batch is given up on after CAP seconds. The sandbox's SWR
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import requests
 from abuse import ATTACKERS, FAILED_PUSHES, ORG, Probe, basic, fresh_images, push_all, server_5xx  # noqa: I001
+from common import median
 from nginx import Nginx
 
 from adapter.sandbox.front import Strictness
@@ -36,6 +37,7 @@ from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
 
 PUSHES, LAYER = 8, 4 << 20
+QUIET_BATCHES = 3  # the quiet figure is their median: it is also what each mechanism costs
 CAP = 90.0  # seconds a push batch may take; nginx's client_body_timeout alone is 60 s
 STALL_AFTER = 70 << 10
 NGINX_LIMITS = "client_header_timeout 10s; client_body_timeout 60s;"
@@ -127,13 +129,14 @@ def uploads(url: str, auth: str, repo: str, k: int) -> list[str]:
 def measure(mode: str, tmp: Path, sbx, k: int) -> dict:
     label = mode.replace("+", "-")  # a repository name
     batches = {name: fresh_images(tmp, f"{label}-{name}", n, LAYER) for name, n in
-               (("warm", 1), ("quiet", PUSHES), ("attacked", PUSHES))}
+               [("warm", 1), ("attacked", PUSHES)] + [(f"quiet{r}", PUSHES) for r in range(QUIET_BATCHES)]}
     with serving(mode, tmp / mode, sbx) as (ep, port):
         front = type("Front", (), {"port": port})
         url = f"http://127.0.0.1:{port}"
         push_all(batches["warm"], front, sbx.tenants[0], f"{label}-warm", timeout=CAP)  # first logins, imports
         failed_before = len(FAILED_PUSHES)
-        quiet = push_all(batches["quiet"], front, sbx.tenants[0], f"{label}-quiet", timeout=CAP)
+        quiet = median([push_all(batches[f"quiet{r}"], front, sbx.tenants[0], f"{label}-quiet{r}", timeout=CAP)
+                        for r in range(QUIET_BATCHES)])
         repo = f"{ORG}/stall"
         auth = bearer(url, sbx.tenants[0], repo)
         stallers = Stallers(("127.0.0.1", port), k, uploads(url, auth, repo, k), auth)
@@ -152,7 +155,8 @@ def measure(mode: str, tmp: Path, sbx, k: int) -> dict:
 
 
 def report(results: list[dict], k: int) -> None:
-    print(f"slowclients: {PUSHES} concurrent pushes of 3 x {LAYER >> 20} MiB layers; attack: {k} head stallers "
+    print(f"slowclients: {PUSHES} concurrent pushes of 3 x {LAYER >> 20} MiB layers (quiet: median of "
+          f"{QUIET_BATCHES} batches); attack: {k} head stallers "
           f"+ {k} authenticated bodies stalled after {STALL_AFTER >> 10} KiB; push batches capped at {CAP:.0f}s")
     ours = next((r["quiet"] for r in results if r["mode"] == "bridge"), None)
     print(f"  {'mode':<14} {'healthz max':>11} {'missed':>8} {'quiet':>7} {'attacked':>9} {'ratio':>6} "
