@@ -129,16 +129,19 @@ def test_authenticated_bodies_that_stall_after_64_kib_starve_neither_healthz_nor
 
 def test_a_harbor_throttled_to_100_kib_per_second_pushes_among_stalled_bodies(ep, sbx, stalled):
     auth = token(ep, sbx.tenants[0])
-    blob = os.urandom(500 << 10)
+    blob = os.urandom(640 << 10)
 
-    class Throttled:  # 10 KiB every 0.1 s, with a length: one sized PATCH of 5 s
+    class Throttled:
+        """As Harbor's throttle does it (a Go rate.Limiter waiting after each read of its source): 32 KiB,
+        then a wait of 0.32 s, at 100 KiB/s. Every wait parks the read; none is cut or held back."""
+
         def __len__(self):
             return len(blob)
 
         def __iter__(self):
-            for offset in range(0, len(blob), 10 << 10):
-                yield blob[offset:offset + (10 << 10)]
-                time.sleep(0.1)
+            for offset in range(0, len(blob), 32 << 10):
+                yield blob[offset:offset + (32 << 10)]
+                time.sleep(0.32)
 
     path = upload_path(ep, auth)
     resp = requests.patch(ep.url + path, data=Throttled(), headers=auth, timeout=30)
