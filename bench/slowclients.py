@@ -9,7 +9,8 @@ Modes (2 worker processes each, the endpoint's defaults otherwise):
 Per mode: PUSHES concurrent skopeo pushes quiet (the median of QUIET_BATCHES batches), then once while K connections stall in their head
 (a head begun, one more byte every 2 s) and K authenticated PATCHes (each of an upload of its own)
 stall after 70 KiB of a 10 MB body; connections the server ends are opened again. /healthz is probed
-every 0.25 s with a 1 s timeout. A push batch is given up on after CAP seconds. The sandbox's SWR
+every 0.25 s with a 1 s timeout, for the pushes and at least ATTACK_SECONDS. A push batch is given up
+on after CAP seconds. The sandbox's SWR
 request limit (20/s per tenant) is off: it would fail pushes of any mode, and it is not what is measured.
 
 Prints per mode: slowest /healthz and misses, the pushes quiet and attacked and their ratio, failed
@@ -39,6 +40,7 @@ from tests.integration.endpoint import Endpoint
 PUSHES, LAYER = 8, 4 << 20
 QUIET_BATCHES = 3  # the quiet figure is their median: it is also what each mechanism costs
 CAP = 90.0  # seconds a push batch may take; nginx's client_body_timeout alone is 60 s
+ATTACK_SECONDS = 15.0  # the attack lasts at least this long: past the 10 s head deadlines
 STALL_AFTER = 70 << 10
 NGINX_LIMITS = "client_header_timeout 10s; client_body_timeout 60s;"
 MODES = ("bridge", "nginx+gthread", "gevent")
@@ -144,7 +146,9 @@ def measure(mode: str, tmp: Path, sbx, k: int) -> dict:
         stallers.start()
         time.sleep(2)  # every staller in place
         probe.start()
+        started = time.monotonic()
         attacked = push_all(batches["attacked"], front, sbx.tenants[0], f"{label}-attacked", timeout=CAP)
+        time.sleep(max(0.0, started + ATTACK_SECONDS - time.monotonic()))  # past the head deadlines
         probe.stop.set()
         stallers.stop.set()
         probe.join()
