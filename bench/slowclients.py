@@ -6,12 +6,12 @@ Modes (2 worker processes each, the endpoint's defaults otherwise):
                  (proxy_request_buffering off, client_header_timeout 10s, client_body_timeout 60s)
   gevent         gunicorn's gevent worker on the same, unmodified Flask app (the optional `bench` extra)
 
-Per mode: PUSHES concurrent skopeo pushes quiet (the median of QUIET_BATCHES batches), then once while K connections stall in their head
-(a head begun, one more byte every 2 s) and K authenticated PATCHes (each of an upload of its own)
-stall after 70 KiB of a 10 MB body; connections the server ends are opened again. /healthz is probed
-every 0.25 s with a 1 s timeout, for the pushes and at least ATTACK_SECONDS. A push batch is given up
-on after CAP seconds. The sandbox's SWR
-request limit (20/s per tenant) is off: it would fail pushes of any mode, and it is not what is measured.
+Per mode: PUSHES concurrent skopeo pushes quiet (the median of QUIET_BATCHES batches), then once while
+K connections stall in their head (a head begun, one more byte every 2 s) and K authenticated PATCHes
+(each of an upload of its own) stall after 70 KiB of a 10 MB body; connections the server ends are
+opened again. /healthz is probed every 0.25 s with a 1 s timeout, for the pushes and at least
+ATTACK_SECONDS. A push batch is given up on after CAP seconds. The sandbox's SWR request limit (20/s
+per tenant) is off: it would fail pushes of any mode, and it is not what is measured.
 
 Prints per mode: slowest /healthz and misses, the pushes quiet and attacked and their ratio, failed
 pushes, 5xx the endpoint logged, how many stalled connections the server ended, and the quiet push time
