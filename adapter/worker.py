@@ -84,6 +84,11 @@ class RateReader:
         return self.last + self.window  # every byte arrived in the last bucket: its window ends then
 
     def recv(self, size: int) -> bytes:
+        data = self._timed(self.sock.recv, size)
+        self.count(len(data))
+        return data
+
+    def _timed(self, receive, arg):
         parked = False
         while True:
             wait = self.deadline() - self.clock()
@@ -93,7 +98,7 @@ class RateReader:
             step = limit if parked or self.seat is None else min(limit, self.seat.park_after)
             self.sock.settimeout(step)
             try:
-                data = self.sock.recv(size)
+                got = receive(arg)
             except (socket.timeout, ssl.SSLWantReadError):
                 if step < limit:  # no byte for a while: the seat goes back while the read waits on
                     self.seat.park()
@@ -105,8 +110,7 @@ class RateReader:
                 self.sock.settimeout(None)
             if parked:
                 self.seat.take()  # raises SlowClient if cut while parked
-            self.count(len(data))
-            return data
+            return got
 
     def count(self, n: int) -> None:
         now = self.clock()
