@@ -14,20 +14,12 @@ import time
 import pytest
 import requests
 
-from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
 from tests.integration.hostile.test_hostile_server import healthz_seconds, token, upload_path
 
 THREADS, STALLED = 4, 40
 SERVER_ENV = {"SWR_BRIDGE_THREADS": str(THREADS), "SWR_BRIDGE_HEADER_TIMEOUT": "2"}
 STALL_AFTER = 70 << 10  # past the 64 KiB the event loop gathers: the rest is read in a thread
-
-
-@pytest.fixture(scope="module")
-def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10) as sandbox:
-        sandbox.create_organization(sandbox.tenants[0], "hostile")
-        yield sandbox
 
 
 @pytest.fixture(scope="module")
