@@ -27,9 +27,9 @@ def create_app(config=None, *, budget_file: str | None = None, instance_key: str
     app.json = JsonProvider(app)
     app.json.sort_keys = False
 
-    from adapter import dockyard, errors, health, logs, metrics, registry, webhooks
+    from adapter import access, dockyard, errors, health, metrics, registry, webhooks
 
-    logs.init_app(app)
+    access.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
     health.init_app(app)

@@ -6,7 +6,6 @@ import logging
 import os
 import socket
 import threading
-from urllib.parse import urlsplit
 
 import redis
 
@@ -49,17 +48,6 @@ class BudgetUnavailable(TransferError):
 
     def __init__(self):
         super().__init__("UNAVAILABLE", "the shared bandwidth budget is unreachable; retry later", status=503)
-
-
-def validate_backend(url: str) -> None:
-    """Raises ValueError unless `url` is `local` or a redis:// / rediss:// URL without a password."""
-    if url == "local":
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ValueError(f"backend {url!r}: use local, redis://host:6379/0 or rediss://host:6380/0")
-    if parts.password:
-        raise ValueError("backend: put the Redis password in password_env, not in the URL")
 
 
 def connect(url: str, password: str | None) -> redis.Redis:
@@ -159,10 +147,3 @@ class FleetClock:
         self._stop.set()
         self.client.close()
 
-
-def fleet_clock(policy, local: SharedClock, on_change=None) -> FleetClock | SharedClock:
-    """The clock the policy asks for: the budget file alone, or Redis in front of it."""
-    if policy.backend == "local":
-        return local
-    password = os.environ.get(policy.password_env) if policy.password_env else None
-    return FleetClock(connect(policy.backend, password), local, policy.on_backend_error, on_change=on_change)

@@ -11,11 +11,12 @@ import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 
-from flask import g, has_request_context, request
-
-_UPLOAD_TOKEN = re.compile(r"(/blobs/uploads/)[^/?]+")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The id of the request being served, set by the app's hooks (adapter.access): a ContextVar and not
+# flask.g, so that gunicorn's master, which loads GunicornLogger from here, never imports Flask.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,8 +33,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": self._ts(record), "level": record.levelname.lower(), "logger": record.name,
                  "msg": record.getMessage()}
-        if has_request_context() and g.get("request_id"):
-            entry["request_id"] = g.request_id
+        request_id = REQUEST_ID.get()
+        if request_id:
+            entry["request_id"] = request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -77,45 +79,10 @@ def request_id(given: str) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+_ACCESS = logging.getLogger("swr_bridge.access")
+
+
 def access(fields: dict, started: float) -> None:
     """The access log line of one request (fields as _after builds them), timed from `started`."""
     fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     _ACCESS.info("request", extra={"fields": fields})
-
-
-def _before() -> None:
-    g.request_id = request_id(request.headers.get("X-Request-Id", ""))
-    g.started = time.monotonic()
-
-
-_ACCESS = logging.getLogger("swr_bridge.access")
-
-
-def _after(resp):
-    # The proxies resolved once: every `g.x` and `request.x` through them is a context lookup of its own.
-    req, ctx = request._get_current_object(), g._get_current_object()
-    ids = ctx.__dict__
-    request_id = ids.get("request_id")
-    resp.headers["X-Request-Id"] = request_id or ""
-    path = req.path
-    fields = {
-        "request_id": request_id, "method": req.method,
-        # Upload tokens are sealed state, but they still do not belong in logs.
-        "path": _UPLOAD_TOKEN.sub(r"\1<token>", path) if "/blobs/uploads/" in path else path,
-        "status": resp.status_code, "bytes_in": req.content_length or 0,
-        "bytes_out": resp.content_length or 0, "remote": req.remote_addr,
-    }
-    grant = ids.get("registry_grant")
-    if grant is not None:
-        fields["principal"] = grant.principal.access_id
-    if ids.get("repository"):
-        fields["repository"] = ids["repository"]
-    started = ids["started"] if "started" in ids else time.monotonic()
-    resp.call_on_close(lambda: access(fields, started))
-    return resp
-
-
-def init_app(app) -> None:
-    configure(app.config["BRIDGE"].log_level)
-    app.before_request(_before)
-    app.after_request(_after)

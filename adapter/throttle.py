@@ -14,6 +14,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
@@ -117,6 +118,17 @@ class WindowSchema(Schema):
             raise ValidationError(str(exc)) from None
 
 
+def validate_backend(url: str) -> None:
+    """Raises ValueError unless `url` is `local` or a redis:// / rediss:// URL without a password."""
+    if url == "local":
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(f"backend {url!r}: use local, redis://host:6379/0 or rediss://host:6380/0")
+    if parts.password:
+        raise ValueError("backend: put the Redis password in password_env, not in the URL")
+
+
 class BandwidthSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -131,8 +143,6 @@ class BandwidthSchema(Schema):
 
     @validates("backend")
     def _backend(self, value, **_):
-        from adapter.fleet_budget import validate_backend
-
         try:
             validate_backend(value)
         except ValueError as exc:
@@ -226,6 +236,17 @@ class SharedClock:
     def close(self) -> None:
         self._map.close()
         self._fh.close()
+
+
+def fleet_clock(policy: BandwidthPolicy, local: SharedClock, on_change=None):
+    """The clock the policy asks for: the budget file alone, or Redis in front of it (a FleetClock)."""
+    if policy.backend == "local":
+        return local
+    # Only here: Redis's client (with asyncio, about 9 MiB in every process) is for a fleet that books on it.
+    from adapter.fleet_budget import FleetClock, connect
+
+    password = os.environ.get(policy.password_env) if policy.password_env else None
+    return FleetClock(connect(policy.backend, password), local, policy.on_backend_error, on_change=on_change)
 
 
 def _remove(path: str, pid: int) -> None:

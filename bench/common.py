@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -43,20 +44,31 @@ def tree_cpu(pid: int) -> float:
     return cpu_seconds([pid, *_children(pid)])
 
 
-def tree_rss(pid: int) -> int:
-    """Resident set size in bytes of `pid` and all its descendants."""
+def _tree_sum(pid: int, path: str, field: str) -> int:
+    """The sum of `field` (kB) in /proc/PID/`path` over `pid` and all its descendants, in bytes."""
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
         try:
-            with open(f"/proc/{current}/status") as fh:
+            with open(f"/proc/{current}/{path}") as fh:
                 for line in fh:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field):
                         total += int(line.split()[1]) * 1024
         except OSError:
             continue
         stack.extend(_children(current))
     return total
+
+
+def tree_rss(pid: int) -> int:
+    """Resident set size in bytes of `pid` and all its descendants (pages a fork shares count in each)."""
+    return _tree_sum(pid, "status", "VmRSS:")
+
+
+def tree_pss(pid: int) -> int:
+    """Proportional set size of `pid` and its descendants: a page shared by n processes counts 1/n in each,
+    so the sum is the memory the tree really holds."""
+    return _tree_sum(pid, "smaps_rollup", "Pss:")
 
 
 class Periodic:
@@ -85,15 +97,32 @@ class Periodic:
 
 
 class PeakRss(Periodic):
-    """Samples the RSS of a process tree; `.peak` is the largest sum seen."""
+    """Samples the RSS of a process tree; `.peak` is the largest sum seen (`.peak_pss` the same for PSS)."""
 
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(interval)
-        self.pid, self.peak = pid, 0
+        self.pid, self.peak, self.peak_pss = pid, 0, 0
 
     def sample(self) -> None:
         self.peak = max(self.peak, tree_rss(self.pid))
+        self.peak_pss = max(self.peak_pss, tree_pss(self.pid))
 
 
 def mib(n: float) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def commit_of(path: Path) -> str:
+    """The short commit a checkout is at (its path when git cannot tell)."""
+    run = subprocess.run(["git", "-C", str(path), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return run.stdout.strip() or str(path)
+
+
+def other_checkout(path: Path) -> tuple[str, str]:
+    """(label, swr-bridge command) of another checkout of this repository with its own .venv (`make venv`),
+    for a benchmark's --compare-with."""
+    path = path.resolve()
+    command = path / ".venv" / "bin" / "swr-bridge"
+    if not command.exists():
+        raise SystemExit(f"--compare-with {path}: no {command} (run `make venv` there)")
+    return f"{commit_of(path)} ({path})", str(command)

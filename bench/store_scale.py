@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ API_TOKEN = "bench-api-token"
 DAY = 86400.0
 FIRST_EXECUTION = 50_000_000  # far from the ids bench/webhooks.py's payloads use
 POLICIES = [f"policy-{i:02d}" for i in range(40)]
-FAILED_EVERY = 20  # one execution in twenty has a failed task (and an alert with a delivery)
+FAILED_EVERY = 20  # one execution in twenty (whatever its policy) has a failed task (and an alert with a delivery)
 
 
 # --- bulk load ------------------------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def generate(events: int, days: float, now: float):
     templates, executions, alerts = _templates(), events // 3, 0
     step = days * DAY / executions
     for n in range(executions):
-        eid, policy, at = FIRST_EXECUTION + n, POLICIES[n % len(POLICIES)], now - days * DAY + n * step
+        eid, policy, at = FIRST_EXECUTION + n, POLICIES[(n * 2654435761 >> 16) % len(POLICIES)], now - days * DAY + n * step
         ntasks, failed = 1 + n % 2, n % FAILED_EVERY == FAILED_EVERY - 1
         occur = int(at)
         for t in range(ntasks):
@@ -163,35 +164,68 @@ def probes(loaded: dict, now: float, rng: random.Random) -> dict[str, list]:
     }
 
 
-def measure_lists(port: int, made: dict, count: int, rounds: int) -> dict:
-    """Per list and page: (p50, p99, worst round's p99) in ms. Each round sends `count` sequential requests per
-    list and page over one keep-alive connection, the lists taking turns round by round; p50 and p99 are the
-    medians over the rounds, so that one disturbed stretch of a shared machine does not decide them."""
-    import requests
+class Api:
+    """One keep-alive connection to the API (http.client: the client's own cost per request stays small)."""
 
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {API_TOKEN}"
-    per_round: dict[tuple, list] = {}
-    for _ in range(rounds):
-        for name, (first, deep) in made.items():
-            for page, make in (("first", first), ("deep", deep)):
-                times = []
-                for _ in range(count):
-                    path = make()
-                    start = time.perf_counter()
-                    resp = session.get(f"http://127.0.0.1:{port}/api/v1{path}", timeout=30)
-                    times.append((time.perf_counter() - start) * 1000)
-                    assert resp.status_code == 200, (path, resp.status_code, resp.text[:300])
-                times.sort()
-                per_round.setdefault((name, page), []).append((times[len(times) // 2], times[int(len(times) * 0.99) - 1]))
-    session.close()
-    return {key: (statistics.median(p50 for p50, _ in found), statistics.median(p99 for _, p99 in found),
-                  max(p99 for _, p99 in found)) for key, found in per_round.items()}
+    def __init__(self, port: int):
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    def get(self, path: str) -> tuple[int, float, bytes]:
+        """(status, milliseconds, body) of one GET /api/v1`path`."""
+        start = time.perf_counter()
+        self.conn.request("GET", f"/api/v1{path}", headers=self.headers)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        return resp.status, (time.perf_counter() - start) * 1000, body
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def explain(url: str, password: str, made: dict) -> dict:
-    """The database's own time for each list's statements (EXPLAIN ANALYZE, after one warm-up run) and the
-    indexes it read: what the list costs at this size without HTTP, Python or the machine's other load."""
+def percentiles(times: list[float]) -> dict:
+    """p50, p90, p99 (nearest rank) and the worst of `times`, with their count."""
+    ordered = sorted(times)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, -(-len(ordered) * q // 100) - 1)]
+
+    return {"n": len(ordered), "p50": rank(50), "p90": rank(90), "p99": rank(99), "max": ordered[-1]}
+
+
+def measure_lists(port: int, made: dict, count: int) -> dict:
+    """`count` sequential requests per list and page over one keep-alive connection, the twenty kinds taking
+    turns request by request (a disturbed second hits them all alike); the client's time per request."""
+    api, times = Api(port), {(name, page): [] for name in made for page in ("first", "deep")}
+    for _ in range(count):
+        for name, pair in made.items():
+            for page, make in zip(("first", "deep"), pair, strict=True):
+                path = make()
+                status, ms, body = api.get(path)
+                assert status == 200, (path, status, body[:300])
+                times[(name, page)].append(ms)
+    api.close()
+    return {key: percentiles(found) for key, found in times.items()}
+
+
+def server_times(log: Path) -> dict[str, list[float]]:
+    """The server's own duration_ms per API list (from its JSON access lines): the request inside gunicorn,
+    from Flask's first hook to the last byte handed to the socket, without the client or the network."""
+    found: dict[str, list[float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if '"duration_ms"' not in line or "/api/v1/" not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            fields = json.loads(line)
+            found.setdefault(fields["path"], []).append(fields["duration_ms"])
+    return found
+
+
+def explain(url: str, password: str, made: dict, show: bool) -> dict:
+    """The database's own time for each list's statements (EXPLAIN (ANALYZE, BUFFERS) after one warm-up run),
+    the indexes it read and the buffers it touched: what a page costs at this size without HTTP or Python."""
     from urllib.parse import parse_qsl, urlsplit
 
     import sqlalchemy as sa
@@ -217,18 +251,23 @@ def explain(url: str, password: str, made: dict) -> dict:
                 schema, query = schemas[parts.path]
                 seen: list = []
                 query(Spy(conn, seen), schema().load(dict(parse_qsl(parts.query))))
-                ms, indexes = 0.0, set()
+                ms, indexes, buffers, plans = 0.0, set(), 0, []
                 for statement in seen:
                     sql = str(statement.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
-                    plan = [r[0] for r in conn.execute(sa.text("EXPLAIN (ANALYZE) " + sql))]
+                    plan = [r[0] for r in conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + sql))]
                     ms += float(next(line for line in plan if line.startswith("Execution Time")).split()[2])
                     indexes |= {m for line in plan for m in re.findall(r"(?:using|Index Scan on) (\w+)", line)}
-                found[(name, page)] = (ms, sorted(indexes))
+                    top = next((line for line in plan if "Buffers:" in line), "")
+                    buffers += sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", top))
+                    plans.append(f"{sql}\n" + "\n".join(plan))
+                found[(name, page)] = (ms, sorted(indexes), buffers)
+                if show:
+                    print(f"\n--- {name}, {page} page ({parts.path}?{parts.query})\n" + "\n\n".join(plans))
     store.close()
     return found
 
 
-def serve(pg: Postgres, database: str, tmp: Path, receiver_port: int, args, retention: dict) -> wb.Server:
+def serve(pg: Postgres, database: str, tmp: Path, receiver_port: int, args, retention: dict, label: str) -> wb.Server:
     import yaml
 
     config = {"webhooks": {
@@ -238,11 +277,12 @@ def serve(pg: Postgres, database: str, tmp: Path, receiver_port: int, args, rete
                           "secret_env": "BENCH_SIGNING_SECRET"}},
         "routes": [{"match": {"status": "failed"}, "sinks": ["ops"]}, {"per": "task", "sinks": ["ops"]}]},
         "api": {"tokens_env": ["BENCH_API_TOKEN"]}}
-    path = tmp / f"{database}-{time.monotonic_ns()}.yaml"
+    path = tmp / f"{label}.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {"SWR_BRIDGE_CONFIG": str(path), "BENCH_WEBHOOK_TOKEN": wb.TOKEN, "BENCH_API_TOKEN": API_TOKEN,
            "BENCH_SIGNING_SECRET": "bench-signing-secret", "BENCH_PG": pg.password}
-    return wb.Server("adapter.wsgi:app", env, args.workers, args.threads, tmp / f"{database}.log")
+    return wb.Server("adapter.wsgi:app", env, args.workers, args.threads, tmp / f"{label}.log",
+                     worker_class=args.worker_class)
 
 
 KEEP = {"events": None, "summaries": None, "deliveries": None}
@@ -253,7 +293,7 @@ def intake_rounds(pg, tmp, receiver_port, args) -> dict:
     found, start = {"empty": [], "loaded": []}, 0
     for n in range(args.rounds):
         for database in ("empty", "loaded"):
-            server = serve(pg, database, tmp, receiver_port, args, KEEP)
+            server = serve(pg, database, tmp, receiver_port, args, KEEP, f"intake-{database}-{n}")
             try:
                 result = wb.run_load(server.port, args.duration, args.warmup, args.connections, start=start)
             finally:
@@ -275,9 +315,9 @@ def expired(dsn: str, cutoff: float) -> tuple[int, int]:
     return events, deliveries
 
 
-def concurrent_run(pg, tmp, receiver_port, args, loaded, now, retention: dict, start: int) -> dict:
+def concurrent_run(pg, tmp, receiver_port, args, loaded, now, retention: dict, start: int, label: str) -> dict:
     """The intake's load while a prober in another process reads every list, first and deep pages in turn."""
-    server = serve(pg, "loaded", tmp, receiver_port, args, retention)
+    server = serve(pg, "loaded", tmp, receiver_port, args, retention, label)
     try:
         made = tmp / "probe-rows.json"
         made.write_text(json.dumps({"executions": loaded["executions"][::50], "counts": loaded["counts"], "now": now}))
@@ -294,125 +334,196 @@ def retention_run(pg, tmp, receiver_port, args, loaded, now) -> dict:
     """Intake plus list reads with retention off (the baseline), then the same with retention on (the
     defaults: a quarter of the loaded events and most settled deliveries are past their age)."""
     dsn = pg.dsn("loaded")
-    baseline = concurrent_run(pg, tmp, receiver_port, args, loaded, now, KEEP, start=50_000_000)
-    before = expired(dsn, now - 90 * DAY)
-    pruning = concurrent_run(pg, tmp, receiver_port, args, loaded, now, {}, start=60_000_000)
-    return {"baseline": baseline, "pruning": pruning, "before": before, "after": expired(dsn, now - 90 * DAY)}
+    baseline = concurrent_run(pg, tmp, receiver_port, args, loaded, now, KEEP, 50_000_000, "side-by-side-off")
+    before = expired(dsn, time.time() - 90 * DAY)
+    pruning = concurrent_run(pg, tmp, receiver_port, args, loaded, now, {}, 60_000_000, "side-by-side-on")
+    return {"baseline": baseline, "pruning": pruning, "before": before, "after": expired(dsn, time.time() - 90 * DAY)}
 
 
 def probe_main(port: int, rows_path: str, seconds: float) -> None:
     """--probe: reads every list, first and deep pages in turn, for `seconds`; prints p50/p99 per list as JSON."""
-    import requests
-
     data, rng = json.loads(Path(rows_path).read_text()), random.Random(7)
     made = probes(data, data["now"], rng)
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {API_TOKEN}"
+    api = Api(port)
     times: dict[str, list] = {name: [] for name in made}
     errors, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         for name, pair in made.items():
-            path = rng.choice(pair)()
-            start = time.perf_counter()
-            errors += session.get(f"http://127.0.0.1:{port}/api/v1{path}", timeout=30).status_code != 200
-            times[name].append((time.perf_counter() - start) * 1000)
-    result = {name: [statistics.median(t), sorted(t)[int(len(t) * 0.99) - 1], len(t)] for name, t in times.items()}
-    print(json.dumps({"lists": result, "errors": errors}))
+            status, ms, _ = api.get(rng.choice(pair)())
+            errors += status != 200
+            times[name].append(ms)
+    print(json.dumps({"lists": {name: percentiles(t) for name, t in times.items()}, "errors": errors}))
+
+
+# --- the kept cluster: load once, measure many times -----------------------------------------------------------
+def prepare(pg: Postgres, args) -> dict:
+    """The million events in database `master` (loaded when missing), then fresh `loaded` (a copy of master)
+    and `empty` databases for one measurement. Returns the manifest: when the rows were made, their counts."""
+    import psycopg
+
+    manifest_path = pg.dir / "manifest.json"
+    with psycopg.connect(pg.dsn("postgres"), autocommit=True) as conn:
+        have = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        if "master" not in have or not manifest_path.exists():
+            conn.execute("DROP DATABASE IF EXISTS master")
+            manifest_path.unlink(missing_ok=True)
+            manifest_path.write_text(json.dumps(load_master(pg, args)))
+        for name in ("loaded", "empty"):
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        started = time.monotonic()
+        # A file copy of master (statistics and visibility map included): every measurement starts on the same rows.
+        conn.execute("CREATE DATABASE loaded TEMPLATE master STRATEGY FILE_COPY")
+        conn.execute("CREATE DATABASE empty")
+    store = Store(pg.url("empty"), password=pg.password)
+    store.migrate()
+    store.close()
+    with psycopg.connect(pg.dsn("loaded"), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["fresh"] = True
+    manifest_path.write_text(json.dumps(manifest))
+    print(f"fresh `loaded` (a copy of master, {time.monotonic() - started:.0f}s) and `empty` databases in {pg.dir}",
+          flush=True)
+    return manifest
+
+
+def load_master(pg: Postgres, args) -> dict:
+    import psycopg
+
+    now = time.time()
+    pg.create_database("master")
+    store = Store(pg.url("master"), password=pg.password)
+    store.migrate()
+    store.close()
+    started = time.monotonic()
+    loaded = bulk_load(pg.dsn("master"), generate(args.events, args.days, now))
+    copied = time.monotonic()
+    store = Store(pg.url("master"), password=pg.password)
+    store.migrate()  # builds the list indexes, as on the first start after an upgrade
+    store.close()
+    with psycopg.connect(pg.dsn("master"), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        size = conn.execute("SELECT pg_size_pretty(pg_database_size('master'))").fetchone()[0]
+    counts = loaded["counts"]
+    print(f"loaded {counts['events']:,} events, {counts['executions']:,} executions, {counts['tasks']:,} tasks, "
+          f"{counts['deliveries']:,} deliveries over {args.days:.0f} days: generated and COPY in "
+          f"{copied - started:.0f}s, list indexes + VACUUM ANALYZE {time.monotonic() - copied:.0f}s; {size}", flush=True)
+    return {"now": now, "days": args.days, "counts": counts, "size": size}
+
+
+def load_executions(dsn: str) -> list:
+    """(execution_id, last_event_at) of every loaded execution, oldest first: what the probes page from."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return [list(row) for row in conn.execute(
+            "SELECT execution_id, last_event_at FROM wh_executions ORDER BY last_event_at, execution_id")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=float, default=120.0, help="the loaded events span this many days")
-    parser.add_argument("--requests", type=int, default=200, help="requests per list and page kind, per round")
-    parser.add_argument("--list-rounds", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="keep the PostgreSQL cluster in this directory: loaded once, "
+                        "re-copied by --prepare, measured by a later run (default: a temp cluster, removed)")
+    parser.add_argument("--prepare", action="store_true", help="with --db: only load (when not yet done) and make "
+                        "fresh databases for the next measurement, then exit (run it outside the machine lock)")
+    parser.add_argument("--requests", type=int, default=1000, help="sequential requests per list and page")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    # The README's defaults of `swr-bridge serve` (adapter/gunicorn_conf.py): BridgeWorker, 2 x 16.
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--worker-class", default="adapter.worker.BridgeWorker")
+    parser.add_argument("--plans", action="store_true", help="print every list's EXPLAIN (ANALYZE, BUFFERS)")
+    parser.add_argument("--lists-only", action="store_true", help="only the lists and their plans (no writes: "
+                        "the databases stay fresh for the full run)")
     parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         return probe_main(int(args.probe[0]), args.probe[1], float(args.probe[2]))
-    print(f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.1f}; gunicorn gthread {args.workers}x"
-          f"{args.threads}; {args.connections} intake connections", flush=True)
+    if args.prepare and not args.db:
+        parser.error("--prepare needs --db DIR")
+    pg = Postgres(args.db).start()
+    try:
+        kept = pg.dir / "manifest.json"
+        manifest = json.loads(kept.read_text()) if args.db and kept.exists() else {}
+        if args.prepare or not manifest.get("fresh"):
+            if args.db and not args.prepare:
+                parser.error(f"{args.db} holds no fresh databases: run with --prepare first (outside the lock)")
+            manifest = prepare(pg, args)
+        if not args.prepare and not args.lists_only:
+            manifest["fresh"] = False  # intake and retention change `loaded`: the next run needs a --prepare
+            if args.db:
+                (pg.dir / "manifest.json").write_text(json.dumps(manifest))
+        if not args.prepare:
+            measure(pg, args, manifest)
+    finally:
+        pg.stop()
+
+
+def measure(pg: Postgres, args, manifest: dict) -> None:
+    print(f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.1f}; gunicorn {args.worker_class} "
+          f"{args.workers} workers x {args.threads} threads; {args.connections} intake connections", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
-    pg = Postgres().start()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         receiver_port = sock.getsockname()[1]
     sink = subprocess.Popen([sys.executable, str(Path(wb.__file__)), "--receiver", str(receiver_port)])
     try:
-        run(pg, tmp, receiver_port, args)
+        now, loaded = manifest["now"], {"counts": manifest["counts"], "executions": load_executions(pg.dsn("loaded"))}
+        server = serve(pg, "loaded", tmp, receiver_port, args, KEEP, "lists")
+        try:
+            lists = measure_lists(server.port, probes(loaded, now, random.Random(1)), args.requests)
+        finally:
+            server.stop()
+        inside = server_times(tmp / "lists.log")
+        plans = explain(pg.url("loaded"), pg.password, probes(loaded, now, random.Random(2)), args.plans)
+        print(f"\nAPI over HTTP: {args.requests} sequential requests per list and page, kinds in turn (client ms), "
+              f"and the database's own time and buffers for one such page:")
+        for (name, page), t in lists.items():
+            ms, indexes, buffers = plans[(name, page)]
+            print(f"  {name:34s} {page:5s} p50 {t['p50']:5.1f}  p90 {t['p90']:5.1f}  p99 {t['p99']:5.1f}  max "
+                  f"{t['max']:6.1f}  database {ms:5.2f} ms, {buffers:3d} buffers via {', '.join(indexes) or 'primary key'}")
+        for path, found in sorted(inside.items()):
+            t = percentiles(found)
+            print(f"  inside the server {path:24s} {t['n']:5d} requests  p50 {t['p50']:5.1f}  p99 {t['p99']:5.1f}  "
+                  f"max {t['max']:6.1f}")
+        if args.lists_only:
+            return
+        intake = intake_rounds(pg, tmp, receiver_port, args)
+        kept = retention_run(pg, tmp, receiver_port, args, loaded, now)
+        report(lists, intake, kept, manifest["counts"]["events"])
     finally:
         sink.terminate()
-        pg.stop()
-
-
-def run(pg: Postgres, tmp: Path, receiver_port: int, args) -> None:
-    now = time.time()
-    for database in ("empty", "loaded"):
-        pg.create_database(database)
-        store = Store(pg.url(database), password=pg.password)
-        store.migrate()
-        store.close()
-    started = time.monotonic()
-    loaded = bulk_load(pg.dsn("loaded"), generate(args.events, args.days, now))
-    copied = time.monotonic()
-    store = Store(pg.url("loaded"), password=pg.password)
-    store.migrate()  # builds the list indexes, as on the first start after an upgrade
-    store.close()
-    import psycopg
-
-    with psycopg.connect(pg.dsn("loaded"), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-        size = conn.execute("SELECT pg_size_pretty(pg_database_size('loaded'))").fetchone()[0]
-    counts = loaded["counts"]
-    print(f"loaded {counts['events']:,} events, {counts['executions']:,} executions, {counts['tasks']:,} tasks, "
-          f"{counts['deliveries']:,} deliveries over {args.days:.0f} days: generated and COPY in "
-          f"{copied - started:.0f}s, list indexes + VACUUM ANALYZE {time.monotonic() - copied:.0f}s; {size}", flush=True)
-
-    server = serve(pg, "loaded", tmp, receiver_port, args, KEEP)
-    try:
-        lists = measure_lists(server.port, probes(loaded, now, random.Random(1)), args.requests, args.list_rounds)
-    finally:
-        server.stop()
-    plans = explain(pg.url("loaded"), pg.password, probes(loaded, now, random.Random(2)))
-    print(f"\nAPI over HTTP, {args.list_rounds} rounds of {args.requests} sequential requests per list and page "
-          f"(ms; medians over the rounds, and the worst round's p99), and the database's own time for one such page:")
-    for (name, page), (p50, p99, worst) in lists.items():
-        ms, indexes = plans[(name, page)]
-        print(f"  {name:36s} {page:5s}  p50 {p50:5.1f}  p99 {p99:5.1f} (worst round {worst:5.1f})  "
-              f"database {ms:6.2f} ms via {', '.join(indexes) or 'primary key'}")
-    intake = intake_rounds(pg, tmp, receiver_port, args)
-    kept = retention_run(pg, tmp, receiver_port, args, loaded, now)
-    report(lists, intake, kept, counts["events"])
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report(lists: dict, intake: dict, kept: dict, events: int) -> None:
     empty = statistics.median(r["rps"] for r in intake["empty"])
     loaded = statistics.median(r["rps"] for r in intake["loaded"])
     bad = [(k, r["statuses"]) for k in intake for r in intake[k] if set(r["statuses"]) - {200}]
-    print(f"\nintake: empty store {empty:.0f} events/s, at {events:,} events {loaded:.0f} events/s: "
-          f"ratio {loaded / empty:.2f}{'' if not bad else f'  non-2xx: {bad}'}")
+    print(f"\nintake: empty store {empty:.0f} events/s, at {events:,} events {loaded:.0f} events/s (medians of the "
+          f"rounds): ratio {loaded / empty:.2f}{'' if not bad else f'  non-2xx: {bad}'}")
     (events_before, deliveries_before), (events_after, deliveries_after) = kept["before"], kept["after"]
     print(f"retention while the intake ran: expired events {events_before:,} -> {events_after:,}, settled deliveries "
           f"older than 30 days {deliveries_before:,} -> {deliveries_after:,}")
-    print("intake and list reads side by side, retention off, then on (p50 / p99 ms):")
+    print("intake and list reads side by side, retention off, then on (ms):")
     worst = {}
     for phase in ("baseline", "pruning"):
         r, probe = kept[phase]["intake"], kept[phase]["lists"]
         print(f"  {phase:8s} intake {r['rps']:4.0f} events/s  p50 {r['p50']:5.1f}  p99 {r['p99']:5.1f}  "
               f"statuses {r['statuses']}; list errors {probe['errors']}")
-        for name, (p50, p99, n) in probe["lists"].items():
-            print(f"  {phase:8s} {name:36s} {n:4d} requests  p50 {p50:5.1f}  p99 {p99:5.1f}")
-        worst[phase] = max([r["p99"]] + [v[1] for v in probe["lists"].values()])
+        for name, t in probe["lists"].items():
+            print(f"  {phase:8s} {name:34s} {t['n']:4d} requests  p50 {t['p50']:5.1f}  p99 {t['p99']:5.1f}  "
+                  f"max {t['max']:6.1f}")
+        worst[phase] = max([r["p99"]] + [t["p99"] for t in probe["lists"].values()])
     r, probe = kept["pruning"]["intake"], kept["pruning"]["lists"]
     pruned = events_before - events_after + deliveries_before - deliveries_after
     clean = set(r["statuses"]) <= {200} and not probe["errors"]
-    worst_list = max(p99 for _, p99, _ in lists.values())
+    worst_list = max(t["p99"] for t in lists.values())
     print(f"\ntargets: list p99 <= 50 ms (worst {worst_list:.1f}) {'met' if worst_list <= 50 else 'MISSED'}; "
           f"intake ratio >= 0.8 ({loaded / empty:.2f}) {'met' if loaded / empty >= 0.8 else 'MISSED'}; "
           f"retention pruned {pruned:,} rows under intake with no error ({'met' if clean and pruned else 'MISSED'}), "

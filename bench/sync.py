@@ -12,6 +12,7 @@ the median of the rounds' ratios, and the ratio of the medians is printed beside
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
-from common import cpu_seconds, median  # noqa: I001  (bench/ is run as a script)
+from common import ROOT, commit_of, cpu_seconds, median, other_checkout  # noqa: I001  (bench/ is run as a script)
 
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
@@ -74,9 +75,18 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@functools.cache
+def unpaced(command: str) -> list[str]:
+    """--max-rps 0: the sandbox's request rate is off, and skopeo sync, the baseline, paces nothing either
+    (a commit from before --max-rps paces nothing anyway)."""
+    help_text = subprocess.run([command, "sync", "--help"], capture_output=True, text=True).stdout
+    return ["--max-rps", "0"] if "--max-rps" in help_text else []
+
+
 def run_ours(sources: dict[str, list[str]], targets: list[tuple[str, str]], dest: str, auth: Path, tmp: Path,
-             proc: int, expect_copied: int | None, cpu: list[float] | None = None) -> float:
-    """The wall time of one `swr-bridge sync` run; its CPU time (user + system) is appended to `cpu`."""
+             proc: int, expect_copied: int | None, cpu: list[float] | None = None, command: str = SWR_BRIDGE) -> float:
+    """The wall time of one `swr-bridge sync` run (`command`: this checkout's or another's); its CPU time
+    (user + system) is appended to `cpu`."""
     rules: dict[str, list[str]] = {}
     for host, org in targets:
         for repo in sources[host]:
@@ -84,9 +94,8 @@ def run_ours(sources: dict[str, list[str]], targets: list[tuple[str, str]], dest
     images = tmp / f"images-{targets[0][1]}.yaml"
     images.write_text(yaml.safe_dump(rules))
     start, cpu_start = time.perf_counter(), _children_cpu()
-    # --max-rps 0: the sandbox's request rate is off, and skopeo sync, the baseline, paces nothing either.
-    result = subprocess.run([SWR_BRIDGE, "sync", "--auth", str(auth), "--images", str(images), "--proc", str(proc),
-                             "--max-rps", "0", "-o", "json"], capture_output=True, text=True, timeout=3600)
+    result = subprocess.run([command, "sync", "--auth", str(auth), "--images", str(images), "--proc", str(proc),
+                             *unpaced(command), "-o", "json"], capture_output=True, text=True, timeout=3600)
     elapsed = time.perf_counter() - start
     if cpu is not None:
         cpu.append(_children_cpu() - cpu_start)
@@ -104,7 +113,11 @@ def main() -> None:
     parser.add_argument("--layer-size", type=int, default=16 * 1024, help="bytes of random data per layer")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
     parser.add_argument("--proc", type=int, default=8, help="swr-bridge sync --proc")
+    parser.add_argument("--compare-with", metavar="DIR", type=Path,
+                        help="another checkout (with `make venv` done): its swr-bridge sync runs the same rounds "
+                             "(first sync and no-op), taking turns with this checkout's")
     args = parser.parse_args()
+    other_label, other_command = other_checkout(args.compare_with) if args.compare_with else (None, None)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         tmp = Path(tmp)
         with plain_registry(tmp / "src-a") as reg_a, plain_registry(tmp / "src-b") as reg_b, \
@@ -122,19 +135,32 @@ def main() -> None:
                                                "project": tenant.project, "api": sbx.api_url}}))
             copies = 2 * args.images * len(TAGS)
             theirs, ours, noops, noop_cpu, registries_cpu = [], [], [], [], []
+            other = {"first": [], "noop": [], "cpu": []}  # the --compare-with checkout's, in the same rounds
             registry_pids = [reg_a.proc.pid, reg_b.proc.pid, sbx.registry_pid]
             for n in range(args.rounds):
                 targets = [(host_a, f"sk{n}-a1"), (host_a, f"sk{n}-a2"), (host_b, f"sk{n}-b1"), (host_b, f"sk{n}-b2")]
                 for _, org in targets:
                     sbx.create_organization(tenant, org)
                 theirs.append(run_skopeo(sources, targets, dest, f"{tenant.access_id}:{tenant.login_key}", tmp))
-                targets = [(host_a, f"sb{n}-a1"), (host_a, f"sb{n}-a2"), (host_b, f"sb{n}-b1"), (host_b, f"sb{n}-b2")]
-                ours.append(run_ours(sources, targets, dest, auth, tmp, args.proc, copies))
-                before = cpu_seconds(registry_pids)
-                noops.append(run_ours(sources, targets, dest, auth, tmp, args.proc, 0, noop_cpu))
-                registries_cpu.append(cpu_seconds(registry_pids) - before)
+                # With --compare-with, this checkout and the other take turns at going first.
+                for which in (["this", "other"] if n % 2 == 0 else ["other", "this"]) if other_command else ["this"]:
+                    prefix = "sb" if which == "this" else "so"
+                    targets = [(host_a, f"{prefix}{n}-a1"), (host_a, f"{prefix}{n}-a2"),
+                               (host_b, f"{prefix}{n}-b1"), (host_b, f"{prefix}{n}-b2")]
+                    if which == "other":
+                        other["first"].append(run_ours(sources, targets, dest, auth, tmp, args.proc, copies,
+                                                       command=other_command))
+                        other["noop"].append(run_ours(sources, targets, dest, auth, tmp, args.proc, 0, other["cpu"],
+                                                      command=other_command))
+                        continue
+                    ours.append(run_ours(sources, targets, dest, auth, tmp, args.proc, copies))
+                    before = cpu_seconds(registry_pids)
+                    noops.append(run_ours(sources, targets, dest, auth, tmp, args.proc, 0, noop_cpu))
+                    registries_cpu.append(cpu_seconds(registry_pids) - before)
                 print(f"  round {n}: skopeo sync {theirs[-1]:.2f}s  swr-bridge sync {ours[-1]:.2f}s "
-                      f"({copies} image copies each), then a no-op re-sync {noops[-1]:.2f}s", flush=True)
+                      f"({copies} image copies each), then a no-op re-sync {noops[-1]:.2f}s"
+                      + (f"; {other_label}: {other['first'][-1]:.2f}s, no-op {other['noop'][-1]:.2f}s"
+                         if other_command else ""), flush=True)
     s, o, z = median(theirs), median(ours), median(noops)
     # Each round pairs a first sync with its own no-op (and with skopeo) seconds apart, so the median of
     # the per-round ratios cancels the machine's drift between rounds; the ratio of medians does not.
@@ -152,6 +178,22 @@ def main() -> None:
     # On two shared cores the registries' own work is part of every wall time above.
     print(f"sync: meanwhile the three docker-registry processes used median {median(registries_cpu):.2f}s of CPU, "
           f"per round {', '.join(f'{c:.2f}s' for c in registries_cpu)}")
+    if other_command:
+        compare(commit_of(ROOT), (ours, noops, noop_cpu), other_label, other)
+
+
+def compare(here: str, mine: tuple[list, list, list], label: str, other: dict) -> None:
+    """This checkout's figures beside the other's from the same rounds, and the per-round ratios."""
+    for name, (first, noop, cpu) in ((f"{here} (this checkout)", mine),
+                                     (label, (other["first"], other["noop"], other["cpu"]))):
+        shares = [100 * z / o for z, o in zip(noop, first, strict=True)]
+        print(f"sync: {name}: first sync median {median(first):.2f}s, no-op re-sync median {median(noop):.2f}s "
+              f"({median(shares):.1f}% of its round's first sync), no-op CPU median {median(cpu):.2f}s "
+              f"(per round {', '.join(f'{c:.2f}s' for c in cpu)})")
+    ratio = [a / b for a, b in zip(mine[0], other["first"], strict=True)]
+    cpu_ratio = [a / b for a, b in zip(mine[2], other["cpu"], strict=True)]
+    print(f"sync: this checkout / {label.split()[0]}, median of the rounds' ratios: first sync {median(ratio):.3f}, "
+          f"no-op CPU {median(cpu_ratio):.3f} (1.0: the same; no-op CPU target <= 1.10)")
 
 
 if __name__ == "__main__":

@@ -238,7 +238,8 @@ def run_wrk(port: int, duration: float, warmup: float, connections: int, tmp: Pa
 class Server:
     """gunicorn with the settings `swr-bridge serve` uses (gthread), in its own process group."""
 
-    def __init__(self, spec: str, env: dict, workers: int, threads: int, log_path: Path, chdir: Path = ROOT):
+    def __init__(self, spec: str, env: dict, workers: int, threads: int, log_path: Path, chdir: Path = ROOT,
+                 worker_class: str = "gthread"):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -249,7 +250,7 @@ class Server:
         hooks = self.ready_dir / "hooks.py"
         hooks.write_text("def post_worker_init(worker):\n"
                          f"    open('{self.ready_dir}/' + str(worker.pid), 'w').close()\n")
-        cmd = [sys.executable, "-m", "gunicorn", "-c", str(hooks), "-k", "gthread", "-w", str(workers), "--threads",
+        cmd = [sys.executable, "-m", "gunicorn", "-c", str(hooks), "-k", worker_class, "-w", str(workers), "--threads",
                str(threads), "--keep-alive", "75", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning",
                "--chdir", str(chdir), spec]
         # The app's own logs (JSON access lines) go to a file, as they would in production.

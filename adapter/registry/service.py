@@ -9,7 +9,6 @@ from flask import current_app, g
 
 from adapter import metrics
 from adapter.config import BridgeConfig, swr_endpoints
-from adapter.fleet_budget import fleet_clock
 from adapter.registry.auth import Authenticator, Grant
 from adapter.registry.errors import RegistryError
 from adapter.registry.tokens import TokenBox, instance_key_from_env
@@ -17,7 +16,7 @@ from adapter.registry.upstream import Upstream
 from adapter.swr.mapping import map_repository
 from adapter.swr.naming import NamingError, check_destination
 from adapter.swr.organizations import OrganizationError, Organizations
-from adapter.throttle import Budget, SharedClock
+from adapter.throttle import Budget, SharedClock, fleet_clock
 
 EXTENSION = "swr-bridge.registry"
 

@@ -101,6 +101,10 @@ class DeliveryArgs(PageArgs):
     sink = fields.String(validate=[validate.Length(min=1, max=64), PRINTABLE])
 
 
+# One instance each, shared by every request: building a schema costs more than loading with it.
+EXECUTION_ARGS, WAIT_ARGS, EVENT_ARGS, DELIVERY_ARGS = ExecutionArgs(), WaitArgs(), EventArgs(), DeliveryArgs()
+
+
 def _bridge():
     return current_app.extensions["webhooks"]
 
@@ -123,9 +127,9 @@ def _store_down(err: SQLAlchemyError):
     return error(503, "STORE_UNAVAILABLE", "the webhook store is not available")
 
 
-def _listing(schema: type[Schema], query):
+def _listing(schema: Schema, query):
     """A page of `query`'s items, filtered by the query string that `schema` checks."""
-    args = schema().load(request.args.to_dict())
+    args = schema.load(request.args.to_dict())
     with _bridge().store.read() as conn:
         page = query(conn, args)
     return jsonify(items=page, limit=args["limit"], offset=args["offset"], next=page.next)
@@ -139,7 +143,7 @@ def _one(query, what: str, ident: int):
 
 @bp.get("/executions")
 def list_executions():
-    return _listing(ExecutionArgs, queries.list_executions)
+    return _listing(EXECUTION_ARGS, queries.list_executions)
 
 
 @bp.get(f"/executions/<{KEY}:execution_id>")
@@ -148,7 +152,7 @@ def get_execution(execution_id: int):
     or has changed from the version `since` names (since=0: once the bridge hears of it), or after `timeout`."""
     if not -(2**63) <= execution_id < 2**63:  # beyond what the stores hold: nothing there
         return error(404, "NOT_FOUND", f"no execution {execution_id}")
-    args = WaitArgs().load(request.args.to_dict())
+    args = WAIT_ARGS.load(request.args.to_dict())
     if args.get("wait") and not _waited(execution_id, args.get("since"), args["timeout"]):
         body, status = error(503, "TOO_MANY_WAITERS", "this replica holds its limit of waiting requests "
                              "(api.max_waiters); retry later")
@@ -177,7 +181,7 @@ def _waited(execution_id: int, since: int | None, timeout: float) -> bool:
 
 @bp.get("/events")
 def list_events():
-    return _listing(EventArgs, queries.list_events)
+    return _listing(EVENT_ARGS, queries.list_events)
 
 
 @bp.get(f"/events/<{ID}:event_id>")
@@ -187,7 +191,7 @@ def get_event(event_id: int):
 
 @bp.get("/deliveries")
 def list_deliveries():
-    return _listing(DeliveryArgs, queries.list_deliveries)
+    return _listing(DELIVERY_ARGS, queries.list_deliveries)
 
 
 @bp.post(f"/deliveries/<{ID}:delivery_id>/replay")

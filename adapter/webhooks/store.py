@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,11 +182,33 @@ def _sqlite_engine(url: str, pool_size: int) -> sa.Engine:
     return engine
 
 
+PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection sat unused before its checkout pings it
+
+
 def _postgres_engine(url: str, password: str | None, pool_size: int) -> sa.Engine:
     target = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
     if password:
         target = target.set(password=password)
-    return sa.create_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = sa.create_engine(target, pool_size=pool_size, max_overflow=pool_size)
+
+    # pool_pre_ping's round trip on every checkout was a fifth of an API page's time (and the first thing
+    # to queue on a busy machine); a connection in steady use has just proved itself. One idle for a
+    # while (a restarted server, a proxy's idle timeout) is pinged, and replaced when that fails.
+    @sa.event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy):
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure: the pool discards this one and tries a fresh connection
+            raise sa.exc.DisconnectionError(f"an idle store connection failed its ping: {type(exc).__name__}") from exc
+
+    return engine
 
 
 class Prepared:
@@ -309,7 +332,10 @@ class Store:
 
     @contextmanager
     def read(self):
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        """A connection for reads. On PostgreSQL in autocommit: each statement sees what was committed when it
+        began, as it would in a READ COMMITTED transaction, without the BEGIN and ROLLBACK round trips."""
+        options = {"readonly": True} if self.dialect == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
+        with self.engine.connect().execution_options(**options) as conn:
             yield conn
 
     def migrate(self) -> int:
@@ -336,6 +362,27 @@ class Store:
         for held in list(self._held):
             held.drop()
         self.engine.dispose()
+
+
+def claim_schedule(store: Store, name: str, now: float, hold: float) -> bool:
+    """Claims the periodic job `name` when it is due at `now` (wh_schedules, one row a job): True for the one
+    replica whose claim moved its next run to `now + hold`, False for every other."""
+    with store.write() as conn:
+        claimed = conn.execute(schedules.update().where(schedules.c.name == name, schedules.c.next_run_at <= now)
+                               .values(next_run_at=now + hold)).rowcount
+        if claimed:
+            return True
+        # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT that ON CONFLICT DO NOTHING skipped.
+        inserted = conn.execute(store.insert(schedules).values(name=name, next_run_at=now + hold)
+                                .on_conflict_do_nothing(index_elements=[schedules.c.name])
+                                .returning(schedules.c.name)).first()
+        return inserted is not None
+
+
+def reschedule(store: Store, name: str, at: float) -> None:
+    """Moves the next run of the job `name` (which this replica holds) to `at`."""
+    with store.write() as conn:
+        conn.execute(schedules.update().where(schedules.c.name == name).values(next_run_at=at))
 
 
 class Held:

@@ -13,7 +13,7 @@ import logging
 import sqlalchemy as sa
 
 from adapter.webhooks.harbor import ExecutionView, HarborUnavailable
-from adapter.webhooks.store import Store, executions, schedules
+from adapter.webhooks.store import Store, claim_schedule, executions
 
 log = logging.getLogger(__name__)
 SCHEDULE = "watch"
@@ -41,15 +41,7 @@ class Watcher:
         return sum(self._raise_once(view, now) for view in found if self._unreported(view, now))
 
     def _claim(self, now: float) -> bool:
-        with self.store.write() as conn:
-            claimed = conn.execute(schedules.update().where(schedules.c.name == SCHEDULE,
-                                                            schedules.c.next_run_at <= now)
-                                   .values(next_run_at=now + self.interval)).rowcount
-            if claimed:
-                return True
-            inserted = conn.execute(self.store.insert(schedules).values(name=SCHEDULE, next_run_at=now + self.interval)
-                                    .on_conflict_do_nothing(index_elements=[schedules.c.name])).rowcount
-            return bool(inserted)
+        return claim_schedule(self.store, SCHEDULE, now, self.interval)
 
     def _unreported(self, view: ExecutionView, now: float) -> bool:
         if view.status not in WATCHED:
@@ -74,8 +66,9 @@ class Watcher:
                 remote_endpoint="", remote_namespace="", started_at=int(view.started_at or 0), first_event_at=now,
                 last_event_at=now, last_occur_at=int(view.ended_at or now), events=0, state="final", revision=1,
                 status=view.status, summary=json.dumps(summary), finalized_at=now,
-            ).on_conflict_do_nothing(index_elements=[executions.c.execution_id])).rowcount
-            if not inserted:
+            ).on_conflict_do_nothing(index_elements=[executions.c.execution_id])
+                .returning(executions.c.execution_id)).first()  # psycopg counts a skipped row as -1, not 0
+            if inserted is None:
                 return 0
             found = self.router.alerts("execution", f"{view.id}:1", summary, execution_id=view.id)
             self.outbox.enqueue(conn, found, now)

@@ -18,9 +18,12 @@ SWR_BRIDGE = str(Path(sys.executable).with_name("swr-bridge"))
 
 
 class Endpoint:
-    """One `swr-bridge serve` process; `url`, `log_text()`, `stop()`."""
+    """One `swr-bridge serve` process; `url`, `log_text()`, `stop()`. `command` is the swr-bridge to run
+    (another checkout's, for a benchmark that compares commits)."""
 
-    def __init__(self, tmp: Path, sandbox, *, mapping=None, extra=None, workers=1, instance_key=None, env=None):
+    def __init__(self, tmp: Path, sandbox, *, mapping=None, extra=None, workers=1, instance_key=None, env=None,
+                 command: str = SWR_BRIDGE):
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_path = tmp / f"swr-bridge-{self.port}.yaml"
@@ -41,7 +44,7 @@ class Endpoint:
 
     def start(self, timeout: float = 60.0) -> "Endpoint":
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([SWR_BRIDGE, "serve", "--config", str(self.config_path)],
+        self.proc = subprocess.Popen([self.command, "serve", "--config", str(self.config_path)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + timeout
         while time.time() < deadline:

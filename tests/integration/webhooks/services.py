@@ -44,14 +44,20 @@ class Postgres:
     PostgreSQL refuses to run as root, so as root it runs as `nobody` (setpriv execs, no extra process).
     """
 
-    def __init__(self):
+    def __init__(self, keep: Path | None = None):
+        """`keep`: a directory whose cluster outlives stop() and is started again as it was (benchmarks load
+        their data once into one); by default a fresh temp directory, removed on stop()."""
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not found:
             raise RuntimeError("PostgreSQL is not installed (Debian package postgresql, /usr/lib/postgresql/*/bin)")
         self.bin = Path(found[-1]).parent
         self.port = free_port()
-        self.password = "pg-" + os.urandom(8).hex()
-        self.dir = Path(tempfile.mkdtemp(prefix="swr-bridge-pg-"))
+        self.keep = keep
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+        self.dir = keep or Path(tempfile.mkdtemp(prefix="swr-bridge-pg-"))
+        existing = self.dir / "pw"
+        self.password = existing.read_text() if existing.exists() else "pg-" + os.urandom(8).hex()
         self.proc: subprocess.Popen | None = None
 
     def _as_owner(self, *cmd: str) -> list[str]:
@@ -66,10 +72,11 @@ class Postgres:
         (self.dir / "pw").write_text(self.password)
         os.chmod(self.dir / "pw", 0o644)
         log = self.dir / "postgres.log"
-        subprocess.run(self._as_owner(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres",
-                                      "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={self.dir}/pw",
-                                      "-E", "UTF8", "--locale=C", "--no-sync"),
-                       check=True, capture_output=True, cwd=self.dir)
+        if not (self.dir / "data").exists():
+            subprocess.run(self._as_owner(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres",
+                                          "--auth-local=trust", "--auth-host=scram-sha-256",
+                                          f"--pwfile={self.dir}/pw", "-E", "UTF8", "--locale=C", "--no-sync"),
+                           check=True, capture_output=True, cwd=self.dir)
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(self._as_owner(
                 str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-h", "127.0.0.1", "-p", str(self.port),
@@ -109,7 +116,8 @@ class Postgres:
     def stop(self) -> None:
         if self.proc is not None:
             _stop(self.proc, signal.SIGINT)  # "fast" shutdown
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.keep is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Alertmanager:

@@ -170,6 +170,98 @@ def test_retention_prunes_in_batches_and_summaries_stay_complete(make_app):
     assert api_get(client, "/executions/101").status_code == 404
 
 
+def test_retention_pauses_after_each_batch_as_long_as_it_took(make_app):
+    app = make_app(retention={"events": "90d", "summaries": None, "deliveries": None, "batch": 5})
+    client = seed(app, executions=4)
+    dispatch_once(app, time.time() + 61)
+    retention = app.extensions["webhooks"].retention
+    ticks, pauses = iter(range(1000)), []
+    retention.clock, retention.sleep = lambda: next(ticks) * 0.001, pauses.append  # every batch takes 1 ms
+    assert retention.run(time.time() + 91 * DAY, force=True)["events"] == client.posted
+    assert pauses == pytest.approx([0.001] * -(-client.posted // 5))  # one per batch that deleted something
+
+
+def test_one_retention_pass_at_a_time_across_replicas(make_app, monkeypatch):
+    """Replicas take turns through wh_schedules: a pass a second while a backlog lasts, on one of them."""
+    from adapter.webhooks import retention as rt
+
+    app = make_app()
+    client = seed(app, executions=2)
+    dispatch_once(app, time.time() + 61)
+    store, now = app.extensions["webhooks"].store, time.time() + 91 * DAY
+    one, other = (rt.Retention(store, events=90 * DAY, summaries=None, deliveries=None, batch=1, interval=3600,
+                               sleep=lambda _: None) for _ in range(2))
+    monkeypatch.setattr(rt, "PASS_BUDGET", 1e-9)  # one batch a pass: a backlog of posted - 1 rows remains
+    assert one.run(now) == {"events": 1, "summaries": 0, "deliveries": 0}
+    assert other.run(now) == {}  # claimed by the first
+    assert other.run(now + rt.BACKLOG_GAP + 0.5) == {"events": 1, "summaries": 0, "deliveries": 0}
+    monkeypatch.setattr(rt, "PASS_BUDGET", 60.0)
+    assert one.run(now + 2 * rt.BACKLOG_GAP + 1)["events"] == client.posted - 2  # the rest: done, next in an hour
+    assert other.run(now + 2 * rt.BACKLOG_GAP + 2) == {}
+    assert other.run(now + 2 * rt.BACKLOG_GAP + 3602) == {"events": 0, "summaries": 0, "deliveries": 0}
+    # A replica that keeps everything claims nothing: the pass stays with those that prune.
+    keeper = rt.Retention(store, events=None, summaries=None, deliveries=None)
+    assert keeper.run(now + 3 * 3600) == {}
+    fresh = rt.Retention(store, events=90 * DAY, summaries=None, deliveries=None)  # a replica just started
+    assert fresh.run(now + 3 * 3600) == {"events": 0, "summaries": 0, "deliveries": 0}
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # SQLite: one writer at a time, by design
+def test_a_prune_batch_never_waits_on_locks_the_intake_holds(make_app):
+    """Rows an intake transaction holds are skipped (SKIP LOCKED), or the batch gives way after lock_timeout
+    and the next pass takes it up: never queued behind the intake for as long as its transaction lasts."""
+    app = make_app(retention={"events": "90d", "summaries": "400d", "deliveries": None})
+    client = seed(app, executions=2)  # 101, 102
+    now = time.time()
+    dispatch_once(app, now + 61)  # both final
+    bridge = app.extensions["webhooks"]
+    with bridge.store.engine.connect() as intake, intake.begin():
+        # As a re-sent event (its key) and a late event of execution 102 (its task rows) would hold them.
+        held = intake.execute(sa.select(st.events.c.id).where(st.events.c.execution_id == 101).limit(1)
+                              .with_for_update()).scalar_one()
+        intake.execute(sa.select(st.tasks.c.task_id).where(st.tasks.c.execution_id == 102).with_for_update()).all()
+        started = time.monotonic()
+        pruned = bridge.retention.run(now + 401 * DAY, force=True)
+        assert time.monotonic() - started < 1.0
+        assert pruned == {"events": client.posted - 1, "summaries": 0, "deliveries": 0}  # the summaries gave way
+    assert bridge.retention.run(now + 401 * DAY, force=True) == {"events": 1, "summaries": 2, "deliveries": 0}
+    with bridge.store.read() as conn:
+        assert conn.execute(sa.select(st.events.c.id).where(st.events.c.id == held)).first() is None
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # SQLite's connections are files
+def test_a_pooled_connection_that_died_while_idle_is_replaced(make_app, monkeypatch):
+    """Checkouts skip the ping while a connection is in steady use; one idle for PING_AFTER_IDLE is pinged,
+    and a dead one (a restarted server, a proxy's idle timeout) is replaced instead of failing a request."""
+    store = make_app().extensions["webhooks"].store
+    store.engine.dispose()
+    count = sa.select(sa.func.count()).select_from(st.events)
+    with store.read() as first, store.read() as second:
+        victim = first.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert second.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": victim}).scalar_one()
+    monkeypatch.setattr(st, "PING_AFTER_IDLE", 0.0)  # both have been idle long enough
+    with store.read() as first, store.read() as second:
+        pids = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() for c in (first, second)}
+        assert victim not in pids and len(pids) == 2
+        assert first.execute(count).scalar_one() == second.execute(count).scalar_one() == 0
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_reads_run_in_autocommit_and_leave_writes_transactional(make_app):
+    store = make_app().extensions["webhooks"].store
+    store.engine.dispose()  # one pooled connection: the write below reuses the read's
+    with store.read() as conn:
+        assert conn.connection.driver_connection.autocommit is True
+        read_pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with pytest.raises(RuntimeError), store.write() as conn:
+        assert conn.connection.driver_connection.autocommit is False
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == read_pid
+        conn.execute(st.schedules.insert().values(name="rolled-back", next_run_at=0.0))
+        raise RuntimeError("undo")
+    with store.read() as conn:
+        assert conn.execute(sa.select(st.schedules.c.name)).all() == []
+
+
 def test_retention_waits_for_its_interval_and_null_keeps_forever(make_app):
     app = make_app(retention={"events": None, "deliveries": None, "summaries": "1h", "interval": "1h"})
     seed(app, executions=2)

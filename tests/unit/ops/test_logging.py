@@ -18,8 +18,8 @@ from adapter import create_app
 app = create_app({})
 names = json.loads(sys.argv[1])
 with app.test_request_context("/v2/", headers={"X-Request-Id": "probe-req-1"}):
-    from adapter import logs
-    logs._before()
+    from adapter import access
+    access._before()
     for name in names:
         module = importlib.import_module(name)
         module.log.info("probe from %s", name)
