@@ -38,6 +38,7 @@ http {{
         proxy_http_version 1.1;
         proxy_read_timeout 600s;
         proxy_send_timeout 600s;
+        {extra}
         location / {{
             proxy_pass http://registry;
             proxy_set_header Host $http_host;
@@ -49,10 +50,11 @@ http {{
 
 
 class Nginx:
-    """`with Nginx("127.0.0.1:5000") as relay:` relay.port forwards everything there; stopped on exit."""
+    """`with Nginx("127.0.0.1:5000") as relay:` relay.port forwards everything there; stopped on exit.
+    `extra`: more directives for the server block (e.g. client_header_timeout)."""
 
-    def __init__(self, upstream: str):
-        self.upstream, self.port = upstream, free_port()
+    def __init__(self, upstream: str, extra: str = ""):
+        self.upstream, self.port, self.extra = upstream, free_port(), extra
         self.proc = None
 
     def __enter__(self) -> "Nginx":
@@ -61,7 +63,7 @@ class Nginx:
         self._tmp = tempfile.mkdtemp(prefix="bench-nginx-")
         os.chmod(self._tmp, 0o755)  # started as root, nginx's worker runs as nobody
         conf = Path(self._tmp) / "nginx.conf"
-        conf.write_text(CONF.format(tmp=self._tmp, upstream=self.upstream, port=self.port))
+        conf.write_text(CONF.format(tmp=self._tmp, upstream=self.upstream, port=self.port, extra=self.extra))
         self.proc = subprocess.Popen([NGINX, "-p", self._tmp, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
