@@ -28,6 +28,7 @@ test: system-deps venv
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: system-deps venv
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run_all.py
 
 lint: venv

@@ -6,7 +6,9 @@ default instance. Here the main loop gathers the request head (TLS handshake inc
 thread, for at most SWR_BRIDGE_HEADER_TIMEOUT seconds (10); only a complete head reaches a thread.
 The body is read in the thread, where every socket read waits at most until the client falls below
 SWR_BRIDGE_MIN_BODY_RATE bytes/s (1024) averaged over the last SWR_BRIDGE_BODY_RATE_WINDOW seconds
-(60): a stalled body frees its thread within the window, a Harbor throttled to 100 KiB/s is far above.
+(60): a stalled body ends within the window, a Harbor throttled to 100 KiB/s is far above. Until then
+it holds no transfer seat: a read that waits PARK_AFTER seconds gives its seat back (adapter/seats.py)
+and parks; at most SWR_BRIDGE_PARKED_BODIES (2 x threads) park, the oldest is cut beyond that.
 On SIGTERM the listening sockets are closed at once, so new connections are refused rather than left
 in the backlog, while requests in flight finish within the graceful timeout.
 """
@@ -19,11 +21,14 @@ import socket
 import ssl
 import time
 from collections import deque
+from concurrent import futures
 from functools import partial
 
 from gunicorn import http, util
 from gunicorn import sock as gsock
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from adapter.seats import Seats, SlowClient
 
 HEAD_END = b"\r\n\r\n"
 NOT_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -56,16 +61,12 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
 
-class SlowClient(TimeoutError):
-    """The client sent its body slower than the minimum rate."""
-
-
 class RateReader:
     """Stands in for the socket behind gunicorn's body reader: each recv waits at most until the
     bytes received over the last `window` seconds would fall below `rate * window`."""
 
-    def __init__(self, sock, rate: float, window: float, clock=time.monotonic):
-        self.sock, self.rate, self.window, self.clock = sock, rate, window, clock
+    def __init__(self, sock, rate: float, window: float, clock=time.monotonic, seat=None):
+        self.sock, self.rate, self.window, self.clock, self.seat = sock, rate, window, clock, seat
         self.reset()
 
     def reset(self) -> None:
@@ -83,21 +84,33 @@ class RateReader:
         return self.last + self.window  # every byte arrived in the last bucket: its window ends then
 
     def recv(self, size: int) -> bytes:
+        data = self._timed(self.sock.recv, size)
+        self.count(len(data))
+        return data
+
+    def _timed(self, receive, arg):
+        parked = False
         while True:
             wait = self.deadline() - self.clock()
             if wait <= 0:
                 raise SlowClient(f"request body slower than {self.rate:.0f} B/s over {self.window:.0f} s")
-            self.sock.settimeout(wait if self.cap is None else min(wait, self.cap))
+            limit = wait if self.cap is None else min(wait, self.cap)
+            step = limit if parked or self.seat is None else min(limit, self.seat.park_after)
+            self.sock.settimeout(step)
             try:
-                data = self.sock.recv(size)
+                got = receive(arg)
             except (socket.timeout, ssl.SSLWantReadError):
-                if self.cap is not None and self.cap < wait:
+                if step < limit:  # no byte for a while: the seat goes back while the read waits on
+                    self.seat.park()
+                    parked = True
+                elif self.cap is not None and self.cap < wait:
                     raise
                 continue
             finally:
                 self.sock.settimeout(None)
-            self.count(len(data))
-            return data
+            if parked:
+                self.seat.take()  # raises SlowClient if cut while parked
+            return got
 
     def count(self, n: int) -> None:
         now = self.clock()
@@ -145,6 +158,7 @@ class BridgeWorker(ThreadWorker):
         self.min_rate = _env_float("SWR_BRIDGE_MIN_BODY_RATE", 1024.0)
         self.rate_window = _env_float("SWR_BRIDGE_BODY_RATE_WINDOW", 60.0)
         self.heading: deque = deque()  # connections gathering a head, oldest deadline first
+        self.seats = Seats(self.cfg.threads, int(_env_float("SWR_BRIDGE_PARKED_BODIES", 2 * self.cfg.threads)))
         self.lingering: deque = deque()  # connections closing: (deadline, socket, bytes drained)
 
     # --- accepting and gathering heads (main thread) ----------------------------------------------
@@ -218,9 +232,21 @@ class BridgeWorker(ThreadWorker):
     def _reader(self, conn) -> RateReader:
         if conn.parser is None:
             conn.initialized = True
-            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window)
+            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window, seat=self.seats.seat(conn))
             conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
         return conn.reader
+
+    # --- threads: `threads` seats for requests, parked body reads beside them ----------------------
+    def get_thread_pool(self):
+        return futures.ThreadPoolExecutor(max_workers=self.seats.size + self.seats.parked_max)
+
+    def handle(self, conn):
+        seat = conn.reader.seat
+        seat.take()
+        try:
+            return super().handle(conn)
+        finally:
+            seat.release()
 
     def _stop_gathering(self, conn) -> None:
         try:

@@ -230,12 +230,12 @@ def skopeo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def push(image: Image, dest: str, creds: str | None = None, *, all_images: bool = True,
-         extra=()) -> subprocess.CompletedProcess:
+         extra=(), timeout: float = 300) -> subprocess.CompletedProcess:
     """skopeo copy of `image` to `dest` (host:port/repo:tag over plain HTTP), keeping digests."""
     args = ["copy", "--dest-tls-verify=false", "--preserve-digests"]
     args += ["--all"] if all_images else []
     args += ["--dest-creds", creds] if creds else []
-    return skopeo(*args, *extra, image.oci_ref, f"docker://{dest}")
+    return skopeo(*args, *extra, image.oci_ref, f"docker://{dest}", timeout=timeout)
 
 
 def inspect(ref: str, creds: str | None = None, *, raw: bool = False) -> subprocess.CompletedProcess:

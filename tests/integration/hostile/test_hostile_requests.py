@@ -11,20 +11,12 @@ from prometheus_client import REGISTRY, generate_latest
 
 from adapter import create_app, metrics
 from adapter.config import load_data
-from adapter.sandbox.runner import Sandbox
 from adapter.transfer.oci import sha256_digest as digest_of
 from tests.integration.relay.helpers import basic, bearer, start_upload
 
 INSTANCE_KEY = "hostile-tests-instance-key-0123456789"
 OCI = "application/vnd.oci.image.manifest.v1+json"
 REPO = "hostile/app"
-
-
-@pytest.fixture(scope="module")
-def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10) as sandbox:
-        sandbox.create_organization(sandbox.tenants[0], "hostile")
-        yield sandbox
 
 
 def make_app(sbx, **extra):

@@ -16,7 +16,6 @@ import pytest
 import requests
 
 from adapter.registry.logins import FREE_FAILURES
-from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
 
 # Small and quick, so that the rows are cheap to provoke: 4 threads, 2 s for a head, 1 KiB/s over 3 s.
@@ -24,13 +23,6 @@ SERVER_ENV = {"SWR_BRIDGE_THREADS": "4", "SWR_BRIDGE_HEADER_TIMEOUT": "2", "SWR_
               "SWR_BRIDGE_BODY_RATE_WINDOW": "3"}
 REPO = "hostile/app"
 ATTACKER = "127.0.0.2"  # loopback too: the guesser's address is not the one of the pushes
-
-
-@pytest.fixture(scope="module")
-def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=10) as sandbox:
-        sandbox.create_organization(sandbox.tenants[0], "hostile")
-        yield sandbox
 
 
 @pytest.fixture(scope="module")

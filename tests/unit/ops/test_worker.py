@@ -1,9 +1,11 @@
-"""The worker's pieces without a server: what body is gathered with a head, and the minimum body rate."""
+"""The worker's pieces without a server: what body is gathered with a head, the minimum body rate, parked reads."""
 
 import socket
+import threading
 
 import pytest
 
+from adapter.seats import Seats
 from adapter.worker import BODY_PREFETCH, RateReader, SlowClient, body_prefetch
 
 
@@ -64,3 +66,65 @@ def test_a_body_at_the_rate_keeps_going_and_a_burst_buys_no_stall_beyond_the_win
     with pytest.raises(SlowClient):  # 10 MiB at once, then nothing: still ended within the window
         burst.recv(1024)
     assert clock.now - start <= 62
+
+
+class Conn:
+    def __init__(self):
+        self.sock = socket.socket()
+
+
+def test_a_parked_read_gives_its_seat_back_and_past_the_bound_the_oldest_is_cut():
+    seats = Seats(size=1, parked_max=2)
+    first, second, third, fresh = (seats.seat(Conn()) for _ in range(4))
+    for seat in (first, second, third):  # each takes the one seat, stalls and parks
+        seat.take()
+        seat.park()
+    assert seats.free == 1 and first.cut and not second.cut and not third.cut
+    with pytest.raises(SlowClient):  # its bytes came, but it was cut meanwhile
+        first.take()
+    fresh.take()
+    assert seats.free == 0
+    woke = threading.Event()
+
+    def resume():
+        second.take()  # data again: waits for the seat the fresh request holds
+        woke.set()
+
+    waiter = threading.Thread(target=resume)
+    waiter.start()
+    assert not woke.wait(0.2)
+    fresh.release()
+    assert woke.wait(2)
+    waiter.join()
+    second.release()
+    third.release()
+    assert seats.free == 1 and not seats.parked
+
+
+def test_a_read_that_waits_parks_once_and_takes_its_seat_again_with_the_next_bytes():
+    clock = Clock()
+    seats = Seats(size=1, parked_max=4)
+    seat = seats.seat(Conn())
+    reader = RateReader(Feed(clock, [(0.0, b"a" * 2048)]), rate=1024, window=60, clock=clock, seat=seat)
+    seat.take()
+    assert reader.recv(4096) == b"a" * 2048 and seats.free == 0  # at full speed: never parked
+    reader.sock = Pause(clock, seat.park_after, probe=lambda: seats.free)
+    assert reader.recv(4096) == b"b" and seat.held and not seats.parked
+    assert reader.sock.seen == [0, 1]  # the seat was free while the read waited on
+    assert reader.sock.waits == [seat.park_after, pytest.approx(60 - seat.park_after, abs=1)]
+
+
+class Pause(Feed):
+    """Nothing for `pause` seconds, then one byte (to a read that waits longer than that)."""
+
+    def __init__(self, clock, pause, probe):
+        super().__init__(clock, [])
+        self.pause, self.probe, self.waits, self.seen = pause, probe, [], []
+
+    def recv(self, size):
+        self.waits.append(self.timeout)
+        self.seen.append(self.probe())
+        if self.timeout <= self.pause:
+            return super().recv(size)
+        self.clock.now += 1.0
+        return b"b"
