@@ -13,6 +13,15 @@ def child_exit(server, worker) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+def worker_threads() -> int:
+    """Threads per worker (env SWR_BRIDGE_THREADS); the upstream connection pool is sized from it too.
+
+    Sized for 32 concurrent blob uploads per replica: the kernel, not gunicorn, decides which worker
+    accepts a connection (32 held uploads were seen split 8/24 over two workers), so each worker has a
+    thread for all 32 and 8 more for /healthz, /metrics and the API. An idle thread costs nothing."""
+    return int(os.environ.get("SWR_BRIDGE_THREADS") or "40")
+
+
 def settings(listen: str) -> dict:
     """Settings for gunicorn; env SWR_BRIDGE_* variables override the defaults."""
     env = os.environ.get
@@ -23,7 +32,7 @@ def settings(listen: str) -> dict:
         "worker_class": env("SWR_BRIDGE_WORKER_CLASS", "adapter.worker.BridgeWorker"),
         "workers": int(env("SWR_BRIDGE_WORKERS", "2")),
         # Each upload holds one thread for its whole duration, so threads bound concurrent transfers.
-        "threads": int(env("SWR_BRIDGE_THREADS", "16")),
+        "threads": worker_threads(),
         # gthread heartbeats from its main loop, so this only kills a stuck worker, not a slow upload.
         "timeout": int(env("SWR_BRIDGE_WORKER_TIMEOUT", "120")),
         # On SIGTERM in-flight uploads get this long to finish before workers are killed.

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["relay.py", "bandwidth.py", "webhooks.py", "sync.py", "convert.py", "store_scale.py", "sync_scale.py", "abuse.py", "slowclients.py"]
+BENCHES = ["relay.py", "concurrency.py", "bandwidth.py", "webhooks.py", "sync.py", "convert.py", "store_scale.py", "sync_scale.py",
+           "abuse.py", "slowclients.py"]
 
 failed = []
 for name in BENCHES:

@@ -215,7 +215,7 @@ def get_blob(name: str, digest: str) -> Response:
     dest = svc.map_name(name)
     headers = {"Range": request.headers["Range"]} if "Range" in request.headers else {}
     resp = svc.upstream.request(grant().principal, request.method, f"/v2/{dest}/blobs/{_check_digest(digest)}",
-                                scopes(dest, "pull"), headers=headers)
+                                scopes(dest, "pull"), headers=headers, stream=request.method != "HEAD")
     if resp.status_code not in (200, 206):
         raise _fail(resp)
     if request.method == "HEAD":

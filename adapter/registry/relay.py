@@ -10,7 +10,8 @@ from flask import Response
 from adapter.transfer.streams import CHUNK, BodyStream, SizedBodyStream, copy_headers
 
 
-def body_stream(request, algorithm="sha256", throttle=None) -> BodyStream:
+def body_stream(request, algorithm=None, throttle=None) -> BodyStream:
+    """The request body as an upstream request body; hashed only when `algorithm` names a digest to check."""
     length = request.content_length
     stream = request.stream
     if length is not None:

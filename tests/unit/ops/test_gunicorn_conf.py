@@ -31,7 +31,7 @@ def test_defaults_suit_long_uploads():
     assert cfg.bind == ["0.0.0.0:8080"]
     assert cfg.worker_class_str == "adapter.worker.BridgeWorker"
     assert cfg.worker_class.__mro__[1].__name__ == "ThreadWorker"
-    assert cfg.workers == 2 and cfg.threads == 16
+    assert cfg.workers == 2 and cfg.threads == 40  # 32 concurrent uploads per worker, and headroom
     # gthread heartbeats from its main loop, so a long upload does not trip the worker timeout;
     # graceful_timeout is what an in-flight 10 GB layer gets on SIGTERM.
     assert cfg.timeout == 120

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from adapter.sync.session import SyncSession
-from adapter.sync.transport import LeanAdapter
+from adapter.transfer.transport import LeanAdapter
 from tests.fixtures import local_http
 from tests.tls import self_signed
 

@@ -1,10 +1,11 @@
-"""The sync's transport adapter: small, fully read calls on pooled http.client connections; the rest to urllib3.
+"""A lean transport adapter: small, fully read calls on pooled http.client connections; the rest to urllib3.
 
 A no-op re-sync is hundreds of manifest checks, and urllib3's per-request machinery (retry objects,
 pool keys, header dicts, response wrappers) cost about 0.5 ms of CPU each on these machines, which is
 more than the registry needs to answer. Calls that are read whole (`stream=False`) with no body or a
 bytes body go here; streamed blobs, file bodies, proxies and client certificates take requests'
 HTTPAdapter unchanged. Both answer with the same requests.Response and raise the same exceptions.
+The endpoint's session uses it too: a push is some 25 such calls per image.
 """
 
 from __future__ import annotations
