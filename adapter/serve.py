@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
@@ -13,8 +12,6 @@ import click
 
 from adapter.config import BridgeConfig, ConfigError, load_config
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
-MALLOC_ARENAS = 1
 # prometheus_client's multiprocess files ("counter_1234.db", "gauge_livesum_1234.db"): nothing else is removed.
 METRIC_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_\d+\.db$")
 
@@ -43,22 +40,6 @@ def prepare_metrics_dir() -> str:
     return path
 
 
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Caps glibc's malloc arenas before gunicorn forks (the workers inherit it); False where it does not apply.
-
-    glibc gives threads arenas of their own (up to 8 per core) so that they do not wait on one lock;
-    Python allocates under its GIL, so they buy a worker nothing but memory: each keeps chunks of
-    the bodies it relayed. Five 256 MiB pushes: worker peaks of 54-67 MiB with them, 54-55 MiB with
-    one (two still gave 60-63). An operator's MALLOC_ARENA_MAX (read by glibc at start) is left alone.
-    """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        return ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas) == 1
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-
-
 def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -66,7 +47,6 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     from adapter.gunicorn_conf import settings
     from adapter.registry.tokens import instance_key_from_env
 
-    limit_malloc_arenas()
     # Decided once, before gunicorn forks, and handed to every worker: the key that seals tokens and
     # the bandwidth budget (a fresh file of ours: nothing named from outside is ever emptied).
     key = instance_key_from_env(config.instance_key_env)
