@@ -146,14 +146,16 @@ class LeanAdapter(BaseAdapter):
 
     # --- connections ----------------------------------------------------------------------------
     def _checkout(self, key: tuple, connect) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(key)
-            while idle:
-                conn = idle.pop()
-                if not _dropped(conn):
-                    conn.timeout = connect
-                    return conn, True
-                conn.close()
+        while True:
+            with self._lock:  # the check below is a syscall: outside the lock all threads take for a call
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                break
+            if not _dropped(conn):
+                conn.timeout = connect
+                return conn, True
+            conn.close()
         scheme, host, port, verify = key
         if scheme == "https":
             return http.client.HTTPSConnection(host, port, timeout=connect, context=self._context(verify)), False
