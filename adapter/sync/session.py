@@ -5,8 +5,9 @@ went into Session.request merging settings nobody set (session params, proxies, 
 cookie jar, the environment). When there is nothing to merge, `request()` prepares the request
 itself and hands it to the connection adapter: same pooled connections, TLS verification, timeouts
 and response objects, and the CA bundle from REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE as requests would take
-it. Anything else (redirects to follow, proxies or ~/.netrc from the environment, cookies, files, json,
-hooks, session-wide auth or cert) takes requests' own path unchanged. Only public requests API is used.
+it. A redirect to follow is handed to requests' own (public) resolve_redirects, as Session.send does.
+Anything else (proxies or ~/.netrc from the environment, cookies, files, json, hooks, session-wide auth or
+cert) takes requests' own path unchanged. Only public requests API is used.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ def _ca_bundle(verify):
 
 
 class SyncSession(requests.Session):
-    def _plain(self, cookies, files, hooks, proxies, cert, json, allow_redirects) -> bool:
-        return not (allow_redirects or self.trust_env or cookies or files or hooks or proxies or cert
+    def _plain(self, cookies, files, hooks, proxies, cert, json) -> bool:
+        return not (self.trust_env or cookies or files or hooks or proxies or cert
                     or json is not None or self.auth or self.cert or self.proxies or self.params
                     or any(self.hooks.values()) or len(self.cookies))
 
     def request(self, method, url, params=None, data=None, headers=None, cookies=None, files=None, auth=None,
                 timeout=None, allow_redirects=True, proxies=None, hooks=None, stream=None, verify=None,
                 cert=None, json=None):
-        if not isinstance(url, str) or not self._plain(cookies, files, hooks, proxies, cert, json, allow_redirects):
+        if not isinstance(url, str) or not self._plain(cookies, files, hooks, proxies, cert, json):
             return super().request(method, url, params=params, data=data, headers=headers, cookies=cookies,
                                    files=files, auth=auth, timeout=timeout, allow_redirects=allow_redirects,
                                    proxies=proxies, hooks=hooks, stream=stream, verify=verify, cert=cert,
@@ -61,6 +62,11 @@ class SyncSession(requests.Session):
         resp.elapsed = timedelta(seconds=perf_counter() - start)
         if resp.cookies:  # kept as requests would; later calls then take its path
             self.cookies.update(resp.cookies)
+        if allow_redirects and resp.is_redirect:  # rare (the SWR API calls allow them): follow as Session.send does
+            prep.prepare_cookies(None)  # the empty jar resolve_redirects carries each hop's cookies in
+            history = [resp, *self.resolve_redirects(resp, prep, **settings)]
+            resp = history.pop()
+            resp.history = history
         if not stream:
             resp.content  # noqa: B018 - read now, as requests does
         return resp

@@ -79,9 +79,8 @@ def test_the_short_path_sends_what_requests_sends(call, monkeypatch):
 def test_it_steps_aside_for_what_it_does_not_handle():
     session = SyncSession()
     session.trust_env = False
-    plain = dict(cookies=None, files=None, hooks=None, proxies=None, cert=None, json=None, allow_redirects=False)
+    plain = dict(cookies=None, files=None, hooks=None, proxies=None, cert=None, json=None)
     assert session._plain(**plain)
-    assert not session._plain(**{**plain, "allow_redirects": True})  # followed by requests itself (test below)
     assert not session._plain(**{**plain, "json": {}})
     assert not session._plain(**{**plain, "proxies": {"http": "http://proxy"}})
     session.trust_env = True  # the environment's proxies and ~/.netrc: requests reads them
@@ -142,3 +141,34 @@ def test_a_redirect_is_followed_as_requests_follows_it(session_class):
     assert [r.status_code for r in resp.history] == [302]
     assert "Authorization" in adapter.sent[1].headers  # same host: requests keeps the credentials
     assert session.request("GET", "http://api.test/old", stream=False, allow_redirects=False).status_code == 302
+
+
+def test_a_call_that_may_follow_redirects_still_takes_the_short_path(monkeypatch):
+    """The SWR API's calls leave allow_redirects on: requests' Session.request stays out unless one comes."""
+    session = SyncSession()
+    session.trust_env = False
+    session.mount("http://", Capture())
+    monkeypatch.setattr(requests.Session, "prepare_request", lambda *a, **k: pytest.fail("requests' long path"))
+    assert session.request("GET", "http://api.test/v2/manage/namespaces", stream=False, timeout=3).status_code == 200
+
+
+class OffHost(Capture):
+    """302 from /old to another host."""
+
+    def send(self, request, **kwargs):
+        resp = super().send(request, **kwargs)
+        if request.url.endswith("/old"):
+            resp.status_code, resp.headers["Location"] = 302, "http://elsewhere.test/new"
+        return resp
+
+
+@pytest.mark.parametrize("session_class", [SyncSession, requests.Session])
+def test_a_redirect_to_another_host_drops_the_credentials(session_class):
+    session = session_class()
+    session.trust_env = False
+    adapter = OffHost()
+    session.mount("http://", adapter)
+    resp = session.request("GET", "http://api.test/old", auth=("u", "p"), stream=False, timeout=3)
+    assert [p.url for p in adapter.sent] == ["http://api.test/old", "http://elsewhere.test/new"]
+    assert "Authorization" in adapter.sent[0].headers and "Authorization" not in adapter.sent[1].headers
+    assert resp.status_code == 200 and [r.status_code for r in resp.history] == [302]
