@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
+
+from adapter.logs import PROJECT_LOGGERS
 from adapter.webhooks.middleware import dispatch_once
 from tests.unit.webhooks import payloads
 from tests.unit.webhooks.helpers import API_TOKEN, SECRETS, WEBHOOK_TOKEN, api_get, post
@@ -17,8 +20,20 @@ EVERY_SINK = {
 }
 
 
-def test_no_secret_in_any_log_line(make_app, caplog):
+@pytest.fixture
+def project_logs(caplog):
+    """caplog that also sees the project's loggers, which stop propagating once the app configures them."""
     caplog.set_level(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in PROJECT_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+    yield caplog
+    for logger in loggers:
+        logger.removeHandler(caplog.handler)
+
+
+def test_no_secret_in_any_log_line(make_app, project_logs):
+    caplog = project_logs
     app = make_app(sinks=EVERY_SINK, routes=[
         {"match": {"status": "failed"}, "sinks": list(EVERY_SINK)},
         {"per": "task", "sinks": list(EVERY_SINK)}],
