@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from adapter.sandbox.registry import free_port
+from adapter.sandbox.registry import free_port, stop_process
 
 NGINX = "/usr/sbin/nginx"
 CONF = """\
@@ -79,11 +79,5 @@ class Nginx:
         raise SystemExit("nginx did not come up")
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self._tmp, ignore_errors=True)

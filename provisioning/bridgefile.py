@@ -50,6 +50,12 @@ class _Strict(Schema):
     class Meta:
         unknown = RAISE
 
+    model: type | None = None  # what a load returns; the data as a dict without one
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Any:
+        return self.model(**data) if self.model else data
+
     @pre_load
     def _no_inline_secrets(self, data: Any, **_: Any) -> Any:
         if isinstance(data, dict):
@@ -99,6 +105,7 @@ def _namespace(value: str) -> None:
 
 
 class HarborSchema(_Strict):
+    model = HarborSection
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     username = fields.String(load_default=None)
     password_env = fields.String(load_default=None)
@@ -110,23 +117,17 @@ class HarborSchema(_Strict):
         if bool(data.get("username")) != bool(data.get("password_env")):
             raise ValidationError("set both username and password_env, or neither", "password_env")
 
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> HarborSection:
-        return HarborSection(**data)
-
 
 class BridgeSchema(_Strict):
+    model = BridgeSection
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     token_env = fields.String(load_default="BRIDGE_API_TOKEN", validate=validate.Regexp(_ENV_NAME))
     intake_path = fields.String(load_default="/webhooks/harbor", validate=validate.Regexp(r"^/[A-Za-z0-9/_.-]*$"))
     intake_token_env = fields.String(load_default="BRIDGE_WEBHOOK_TOKEN", validate=validate.Regexp(_ENV_NAME))
 
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> BridgeSection:
-        return BridgeSection(**data)
-
 
 class EndpointSchema(_Strict):
+    model = EndpointSpec
     name = fields.String(required=True, validate=validate.Length(1, 64))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
@@ -139,10 +140,6 @@ class EndpointSchema(_Strict):
     def _secret_with_id(self, data: dict[str, Any], **_: Any) -> None:
         if bool(data.get("access_id")) != bool(data.get("access_secret_env")):
             raise ValidationError("set both access_id and access_secret_env, or neither", "access_secret_env")
-
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> EndpointSpec:
-        return EndpointSpec(**data)
 
 
 class SourceSchema(_Strict):

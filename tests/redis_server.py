@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from adapter.sandbox.registry import free_port
+from adapter.sandbox.registry import free_port, stop_process
 
 
 class RedisServer:
@@ -51,13 +51,7 @@ class RedisServer:
         self._log.close()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         if getattr(self, "_log", None) and not self._log.closed:
             self._log.close()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from adapter.sandbox.registry import free_port
+from adapter.sandbox.registry import free_port, stop_process
 
 
 def _wait(ready, proc: subprocess.Popen, what: str, log: Path, timeout: float = 60.0) -> None:
@@ -26,16 +26,6 @@ def _wait(ready, proc: subprocess.Popen, what: str, log: Path, timeout: float = 
             return
         time.sleep(0.1)
     raise RuntimeError(f"{what} not ready after {timeout}s: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 class Postgres:
@@ -115,7 +105,7 @@ class Postgres:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc, signal.SIGINT)  # "fast" shutdown
+            stop_process(self.proc, 20, signal.SIGINT)  # "fast" shutdown
         if self.keep is None:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -156,7 +146,7 @@ class Alertmanager:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            stop_process(self.proc, 20)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
