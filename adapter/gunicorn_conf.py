@@ -31,7 +31,8 @@ def settings(listen: str) -> dict:
         # itself is the fallback (and what bench/abuse.py --worker gthread compares with).
         "worker_class": env("SWR_BRIDGE_WORKER_CLASS", "adapter.worker.BridgeWorker"),
         "workers": int(env("SWR_BRIDGE_WORKERS", "2")),
-        # Each upload holds one thread for its whole duration, so threads bound concurrent transfers.
+        # The worker's seats: requests run at once. A flowing upload holds one; a stalled body gives
+        # its seat back and waits as one of SWR_BRIDGE_PARKED_BODIES extra threads (adapter/seats.py).
         "threads": worker_threads(),
         # gthread heartbeats from its main loop, so this only kills a stuck worker, not a slow upload.
         "timeout": int(env("SWR_BRIDGE_WORKER_TIMEOUT", "120")),
