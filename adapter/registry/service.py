@@ -83,18 +83,14 @@ def _pooled_session() -> requests.Session:
     """A session whose pools keep a connection per worker thread: with requests' default of 10, the
     threads beyond 10 opened a fresh connection to SWR for every upload and threw it away after.
 
-    Calls read whole (a HEAD, an upload's POST and PUT, tokens, manifests) go over the lean http.client
-    transport the sync uses too; streamed bodies (blob PATCHes, GETs) over urllib3, as before. A push is
-    about 25 calls per image: once the bytes were cheap, the calls were most of the endpoint's CPU."""
+    The session and transport are the sync's (adapter/transfer/session.py): a push is about 25 calls per
+    image, and once the bytes were cheap, requests' own work around each call was most of the
+    endpoint's CPU."""
     from adapter.gunicorn_conf import worker_threads
-    from adapter.transfer.transport import LeanAdapter
+    from adapter.transfer.session import pooled_session
 
-    session = requests.Session()
     size = worker_threads() + POOL_HEADROOM
-    adapter = LeanAdapter(requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size), idle_per_host=size)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return pooled_session(size, idle_per_host=size)
 
 
 def service() -> RegistryService:

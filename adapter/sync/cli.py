@@ -114,16 +114,10 @@ def _session(proc: int):
     (proxy variables, ~/.netrc, whose Basic auth would replace our tokens) unless proxies are configured."""
     import urllib.request
 
-    import requests
+    from adapter.transfer.session import pooled_session
 
-    from adapter.sync.session import SyncSession
-    from adapter.transfer.transport import LeanAdapter
-
-    session = SyncSession()
+    session = pooled_session(2 * proc + 4, hosts=32)
     session.trust_env = bool(urllib.request.getproxies())
-    adapter = LeanAdapter(requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=2 * proc + 4))
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     return session
 
 

@@ -5,5 +5,6 @@
     errors.py   TransferError, upstream_error(): an upstream's failure and error body
     oci.py      manifest media types, the digest pattern
     streams.py  BodyStream / SizedBodyStream (hashed, metered bodies), bounded reads of upstream bodies
+    session.py  LeanSession, pooled_session(): the one HTTP session of the sync and the endpoint
     transport.py  LeanAdapter: calls read whole on pooled http.client connections (sync and endpoint)
 """

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from adapter.sync.session import SyncSession
+from adapter.transfer.session import LeanSession
 from adapter.transfer.transport import LeanAdapter
 from tests.fixtures import local_http
 from tests.tls import self_signed
@@ -75,7 +75,7 @@ def server():
 
 @pytest.fixture
 def session():
-    s = SyncSession()
+    s = LeanSession()
     s.trust_env = False
     adapter = LeanAdapter()
     s.mount("http://", adapter)
@@ -159,7 +159,7 @@ def test_streams_and_file_bodies_go_to_the_fallback(server):
             sent.append(request.url)
             return super().send(request, **kw)
 
-    s = SyncSession()
+    s = LeanSession()
     s.trust_env = False
     s.mount("http://", LeanAdapter(Fallback()))
     assert call(s, "GET", base(server) + "/plain", stream=True).raw.read() == b'{"ok": true}'

@@ -1,24 +1,49 @@
-"""The sync's HTTP session: requests.Session with a shorter path for the plain calls the sync makes.
+"""The one HTTP session of the sync and the endpoint: requests.Session with a shorter path for plain calls.
 
-A no-op re-sync is some 400 small requests (tags, manifest reads and checks), and most of its CPU
-went into Session.request merging settings nobody set (session params, proxies, hooks, an empty
-cookie jar, the environment). When there is nothing to merge, `request()` prepares the request
+A no-op re-sync is some 400 small requests (tags, manifest reads and checks), a push through the
+endpoint some 25 calls to SWR per image, and most of their CPU went into Session.request merging
+settings nobody set (session params, proxies, hooks, an empty cookie jar, the environment) and
+parsing and requoting URLs we built ourselves. When there is nothing to merge, `request()` prepares the request
 itself and hands it to the connection adapter: same pooled connections, TLS verification, timeouts
 and response objects, and the CA bundle from REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE as requests would take
 it. A redirect to follow is handed to requests' own (public) resolve_redirects, as Session.send does.
 Anything else (proxies or ~/.netrc from the environment, cookies, files, json, hooks, session-wide auth or
 cert) takes requests' own path unchanged. Only public requests API is used.
+A URL that requests would parse and requote into itself (lower-case http(s), a plain host name or
+IPv4 address, and only characters it neither quotes nor unquotes) is taken as it is, with plain
+string params urlencoded and appended as requests appends them; any other goes through prepare_url.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from time import perf_counter
+from urllib.parse import urlencode
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
+
+from adapter.transfer.transport import LeanAdapter
+
+# No fragment, no userinfo, no IPv6 brackets, no empty query, %-escapes only of reserved characters
+# (requests unquotes the others): a URL of this shape comes out of prepare_url unchanged.
+_PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?/[A-Za-z0-9._~/:@!$&'()*+,;=%-]*"
+                        r"(?:\?[A-Za-z0-9._~/:@!$&'()*+,;=?%-]+)?")
+_ESCAPE = re.compile(r"%(?:[0-9A-Fa-f]{2})?")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _kept(url: str) -> bool:
+    """True when requests would leave the URL as it is: its shape, and every %-escape well formed, in
+    upper case (urllib3 raises the case) and of a character requests does not unquote."""
+    if not _PLAIN_URL.fullmatch(url):
+        return False
+    return "%" not in url or all(len(e) == 3 and e.upper() == e and chr(int(e[1:], 16)) not in _UNRESERVED
+                                 for e in _ESCAPE.findall(url))
 
 
 def _ca_bundle(verify):
@@ -29,7 +54,27 @@ def _ca_bundle(verify):
     return verify
 
 
-class SyncSession(requests.Session):
+def _plain_params(params) -> list[tuple[str, str]] | None:
+    """params as (name, value) pairs when they are plain strings (None: not plain, let requests encode)."""
+    pairs = list(params.items()) if isinstance(params, dict) else params
+    if isinstance(pairs, list) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                                       and isinstance(p[1], str) for p in pairs):
+        return pairs
+    return None
+
+
+def prepare_url(prep: PreparedRequest, url: str, params) -> None:
+    """What prep.prepare_url(url, params) does, without parsing and requoting a URL that stays as it is."""
+    pairs = [] if params is None else _plain_params(params)
+    if pairs is None or not _kept(url):
+        prep.prepare_url(url, params)
+    elif pairs:
+        prep.url = f"{url}{'&' if '?' in url else '?'}{urlencode(pairs)}"
+    else:
+        prep.url = url
+
+
+class LeanSession(requests.Session):
     def _plain(self, cookies, files, hooks, proxies, cert, json) -> bool:
         return not (self.trust_env or cookies or files or hooks or proxies or cert
                     or json is not None or self.auth or self.cert or self.proxies or self.params
@@ -49,7 +94,7 @@ class SyncSession(requests.Session):
             del merged[name]
         prep = PreparedRequest()
         prep.prepare_method(method)
-        prep.prepare_url(url, params)
+        prepare_url(prep, url, params)
         prep.prepare_headers(merged)
         prep.prepare_body(data, None, None)
         prep.prepare_auth(auth, url)
@@ -70,3 +115,14 @@ class SyncSession(requests.Session):
         if not stream:
             resp.content  # noqa: B018 - read now, as requests does
         return resp
+
+
+def pooled_session(pool_size: int, idle_per_host: int | None = None, hosts: int = 4) -> LeanSession:
+    """A LeanSession over the lean transport, with `pool_size` connections per host for what it hands
+    to urllib3 (streamed bodies and downloads) and `idle_per_host` kept for the calls read whole."""
+    session = LeanSession()
+    fallback = HTTPAdapter(pool_connections=hosts, pool_maxsize=pool_size)
+    adapter = LeanAdapter(fallback) if idle_per_host is None else LeanAdapter(fallback, idle_per_host=idle_per_host)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
