@@ -21,7 +21,6 @@ import socket
 import ssl
 import time
 from collections import deque
-from concurrent import futures
 from functools import partial
 
 from gunicorn import http, util
@@ -29,10 +28,12 @@ from gunicorn import sock as gsock
 from gunicorn.http import body as gunicorn_body
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from adapter.pool import Pool
 from adapter.seats import Seats, SlowClient
 
 HEAD_END = b"\r\n\r\n"
 NOT_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+NOTIFY_EVERY = 1.0  # seconds between heartbeats to the arbiter
 HEAD_LIMIT = 64 * 1024  # past this the parser answers 400 from what it has: no more waiting
 UNREAD_DRAIN_SECONDS = 0.1
 LINGER_SECONDS, LINGER_BYTES = 2.0, 64 * 1024  # gunicorn's own bounds for a graceful close
@@ -196,6 +197,15 @@ class BridgeWorker(ThreadWorker):
         self.heading: deque = deque()  # connections gathering a head, oldest deadline first
         self.seats = Seats(self.cfg.threads, int(_env_float("SWR_BRIDGE_PARKED_BODIES", 2 * self.cfg.threads)))
         self.lingering: deque = deque()  # connections closing: (deadline, socket, bytes drained)
+        self._notified = float("-inf")
+
+    def notify(self):
+        # gthread calls this on every wake-up of its loop (a file time update each, many per request
+        # under load); the arbiter only needs it within its timeout (30 s or more).
+        now = time.monotonic()
+        if now - self._notified >= NOTIFY_EVERY:
+            self._notified = now
+            super().notify()
 
     # --- accepting and gathering heads (main thread) ----------------------------------------------
     def accept(self, listener):
@@ -274,7 +284,11 @@ class BridgeWorker(ThreadWorker):
 
     # --- threads: `threads` seats for requests, parked body reads beside them ----------------------
     def get_thread_pool(self):
-        return futures.ThreadPoolExecutor(max_workers=self.seats.size + self.seats.parked_max)
+        return Pool(self.seats.size + self.seats.parked_max)
+
+    def enqueue_req(self, conn):
+        done = self.method_queue.defer
+        self.tpool.submit(self.handle, conn, done=lambda call: done(self.finish_request, conn, call))
 
     def handle(self, conn):
         seat = conn.reader.seat

@@ -2,14 +2,16 @@
 
 A no-op re-sync is hundreds of manifest checks, and urllib3's per-request machinery (retry objects,
 pool keys, header dicts, response wrappers) cost about 0.5 ms of CPU each on these machines, which is
-more than the registry needs to answer. Calls that are read whole (`stream=False`) with no body or a
-bytes body go here; streamed blobs, file bodies, proxies and client certificates take requests'
-HTTPAdapter unchanged. Both answer with the same requests.Response and raise the same exceptions.
-The endpoint's session uses it too: a push is some 25 such calls per image.
+more than the registry needs to answer. Calls whose answer is read whole (`stream=False`) go here,
+with no body, a bytes body or an iterated one (the endpoint's blob PATCHes); downloads, file bodies,
+proxies and client certificates take requests' HTTPAdapter unchanged. Both answer with the same
+requests.Response and raise the same exceptions. The endpoint's session uses it too: a push is some
+25 such calls per image.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import os
@@ -52,6 +54,17 @@ def _decoded(body: bytes, encoding: str) -> bytes:
     return body
 
 
+def _replayable(body) -> bool:
+    return body is None or isinstance(body, bytes)
+
+
+def _sendable(body) -> bool:
+    """A body sent from here: bytes, or an iterable of bytes that is not a file (files go to urllib3)."""
+    return isinstance(body, bytes) or (hasattr(body, "__iter__") and not hasattr(body, "read")
+                                       and not isinstance(body, str))
+
+
+@functools.lru_cache(maxsize=16)
 def _decodable(accept: str) -> str:
     """Accept-Encoding without the codings _decoded cannot undo (br, zstd: requests offers them when installed)."""
     return ", ".join(c for c in (p.strip() for p in accept.split(",")) if c.split(";")[0] in _CODINGS) or "identity"
@@ -70,7 +83,7 @@ class LeanAdapter(BaseAdapter):
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         body = request.body
-        if (stream or cert or any((proxies or {}).values()) or not (body is None or isinstance(body, bytes))
+        if (stream or cert or any((proxies or {}).values()) or not (body is None or _sendable(body))
                 or not (timeout is None or isinstance(timeout, (int, float, tuple)))):  # e.g. urllib3's Timeout
             return self.fallback.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
                                       proxies=proxies)
@@ -88,7 +101,7 @@ class LeanAdapter(BaseAdapter):
             except _BROKEN as exc:
                 conn.close()
                 # A reused connection the server closed just as we sent: once more on a fresh one.
-                if not (reused and attempt == 0 and request.method in _REPLAYABLE):
+                if not (reused and attempt == 0 and request.method in _REPLAYABLE and _replayable(body)):
                     raise requests.ConnectionError(exc, request=request) from None
             except (TimeoutError, socket.timeout) as exc:
                 conn.close()
@@ -96,6 +109,9 @@ class LeanAdapter(BaseAdapter):
             except (OSError, http.client.HTTPException, zlib.error) as exc:
                 conn.close()
                 raise requests.ConnectionError(exc, request=request) from None
+            except BaseException:  # the body's own failure (the client went away): the request is cut
+                conn.close()
+                raise
         if response.will_close:
             conn.close()
         else:
@@ -124,8 +140,17 @@ class LeanAdapter(BaseAdapter):
         conn.putrequest(request.method, target, skip_host="Host" in request.headers, skip_accept_encoding=True)
         for name, value in request.headers.items():
             conn.putheader(name, _decodable(value) if name.lower() == "accept-encoding" else value)
-        conn.endheaders(request.body)
+        body, cut = request.body, False
+        if _replayable(body):
+            conn.endheaders(body)
+        else:
+            chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+            try:
+                conn.endheaders(body, encode_chunked=chunked)
+            except (BrokenPipeError, ConnectionResetError):
+                cut = True  # the upstream answered before taking the whole body (a refusal): that answer counts
         response = conn.getresponse()
+        response.will_close = response.will_close or cut
         content = response.read()
         encoding = response.getheader("Content-Encoding")
         return response, (_decoded(content, encoding) if encoding and content else content)

@@ -57,6 +57,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_PATCH(self):  # noqa: N802
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            body = b""
+            while size := int(self.rfile.readline().strip(), 16):
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.seen.append((self.command, self.path, self.client_address[1], dict(self.headers)))
+        self.send_response(202)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args):
         pass
 
@@ -167,6 +182,50 @@ def test_streams_and_file_bodies_go_to_the_fallback(server):
     call(s, "GET", base(server) + "/plain", timeout=requests.adapters.TimeoutSauce(connect=5, read=5))
     call(s, "GET", base(server) + "/plain")
     assert sent == [base(server) + "/plain", base(server) + "/up", base(server) + "/plain"]
+    s.close()
+
+
+class Pieces:
+    """An iterated body as the endpoint's BodyStream is: memoryviews of one buffer, of no declared length."""
+
+    def __init__(self, data: bytes, piece: int, fail_after: int | None = None):
+        self.data, self.piece, self.fail_after = data, piece, fail_after
+
+    def __iter__(self):
+        view = memoryview(self.data)
+        for n, start in enumerate(range(0, len(self.data), self.piece)):
+            if n == self.fail_after:
+                raise LookupError("the client went away")
+            yield view[start:start + self.piece]
+
+
+class SizedPieces(Pieces):
+    def __len__(self):
+        return len(self.data)
+
+
+def test_an_iterated_body_is_sent_here_sized_or_chunked_and_its_failure_cuts_the_request(server):
+    sent = []
+
+    class Fallback(requests.adapters.HTTPAdapter):
+        def send(self, request, **kw):
+            sent.append(request.url)
+            return super().send(request, **kw)
+
+    s = LeanSession()
+    s.trust_env = False
+    s.mount("http://", LeanAdapter(Fallback()))
+    data = bytes(range(256)) * 4096  # 1 MiB
+    sized = call(s, "PATCH", base(server) + "/blob", data=SizedPieces(data, 65536))
+    assert sized.status_code == 202 and sized.content == data
+    assert server.seen[-1][3]["Content-Length"] == str(len(data))
+    chunked = call(s, "PATCH", base(server) + "/blob", data=Pieces(data, 100_000))
+    assert chunked.status_code == 202 and chunked.content == data
+    assert server.seen[-1][3]["Transfer-Encoding"] == "chunked"
+    with pytest.raises(LookupError):  # the body's own error, unchanged: the caller knows it was the client
+        call(s, "PATCH", base(server) + "/blob", data=SizedPieces(data, 65536, fail_after=3))
+    assert call(s, "GET", base(server) + "/plain").json() == {"ok": True}  # the cut connection was not reused
+    assert sent == []
     s.close()
 
 

@@ -106,6 +106,22 @@ def test_passthrough_login_is_cached_and_bearer_carries_scopes():
     assert not grant.allows("repository", "lib/other", "pull")
 
 
+def test_a_bearer_token_sent_again_is_not_opened_again_until_it_expires(monkeypatch):
+    auth = _auth(True)
+    token = auth.issue(auth.check_basic(AID, SK), ["repository:lib/app:pull,push"])["token"]
+    first = auth.authenticate("Bearer " + token)
+    opened = []
+    monkeypatch.setattr(auth.box, "open", lambda purpose, text: opened.append(text))  # would refuse every token
+    assert auth.authenticate("Bearer " + token) is first and opened == []
+    with pytest.raises(RegistryError, match="expired|invalid"):  # another text is opened, never matched loosely
+        auth.authenticate("Bearer " + token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+    later = time.time() + auth.ttl + 1
+    monkeypatch.setattr("adapter.registry.auth.time.time", lambda: later)
+    with pytest.raises(RegistryError, match="expired|invalid"):
+        auth.authenticate("Bearer " + token)
+    assert len(opened) == 2
+
+
 def test_passthrough_refusals():
     auth = _auth(False)
     with pytest.raises(RegistryError, match="refused"):
