@@ -50,6 +50,8 @@ PROJECT_LOGGERS = ("swr_bridge", "adapter", "harbor_client")
 def configure(level: str = "INFO") -> None:
     """Routes the project's loggers to stderr as JSON lines (idempotent)."""
     logging.Formatter.converter = time.gmtime
+    # A record's thread and process names are looked up for every line, and no line shows them.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for name in PROJECT_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):

@@ -138,13 +138,18 @@ class LeanAdapter(BaseAdapter):
     def _exchange(conn, request, target: str, read) -> tuple[http.client.HTTPResponse, bytes]:
         conn.sock.settimeout(read)
         conn.putrequest(request.method, target, skip_host="Host" in request.headers, skip_accept_encoding=True)
+        chunked = False
         for name, value in request.headers.items():
-            conn.putheader(name, _decodable(value) if name.lower() == "accept-encoding" else value)
+            lower = name.lower()
+            if lower == "accept-encoding":
+                value = _decodable(value)
+            elif lower == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+            conn.putheader(name, value)
         body, cut = request.body, False
         if _replayable(body):
             conn.endheaders(body)
         else:
-            chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
             try:
                 conn.endheaders(body, encode_chunked=chunked)
             except (BrokenPipeError, ConnectionResetError):
@@ -157,15 +162,16 @@ class LeanAdapter(BaseAdapter):
 
     def _build(self, request, response: http.client.HTTPResponse, content: bytes, elapsed: float):
         resp = requests.Response()
-        headers = CaseInsensitiveDict()
+        headers, cookies = CaseInsensitiveDict(), False
         for name, value in response.getheaders():  # repeated headers are joined, as urllib3 does
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            cookies = cookies or name.lower() == "set-cookie"
         resp.status_code, resp.reason, resp.headers = response.status, response.reason, headers
         resp.encoding = get_encoding_from_headers(headers)
         resp.url, resp.request, resp.connection = request.url, request, self
         resp.raw = io.BytesIO(content)  # the body was read whole and the connection went back to the pool
         resp.elapsed = timedelta(seconds=elapsed)
-        if "Set-Cookie" in headers:  # requests' public cookie mocks, as its own adapter uses them
+        if cookies:  # requests' public cookie mocks, as its own adapter uses them
             resp.cookies.extract_cookies(MockResponse(response.msg), MockRequest(request))
         return resp
 
