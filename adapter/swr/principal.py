@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from adapter.swr.credentials import AccessID, is_login_key, login_key
 
@@ -12,7 +13,9 @@ class Principal:
     access_id: str
     secret: str = field(repr=False)  # the SK or the login key, as Harbor holds it
 
-    @property
+    # Cached: one principal serves every request of a bearer token (adapter/registry/auth.py), and the
+    # parse and the login key's HMAC were done again for each of them.
+    @cached_property
     def parsed(self) -> AccessID:
         return AccessID.parse(self.access_id)
 
@@ -20,7 +23,7 @@ class Principal:
     def ak(self) -> str:
         return self.parsed.ak
 
-    @property
+    @cached_property
     def password(self) -> str:
         """The registry password: the login key, derived when the secret is the SK."""
         return self.secret if is_login_key(self.secret) else login_key(self.ak, self.secret)
