@@ -30,15 +30,23 @@ from requests.cookies import MockRequest, MockResponse
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
 
+from adapter.transfer.wire import Answer, Connection
+
 IDLE_PER_HOST = 32
 _REPLAYABLE = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _CODINGS = frozenset({"gzip", "deflate", "identity"})
 _BROKEN = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
-def _dropped(conn: http.client.HTTPConnection) -> bool:
+def _dropped(conn: Connection) -> bool:
     """An idle keep-alive connection the server has closed (or sent something unasked on) meanwhile."""
-    return conn.sock is None or bool(select.select([conn.sock], [], [], 0)[0])
+    return conn.sock is None or bool(conn.buf) or bool(select.select([conn.sock], [], [], 0)[0])
+
+
+def _host_header(host: str, port: int, default_port: int) -> str:
+    """The Host header http.client would send: an IPv6 address in brackets, the port unless the default."""
+    host = f"[{host}]" if ":" in host else host
+    return host if port == default_port else f"{host}:{port}"
 
 
 def _decoded(body: bytes, encoding: str) -> bytes:
@@ -77,7 +85,7 @@ class LeanAdapter(BaseAdapter):
         super().__init__()
         self.fallback = fallback or HTTPAdapter()
         self.idle_per_host = idle_per_host
-        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[tuple, list[Connection]] = {}
         self._contexts: dict[object, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -135,48 +143,37 @@ class LeanAdapter(BaseAdapter):
             raise requests.ConnectionError(exc, request=request) from None
 
     @staticmethod
-    def _exchange(conn, request, target: str, read) -> tuple[http.client.HTTPResponse, bytes]:
+    def _exchange(conn: Connection, request, target: str, read) -> tuple[Answer, bytes]:
         conn.sock.settimeout(read)
-        conn.putrequest(request.method, target, skip_host="Host" in request.headers, skip_accept_encoding=True)
-        chunked = False
+        headers, chunked = [], False
         for name, value in request.headers.items():
             lower = name.lower()
             if lower == "accept-encoding":
                 value = _decodable(value)
             elif lower == "transfer-encoding":
                 chunked = "chunked" in value.lower()
-            conn.putheader(name, value)
-        body, cut = request.body, False
-        if _replayable(body):
-            conn.endheaders(body)
-        else:
-            try:
-                conn.endheaders(body, encode_chunked=chunked)
-            except (BrokenPipeError, ConnectionResetError):
-                cut = True  # the upstream answered before taking the whole body (a refusal): that answer counts
-        response = conn.getresponse()
-        response.will_close = response.will_close or cut
-        content = response.read()
-        encoding = response.getheader("Content-Encoding")
-        return response, (_decoded(content, encoding) if encoding and content else content)
+            headers.append((name, value))
+        answer = conn.exchange(request.method, target, headers, request.body, chunked)
+        encoding, content = answer.header("Content-Encoding"), answer.body
+        return answer, (_decoded(content, encoding) if encoding and content else content)
 
-    def _build(self, request, response: http.client.HTTPResponse, content: bytes, elapsed: float):
+    def _build(self, request, answer: Answer, content: bytes, elapsed: float):
         resp = requests.Response()
         headers, cookies = CaseInsensitiveDict(), False
-        for name, value in response.getheaders():  # repeated headers are joined, as urllib3 does
+        for name, value in answer.headers:  # repeated headers are joined, as urllib3 does
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
             cookies = cookies or name.lower() == "set-cookie"
-        resp.status_code, resp.reason, resp.headers = response.status, response.reason, headers
+        resp.status_code, resp.reason, resp.headers = answer.status, answer.reason, headers
         resp.encoding = get_encoding_from_headers(headers)
         resp.url, resp.request, resp.connection = request.url, request, self
         resp.raw = io.BytesIO(content)  # the body was read whole and the connection went back to the pool
         resp.elapsed = timedelta(seconds=elapsed)
         if cookies:  # requests' public cookie mocks, as its own adapter uses them
-            resp.cookies.extract_cookies(MockResponse(response.msg), MockRequest(request))
+            resp.cookies.extract_cookies(MockResponse(answer.message()), MockRequest(request))
         return resp
 
     # --- connections ----------------------------------------------------------------------------
-    def _checkout(self, key: tuple, connect) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(self, key: tuple, connect) -> tuple[Connection, bool]:
         while True:
             with self._lock:  # the check below is a syscall: outside the lock all threads take for a call
                 idle = self._idle.get(key)
@@ -184,15 +181,17 @@ class LeanAdapter(BaseAdapter):
             if conn is None:
                 break
             if not _dropped(conn):
-                conn.timeout = connect
+                conn.link.timeout = connect
                 return conn, True
             conn.close()
         scheme, host, port, verify = key
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=connect, context=self._context(verify)), False
-        return http.client.HTTPConnection(host, port, timeout=connect), False
+            link = http.client.HTTPSConnection(host, port, timeout=connect, context=self._context(verify))
+        else:
+            link = http.client.HTTPConnection(host, port, timeout=connect)
+        return Connection(link, _host_header(host, link.port, link.default_port)), False
 
-    def _checkin(self, key: tuple, conn: http.client.HTTPConnection) -> None:
+    def _checkin(self, key: tuple, conn: Connection) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if len(idle) < self.idle_per_host:
