@@ -168,11 +168,11 @@ class Front:
                               f"at most {self.strict.max_concurrent_layers} layers of a tenant are pushed at once",
                               headers=[("Retry-After", "1")])
             try:
-                answer = self._checked(environ, start_response, method, path)
-            except BaseException:
+                # Back before the answer goes out: the layer's bytes are all in, and a client that sends
+                # its next upload as soon as it has this answer must find the slot free.
+                return self._checked(environ, start_response, method, path)
+            finally:
                 self.uploads.leave(tenant)
-                raise
-            return _Closing(answer, lambda: self.uploads.leave(tenant))
         return self._checked(environ, start_response, method, path)
 
     def _checked(self, environ, start_response, method: str, path: str):
@@ -250,25 +250,6 @@ class _Sized:
 
     def __iter__(self):
         return _chunks(self._stream)
-
-
-class _Closing:
-    """An answer that runs `then` once the server is done with it (the upload's slot is free again)."""
-
-    def __init__(self, answer, then):
-        self.answer, self.then = answer, then
-
-    def __iter__(self):
-        return iter(self.answer)
-
-    def close(self) -> None:
-        then, self.then = self.then, None
-        try:
-            if hasattr(self.answer, "close"):
-                self.answer.close()
-        finally:
-            if then:
-                then()
 
 
 class _Relay:
