@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from adapter.swr.credentials import OTC_REGIONS
 from adapter.swr.mapping import MappingRule, MappingRuleSchema
 from adapter.throttle import BandwidthPolicy, BandwidthSchema
-from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS
+from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_size
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
+from provisioning.schemakit import Converted
+from provisioning.schemakit import Strict as _Strict
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems, shown
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
@@ -105,17 +107,6 @@ class BridgeConfig:
     log_level: str
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-    model: type | None = None
-
-    @post_load
-    def _make(self, data, **_):
-        return self.model(**data) if self.model else data
-
-
 class HostPort(fields.Field):
     """`listen`: host:port or [v6]:port, as a string."""
 
@@ -134,18 +125,6 @@ def _known_region(value: str) -> None:
         raise ValidationError(f"unknown OTC region {value!r}; {hint}expected one of {', '.join(OTC_REGIONS)}")
 
 
-class SizeField(fields.Field):
-    """A byte size written like 10GB, 512MiB or a plain number of bytes."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        from adapter.transfer.limits import parse_size
-
-        try:
-            return parse_size(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-
-
 class SwrSchema(_Strict):
     model = SwrConfig
     region = fields.String(load_default="eu-de", validate=_known_region)
@@ -156,7 +135,7 @@ class SwrSchema(_Strict):
     ca_bundle = fields.String(load_default=None, allow_none=True)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
     # SWR's per-layer limit: a blob known to be larger is refused before a byte of it is sent.
-    max_layer_size = SizeField(load_default=LAYER_LIMIT, validate=validate.Range(min=1))
+    max_layer_size = Converted(parse_size, load_default=LAYER_LIMIT, validate=validate.Range(min=1))
     # SWR's "at most 20 layers pushed at once" per tenant: layer uploads beyond it wait for a seat.
     max_concurrent_layers = fields.Integer(load_default=MAX_CONCURRENT_LAYERS, allow_none=True,
                                            validate=validate.Range(min=1, max=1000))

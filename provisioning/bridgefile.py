@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from marshmallow import (
-    RAISE,
-    Schema,
     ValidationError,
     fields,
     post_load,
@@ -19,6 +17,7 @@ from marshmallow import (
 )
 
 from harbor_client.units import bandwidth_to_speed, flatten_to_count
+from provisioning.schemakit import Converted, Strict
 from provisioning.specs import (
     BridgeFile,
     BridgeFileError,
@@ -46,15 +45,8 @@ _INLINE_SECRETS = {"password": "password_env", "access_secret": "access_secret_e
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-    model: type | None = None  # what a load returns; the data as a dict without one
-
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> Any:
-        return self.model(**data) if self.model else data
+class _Strict(Strict):
+    """Strict, and a secret written into the file is refused wherever it stands."""
 
     @pre_load
     def _no_inline_secrets(self, data: Any, **_: Any) -> Any:
@@ -64,20 +56,6 @@ class _Strict(Schema):
             if found:
                 raise ValidationError(found)
         return data
-
-
-class _Word(fields.Field):
-    """A value turned into Harbor's form by `convert` (a ValueError becomes the validation message)."""
-
-    def __init__(self, convert: Any, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.convert = convert
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        try:
-            return self.convert(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
 
 
 def _trigger(value: Any) -> tuple[str, str | None]:
@@ -104,6 +82,12 @@ def _namespace(value: str) -> None:
         raise ValidationError([f"SWR would refuse every push: {error}" for error in found])
 
 
+def _both_or_neither(data: dict[str, Any], key: str, secret_env: str) -> None:
+    """A key and the env variable naming its secret are set together or not at all."""
+    if bool(data.get(key)) != bool(data.get(secret_env)):
+        raise ValidationError(f"set both {key} and {secret_env}, or neither", secret_env)
+
+
 class HarborSchema(_Strict):
     model = HarborSection
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
@@ -113,9 +97,8 @@ class HarborSchema(_Strict):
     ca_bundle = fields.String(load_default=None)
 
     @validates_schema
-    def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
-        if bool(data.get("username")) != bool(data.get("password_env")):
-            raise ValidationError("set both username and password_env, or neither", "password_env")
+    def _secret_with_user(self, data: dict[str, Any], **_: Any) -> None:
+        _both_or_neither(data, "username", "password_env")
 
 
 class BridgeSchema(_Strict):
@@ -138,8 +121,7 @@ class EndpointSchema(_Strict):
 
     @validates_schema
     def _secret_with_id(self, data: dict[str, Any], **_: Any) -> None:
-        if bool(data.get("access_id")) != bool(data.get("access_secret_env")):
-            raise ValidationError("set both access_id and access_secret_env, or neither", "access_secret_env")
+        _both_or_neither(data, "access_id", "access_secret_env")
 
 
 class SourceSchema(_Strict):
@@ -151,7 +133,7 @@ class SourceSchema(_Strict):
 
 class DestinationSchema(_Strict):
     namespace = fields.String(load_default="", validate=_namespace)
-    flatten = _Word(flatten_to_count, load_default=-1)
+    flatten = Converted(flatten_to_count, load_default=-1)
 
 
 class RuleSchema(_Strict):
@@ -160,8 +142,8 @@ class RuleSchema(_Strict):
     description = fields.String(load_default="")
     source = fields.Nested(SourceSchema, required=True)
     destination = fields.Nested(DestinationSchema, load_default=lambda: DestinationSchema().load({}))
-    trigger = _Word(_trigger, load_default=("manual", None))
-    bandwidth = _Word(bandwidth_to_speed, load_default=-1)
+    trigger = Converted(_trigger, load_default=("manual", None))
+    bandwidth = Converted(bandwidth_to_speed, load_default=-1)
     override = fields.Boolean(load_default=True)
     replicate_deletion = fields.Boolean(load_default=False)
     copy_by_chunk = fields.Boolean(load_default=False)

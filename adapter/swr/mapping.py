@@ -7,11 +7,12 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import ValidationError, fields, validate
 
 from adapter.swr import naming
 from adapter.swr.glob import compile_glob, glob_match
 from harbor_client.units import flatten_to_count
+from provisioning.schemakit import Converted, Strict
 
 
 def _go_path_join(prefix: str, name: str) -> str:
@@ -54,16 +55,6 @@ class MappingRule:
         return replace_namespace(repository, self.namespace, self.flatten)
 
 
-class _Flatten(fields.Field):
-    """A flatten word; YAML may give 1/2/3 as integers."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return flatten_to_count(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-
-
 def _valid_glob(pattern: str) -> None:
     try:
         compile_glob(pattern)
@@ -78,17 +69,11 @@ def _valid_namespace(namespace: str) -> None:
         raise ValidationError([f"expected an SWR organization[/path]: {error}" for error in found])
 
 
-class MappingRuleSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class MappingRuleSchema(Strict):
+    model = MappingRule
     match = fields.String(required=True, validate=[validate.Length(min=1), _valid_glob])
     namespace = fields.String(required=True, validate=_valid_namespace)
-    flatten = _Flatten(load_default=-1)
-
-    @post_load
-    def _make(self, data, **_):
-        return MappingRule(data["match"], data["namespace"], data["flatten"])
+    flatten = Converted(flatten_to_count, load_default=-1)  # a flatten word; YAML may give 1/2/3 as integers
 
 
 def map_repository(rules: list[MappingRule], repository: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from provisioning.schemakit import Strict as _Strict
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,11 +37,6 @@ class HttpUrl(fields.Url):
         if urlsplit(url).password is not None:
             raise ValidationError("must not carry a password; use the matching *_env key")
         return url.rstrip("/")
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class _OneOrManyField(fields.Field):

@@ -57,6 +57,13 @@ def fail(status: int, message: str) -> NoReturn:
     abort(harbor_error(status, message))
 
 
+def found(record: Any, what: str) -> Any:
+    """`record`, unless it is None: then the view ends with Harbor's 404 "<what> not found"."""
+    if record is None:
+        fail(404, f"{what} not found")
+    return record
+
+
 def created(new_id: int) -> Response:
     """201, no body, Location = request path + "/" + id."""
     return Response(status=201, headers={"Location": f"{request.path.rstrip('/')}/{new_id}"})

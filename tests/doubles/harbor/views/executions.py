@@ -6,7 +6,18 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from tests.doubles.harbor.common import arg, body, created, harbor_error, ok, page_of, route, state, wire
+from tests.doubles.harbor.common import (
+    arg,
+    body,
+    created,
+    found,
+    harbor_error,
+    ok,
+    page_of,
+    route,
+    state,
+    wire,
+)
 
 bp = Blueprint("executions", __name__)
 # Filters take Harbor's API names; a task "InProgress" is any of these jobservice states.
@@ -17,8 +28,8 @@ def public(execution: dict[str, Any]) -> dict[str, Any]:
     return wire("ReplicationExecution", {**execution, **state().counters(execution["id"])})
 
 
-def _missing(execution_id: int) -> Response:
-    return harbor_error(404, f"replication execution {execution_id} not found")
+def _execution(execution_id: int) -> dict[str, Any]:
+    return found(state().executions.get(execution_id), f"replication execution {execution_id}")
 
 
 def _status_matches(status: str, wanted: str | None) -> bool:
@@ -28,9 +39,7 @@ def _status_matches(status: str, wanted: str | None) -> bool:
 @route(bp, "POST", "/replication/executions")
 def start_execution(**_):
     policy_id = body().get("policy_id")
-    policy = state().policies.get(policy_id)
-    if policy is None:
-        return harbor_error(404, f"replication policy {policy_id} not found")
+    policy = found(state().policies.get(policy_id), f"replication policy {policy_id}")
     if not policy["enabled"]:
         return harbor_error(412, f"the policy {policy_id} is disabled")
     return created(state().start_execution(policy)["id"])
@@ -46,23 +55,18 @@ def list_executions(**_):
 
 @route(bp, "GET", "/replication/executions/{id}")
 def get_execution(id: int):
-    execution = state().executions.get(id)
-    return jsonify(public(execution)) if execution else _missing(id)
+    return jsonify(public(_execution(id)))
 
 
 @route(bp, "PUT", "/replication/executions/{id}")
 def stop_execution(id: int):
-    execution = state().executions.get(id)
-    if execution is None:
-        return _missing(id)
-    state().stop_execution(execution)
+    state().stop_execution(_execution(id))
     return ok()
 
 
 @route(bp, "GET", "/replication/executions/{id}/tasks")
 def list_tasks(id: int):
-    if id not in state().executions:
-        return _missing(id)
+    _execution(id)
     items = [t for t in state().tasks_of(id) if _status_matches(t["status"], arg("status"))
              and arg("resource_type") in (None, t["resource_type"])]
     return page_of(items, "ReplicationTask")

@@ -11,6 +11,7 @@ from tests.doubles.harbor.common import (
     body,
     created,
     fail,
+    found,
     harbor_error,
     ok,
     page_of,
@@ -104,6 +105,10 @@ def from_body(data: dict[str, Any], policy_id: int | None = None) -> dict[str, A
             "single_active_replication": bool(data.get("single_active_replication"))}
 
 
+def _policy(policy_id: int) -> dict[str, Any]:
+    return found(state().policies.get(policy_id), f"replication policy {policy_id}")
+
+
 @route(bp, "GET", "/replication/policies")
 def list_policies(**_):
     items = select(sorted(state().policies.values(), key=lambda p: p["id"]), {"name", "id"})
@@ -117,22 +122,19 @@ def create_policy(**_):
 
 @route(bp, "GET", "/replication/policies/{id}")
 def get_policy(id: int):
-    record = state().policies.get(id)
-    return jsonify(public(record)) if record else harbor_error(404, f"replication policy {id} not found")
+    return jsonify(public(_policy(id)))
 
 
 @route(bp, "PUT", "/replication/policies/{id}")
 def update_policy(id: int):
-    if id not in state().policies:
-        return harbor_error(404, f"replication policy {id} not found")
+    _policy(id)
     state().store_policy(from_body(body(), id), id)
     return ok()
 
 
 @route(bp, "DELETE", "/replication/policies/{id}")
 def delete_policy(id: int):
-    if id not in state().policies:
-        return harbor_error(404, f"replication policy {id} not found")
+    _policy(id)
     running = [e["id"] for e in state().executions.values() if e["policy_id"] == id and e["status"] not in FINAL_STATUSES]
     if running:
         return harbor_error(412, f"the policy {id} has running executions {running}, can not delete it")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from tests.doubles.harbor.common import arg, harbor_error, page_of, route, select, state, wire
+from tests.doubles.harbor.common import arg, found, page_of, route, select, state, wire
 
 bp = Blueprint("projects", __name__)
 
@@ -17,8 +17,7 @@ def find_project(name_or_id: str) -> dict[str, Any] | None:
 
 @route(bp, "GET", "/projects/{project_name_or_id}")
 def get_project(project_name_or_id: str):
-    project = find_project(project_name_or_id)
-    return jsonify(wire("Project", project)) if project else harbor_error(404, f"project {project_name_or_id} not found")
+    return jsonify(wire("Project", found(find_project(project_name_or_id), f"project {project_name_or_id}")))
 
 
 @route(bp, "GET", "/projects")

@@ -12,6 +12,7 @@ from tests.doubles.harbor.common import (
     body,
     created,
     fail,
+    found,
     harbor_error,
     ok,
     page_of,
@@ -75,6 +76,10 @@ def credential(kind: str | None, key: str | None, secret: str | None) -> dict[st
     return {"type": kind or "basic", "access_key": key, "access_secret": secret or ""} if key else None
 
 
+def _registry(registry_id: int) -> dict[str, Any]:
+    return found(state().registries.get(registry_id), f"registry {registry_id}")
+
+
 @route(bp, "GET", "/registries")
 def list_registries(**_):
     items = select(sorted(state().registries.values(), key=lambda r: r["id"]), {"name", "type", "url", "id"})
@@ -95,15 +100,12 @@ def create_registry(**_):
 
 @route(bp, "GET", "/registries/{id}")
 def get_registry(id: int):
-    record = state().registries.get(id)
-    return jsonify(public(record)) if record else harbor_error(404, f"registry {id} not found")
+    return jsonify(public(_registry(id)))
 
 
 @route(bp, "PUT", "/registries/{id}")
 def update_registry(id: int):
-    record = state().registries.get(id)
-    if record is None:
-        return harbor_error(404, f"registry {id} not found")
+    record = _registry(id)
     merged, data = copy.deepcopy(record), body()
     merged.update({k: data[k] for k in ("name", "description", "insecure", "ca_certificate") if data.get(k) is not None})
     if data.get("url") is not None:
@@ -122,8 +124,7 @@ def update_registry(id: int):
 
 @route(bp, "DELETE", "/registries/{id}")
 def delete_registry(id: int):
-    if id not in state().registries:
-        return harbor_error(404, f"registry {id} not found")
+    _registry(id)
     if state().registry_in_use(id):
         return harbor_error(412, f"the registry {id} is referenced by replication policies, can not delete it")
     del state().registries[id]
@@ -134,9 +135,7 @@ def delete_registry(id: int):
 def ping_registry(**_):
     data = body()
     if data.get("id") is not None:
-        stored = state().registries.get(data["id"])
-        if stored is None:
-            return harbor_error(404, f"registry {data['id']} not found")
+        stored = _registry(data["id"])
         # With an id only the type and the credential may be overridden (HEAD).
         target = {**stored, "type": data.get("type") or stored["type"]}
     elif not data.get("type") or not data.get("url"):

@@ -7,17 +7,14 @@ from urllib.parse import unquote
 
 from flask import Blueprint
 
-from tests.doubles.harbor.common import arg, fail, page_of, route, select, state
+from tests.doubles.harbor.common import arg, found, page_of, route, select, state
 
 bp = Blueprint("repositories", __name__)
 BASE = "/projects/{project_name}/repositories"
 
 
 def _project(project_name: str) -> dict[str, Any]:
-    project = state().project(project_name, by_name=True)
-    if project is None:
-        fail(404, f"project {project_name} not found")
-    return project
+    return found(state().project(project_name, by_name=True), f"project {project_name}")
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
@@ -36,9 +33,8 @@ def list_artifacts(project_name: str, repository_name: str):
     # The swagger asks for a name with '/' to be encoded twice; the server has decoded it once already,
     # so a client that encoded it once never gets here (its '/' splits the path: no route, a violation).
     name = f"{_project(project_name)['name']}/{unquote(repository_name)}"
-    record = next((r for r in state().repositories.values() if r["name"] == name), None)
-    if record is None:
-        fail(404, f"repository {name} not found")
+    record = found(next((r for r in state().repositories.values() if r["name"] == name), None),
+                   f"repository {name}")
     items = []
     for artifact in record["_artifacts"]:
         shown = {**artifact}

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from tests.doubles.harbor.common import body, created, fail, ok, page_of, route, select, state, wire
+from tests.doubles.harbor.common import body, created, fail, found, ok, page_of, route, select, state, wire
 from tests.doubles.harbor.state import now
 from tests.doubles.harbor.views.projects import find_project
 
@@ -48,10 +48,7 @@ def from_body(data: dict[str, Any], policy_id: int | None = None) -> dict[str, A
 
 
 def _project(project_name_or_id: str) -> dict[str, Any]:
-    project = find_project(project_name_or_id)
-    if project is None:
-        fail(404, f"project {project_name_or_id} not found")
-    return project
+    return found(find_project(project_name_or_id), f"project {project_name_or_id}")
 
 
 def _policy(project_name_or_id: str, policy_id: int) -> dict[str, Any]:
