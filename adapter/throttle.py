@@ -240,10 +240,9 @@ def fleet_clock(policy: BandwidthPolicy, local: SharedClock, on_change=None):
     if policy.backend == "local":
         return local
     # Only here: Redis's client (with asyncio, about 9 MiB in every process) is for a fleet that books on it.
-    from adapter.fleet_budget import FleetClock, connect
+    from adapter.fleet_budget import FleetClock, client_for
 
-    password = os.environ.get(policy.password_env) if policy.password_env else None
-    return FleetClock(connect(policy.backend, password), local, policy.on_backend_error, on_change=on_change)
+    return FleetClock(client_for(policy), local, policy.on_backend_error, on_change=on_change)
 
 
 def private_file(owner, prefix: str) -> str:

@@ -89,3 +89,18 @@ class UploadSeats:
             fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, offset)
             self._held.discard(offset)
             self._cond.notify()
+
+
+def upload_seats(seats: int | None, path: str | None, policy):
+    """The endpoint's seats: none (`seats` None), this replica's, or with `bandwidth.backend: redis://`
+    (the BandwidthPolicy `policy`) the fleet's as well."""
+    if not seats:
+        return None
+    local = UploadSeats(seats, path)
+    if policy.backend == "local":
+        return local
+    # Only here, as for the budget: Redis's client is for a fleet that shares it.
+    from adapter.fleet_budget import client_for
+    from adapter.fleet_seats import FleetSeats
+
+    return FleetSeats(client_for(policy), local)

@@ -1,4 +1,5 @@
-"""SWR takes at most 20 layers of a tenant at once: one endpoint of two workers forwards no more, and the rest wait."""
+"""SWR takes at most 20 layers of a tenant at once: one endpoint of two workers forwards no more, and the rest
+wait; nor do two endpoints that share a Redis."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,6 +9,7 @@ from tests.held import HeldPatch, wait_for
 from tests.integration.endpoint import Endpoint
 from tests.integration.relay.conftest import INSTANCE_KEY
 from tests.integration.relay.helpers import basic
+from tests.redis_server import RedisServer
 
 UPLOADS = 32
 
@@ -56,3 +58,31 @@ def test_32_uploads_of_one_tenant_reach_swr_20_at_a_time_and_all_complete(sbx, o
         assert ep.metric("swr_bridge_upload_seat_waits_total", result="seated") == UPLOADS - 20
         assert ep.metric("swr_bridge_upload_seat_waits_total", result="timeout") == 0
         assert ep.metric("swr_bridge_uploads_waiting_for_seat") == 0
+
+
+def test_two_replicas_sharing_redis_hold_a_tenants_20_seats_together(sbx, org, tenant, tmp_path):
+    uploads = sbx.front.uploads
+    uploads.peak.pop(tenant.access_id, None)
+    name = f"{org}/fleet"
+    with RedisServer(tmp_path) as store:
+        fleet = {"bandwidth": {"backend": store.url}}
+        with Endpoint(tmp_path, sbx, workers=2, extra=fleet, instance_key=INSTANCE_KEY) as a, \
+                Endpoint(tmp_path, sbx, workers=2, extra=fleet, instance_key=INSTANCE_KEY) as b:
+            held = []
+            try:
+                for ep in (a, b):  # 16 at each replica: 32 for one tenant, as two pods would get them
+                    token = push_token(ep, tenant, name)
+                    held += [HeldPatch(ep.url, start_upload(ep, token, name), token) for _ in range(UPLOADS // 2)]
+
+                def waiting() -> float:
+                    return sum(ep.metric("swr_bridge_uploads_waiting_for_seat") for ep in (a, b))
+
+                assert wait_for(lambda: uploads.open.get(tenant.access_id) == 20 and waiting() == UPLOADS - 20), \
+                    (uploads.open, waiting())
+                with ThreadPoolExecutor(UPLOADS) as pool:
+                    statuses = list(pool.map(HeldPatch.finish, held))
+            finally:
+                for h in held:
+                    h.close()
+    assert statuses == ["HTTP/1.1 202 ACCEPTED"] * UPLOADS
+    assert uploads.peak[tenant.access_id] == 20
