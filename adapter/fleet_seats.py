@@ -38,12 +38,13 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
 return 1
 """
-# Moves the end of every lease still held (member ARGV[i + 1] in KEYS[i]) to LEASE from now.
+# Moves the end of every lease still held (member ARGV[i + 1] in KEYS[i]) to LEASE from now; a lease a
+# restarted Redis lost is written again (its upload still runs: it still counts).
 RENEW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', now + tonumber(ARGV[1]), ARGV[i + 1])
+  redis.call('ZADD', key, now + tonumber(ARGV[1]), ARGV[i + 1])
   redis.call('PEXPIRE', key, 2 * tonumber(ARGV[1]))
 end
 return #KEYS

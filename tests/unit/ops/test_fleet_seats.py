@@ -73,6 +73,15 @@ def test_a_lease_is_renewed_while_held_and_ends_when_its_process_dies(server, tm
         proc.join(10)
 
 
+def test_leases_a_restarted_redis_lost_are_written_again_by_their_renewal(server, tmp_path):
+    holder = replica(server, tmp_path, "holder", lease=0.6)
+    assert holder.try_take("AK") and holder.try_take("AK")
+    server.client().flushall()  # as a Redis without persistence comes back: empty
+    time.sleep(0.5)  # one renewal later
+    other = replica(server, tmp_path, "other", lease=0.6)
+    assert other.try_take("AK") is not None and other.try_take("AK") is None
+
+
 def test_redis_away_leaves_each_replica_its_own_seats_and_back_without_restart(server, tmp_path, caplog,
                                                                                 monkeypatch):
     monkeypatch.setattr(fleet_seats, "RETRY", 0.3)
