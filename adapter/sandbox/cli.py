@@ -11,6 +11,8 @@ import threading
 
 import click
 
+from adapter.cli import size_option
+
 DEFAULT_DATA = ".sandbox"
 
 
@@ -19,15 +21,6 @@ def _tenant_specs(flags) -> list[str]:
         return list(flags)
     env = os.environ.get("SWR_SANDBOX_TENANTS", "")
     return [spec.strip() for spec in env.split(",") if spec.strip()]
-
-
-def _size(ctx, param, value):
-    from adapter.transfer.limits import parse_size
-
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.group("sandbox", invoke_without_command=True)
@@ -44,7 +37,7 @@ def _size(ctx, param, value):
               help="organizations each tenant may create")
 @click.option("--accept-oci-index", is_flag=True,
               help="store OCI image indexes (SWR refuses them with 400 MANIFEST_INVALID)")
-@click.option("--max-layer-size", default="10GB", show_default=True, callback=_size, metavar="SIZE",
+@click.option("--max-layer-size", default="10GB", show_default=True, callback=size_option, metavar="SIZE",
               help="largest layer accepted, as SWR's limit (0: no limit)")
 @click.option("--push-rate", default=20.0, show_default=True, type=click.FloatRange(0),
               help="registry requests per second per tenant before 503 + Retry-After, as SWR's limit (0: none)")
