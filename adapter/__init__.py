@@ -6,12 +6,13 @@ __version__ = "0.1.0"
 
 
 def create_app(config=None, *, budget_file: str | None = None, instance_key: str | None = None,
-               login_file: str | None = None):
+               login_file: str | None = None, seats_file: str | None = None):
     """Builds the Flask app from a BridgeConfig; a dict (or None: the embedded defaults) is validated first.
 
     `budget_file` is the bandwidth budget all workers of an instance share (None: this process's own),
     `instance_key` the key that seals tokens (None: read from the env the config names), `login_file` the
-    secrets SWR refused, shared by the workers (None: this process's own).
+    secrets SWR refused, shared by the workers (None: this process's own), `seats_file` the SWR upload seats
+    the workers share (None: this process's own).
     """
     from flask import Flask
 
@@ -23,7 +24,7 @@ def create_app(config=None, *, budget_file: str | None = None, instance_key: str
 
     app = Flask(__name__)
     app.config.update(BRIDGE=config, BUDGET_FILE=budget_file, INSTANCE_KEY=instance_key,
-                      LOGIN_FILE=login_file)
+                      LOGIN_FILE=login_file, SEATS_FILE=seats_file)
     app.json = JsonProvider(app)
     app.json.sort_keys = False
 

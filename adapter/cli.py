@@ -74,6 +74,16 @@ def entry() -> None:
         gc.freeze()
 
 
+def size_option(ctx, param, value):
+    """click callback of the SIZE options of `sync`, `copy` and `sandbox`: 10GB, 512MiB or a number of bytes."""
+    from adapter.transfer.limits import parse_size  # only the commands that take a size import it
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.group()
 def swr():
     """SWR credential helpers."""

@@ -15,7 +15,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from adapter.swr.credentials import OTC_REGIONS
 from adapter.swr.mapping import MappingRule, MappingRuleSchema
 from adapter.throttle import BandwidthPolicy, BandwidthSchema
-from adapter.transfer.limits import LAYER_LIMIT, parse_size
+from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_size
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
 from provisioning.schemakit import Converted
 from provisioning.schemakit import Strict as _Strict
@@ -45,6 +45,7 @@ class SwrConfig:
     ca_bundle: str | None = None
     timeout: float = 30.0
     max_layer_size: int = LAYER_LIMIT  # SWR's per-layer limit: a blob known to be larger is refused at once
+    max_concurrent_layers: int | None = MAX_CONCURRENT_LAYERS  # upload seats per SWR tenant (None: no seats)
 
     @property
     def verify(self) -> bool | str:
@@ -135,6 +136,9 @@ class SwrSchema(_Strict):
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
     # SWR's per-layer limit: a blob known to be larger is refused before a byte of it is sent.
     max_layer_size = Converted(parse_size, load_default=LAYER_LIMIT, validate=validate.Range(min=1))
+    # SWR's "at most 20 layers pushed at once" per tenant: layer uploads beyond it wait for a seat.
+    max_concurrent_layers = fields.Integer(load_default=MAX_CONCURRENT_LAYERS, allow_none=True,
+                                           validate=validate.Range(min=1, max=1000))
 
 
 class PinnedClientSchema(_Strict):

@@ -55,6 +55,11 @@ def connect(url: str, password: str | None) -> redis.Redis:
                                 socket_connect_timeout=TIMEOUT, health_check_interval=0)
 
 
+def client_for(policy) -> redis.Redis:
+    """A client of the policy's Redis (`backend`), with the password from the env variable it names."""
+    return connect(policy.backend, os.environ.get(policy.password_env) if policy.password_env else None)
+
+
 class FleetClock:
     """Books on Redis shared by every replica; on a Redis error falls back to `mode` until it is back.
 

@@ -52,6 +52,12 @@ BUDGET_FALLBACK = Gauge(f"{PREFIX}_bandwidth_budget_fallback", "1 while the flee
                         multiprocess_mode="livemax")
 BUDGET_CHANGES = Counter(f"{PREFIX}_bandwidth_budget_changes", "Changes of the bandwidth budget's backend "
                          "state, by the state entered (shared, local-share, open, closed).", ["state"])
+UPLOAD_SEAT_WAITS = Counter(f"{PREFIX}_upload_seat_waits", "Layer uploads that found every SWR upload seat of "
+                            "their tenant taken and waited, by result (seated, timeout: answered 503).", ["result"])
+UPLOAD_SEAT_WAIT = Counter(f"{PREFIX}_upload_seat_wait_seconds", "Seconds layer uploads spent waiting for an "
+                           "SWR upload seat of their tenant.")
+UPLOADS_WAITING = Gauge(f"{PREFIX}_uploads_waiting_for_seat", "Layer uploads waiting for an SWR upload seat now.",
+                        multiprocess_mode="livesum")
 WEBHOOK_EVENTS = Counter(f"{PREFIX}_webhook_events", "Harbor webhook requests, by intake outcome (accepted, "
                          "duplicate, unauthorized, invalid, too_large, store_unavailable) and the event's "
                          "replication status (empty when there is none).", ["outcome", "status"])
@@ -97,6 +103,12 @@ def organization_label(organization: str) -> str:
 def throttle_wait(seconds: float, limit: str) -> None:
     """The endpoint's Budget on_wait: seconds spent waiting on the bandwidth budget."""
     THROTTLE_WAIT.labels(limit=limit).inc(seconds)
+
+
+def upload_seat_wait(result: str, seconds: float) -> None:
+    """One wait for an SWR upload seat: seated or timeout, after `seconds`."""
+    UPLOAD_SEAT_WAITS.labels(result=result).inc()
+    UPLOAD_SEAT_WAIT.inc(seconds)
 
 
 def budget_state(state: str) -> None:

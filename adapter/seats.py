@@ -12,12 +12,35 @@ from __future__ import annotations
 
 import socket
 import threading
+from contextlib import contextmanager
 
 PARK_AFTER = 0.25  # seconds without a byte before a read parks: the most a stalled body holds a seat
+_serving = threading.local()  # .seat: the Seat of the request this thread runs (set by the worker)
 
 
 class SlowClient(TimeoutError):
     """The client sent its body slower than the minimum rate, or stalled while too many others did."""
+
+
+def serving(seat: Seat | None) -> None:
+    """The worker names the seat of the request its thread runs now (None when it is over)."""
+    _serving.seat = seat
+
+
+@contextmanager
+def parked():
+    """Gives the running request's seat back while it waits for something other than its body (an
+    upload seat at SWR), so that waiting requests never fill the seats /healthz needs; takes one
+    again after the wait (not after a failed one: that request only answers). Yields `abandoned()`,
+    true once the parked request is cut (then the take raises SlowClient). Outside the worker (no
+    seat) it only waits."""
+    seat = getattr(_serving, "seat", None)
+    if seat is None:
+        yield lambda: False
+        return
+    seat.park()
+    yield lambda: seat.cut  # the wait may end early: the request is gone
+    seat.take()
 
 
 class Seats:

@@ -40,6 +40,12 @@ def prepare_metrics_dir() -> str:
     return path
 
 
+def _fresh_file(prefix: str) -> str:
+    fd, path = tempfile.mkstemp(prefix=prefix)
+    os.close(fd)
+    return path
+
+
 def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -50,13 +56,10 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     # Decided once, before gunicorn forks, and handed to every worker: the key that seals tokens and
     # the bandwidth budget (a fresh file of ours: nothing named from outside is ever emptied).
     key = instance_key_from_env(config.instance_key_env)
-    fd, budget_file = tempfile.mkstemp(prefix="swr-bridge-budget-")
-    os.close(fd)
-    created = [budget_file]  # temporary files of ours, removed when gunicorn exits
-    # The secrets SWR refused, shared by this instance's workers (adapter.registry.logins).
-    fd, login_file = tempfile.mkstemp(prefix="swr-bridge-logins-")
-    os.close(fd)
-    created.append(login_file)
+    # The secrets SWR refused (adapter.registry.logins) and the upload seats at SWR (adapter.upload_seats)
+    # are shared by this instance's workers through files too.
+    created = [_fresh_file(f"swr-bridge-{name}-") for name in ("budget", "logins", "seats")]
+    budget_file, login_file, seats_file = created  # temporary files of ours, removed when gunicorn exits
     had_metrics_dir = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     metrics_dir = prepare_metrics_dir()
     if not had_metrics_dir:
@@ -68,7 +71,8 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
                 self.cfg.set(name, value)
 
         def load(self):
-            return create_app(config, budget_file=budget_file, instance_key=key, login_file=login_file)
+            return create_app(config, budget_file=budget_file, instance_key=key, login_file=login_file,
+                              seats_file=seats_file)
 
     try:
         Application().run()

@@ -182,10 +182,7 @@ class SharedClock:
 
     def __init__(self, path: str | None = None, slots: int = SLOTS, now=time.monotonic):
         if path is None:
-            fd, path = tempfile.mkstemp(prefix="swr-bridge-budget-")
-            os.close(fd)
-            # A private budget: its file goes when this object does (in the process that made it).
-            weakref.finalize(self, _remove, path, os.getpid())
+            path = private_file(self, "swr-bridge-budget-")  # a private budget
         self.path, self.slots, self.now = path, slots, now
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -243,10 +240,17 @@ def fleet_clock(policy: BandwidthPolicy, local: SharedClock, on_change=None):
     if policy.backend == "local":
         return local
     # Only here: Redis's client (with asyncio, about 9 MiB in every process) is for a fleet that books on it.
-    from adapter.fleet_budget import FleetClock, connect
+    from adapter.fleet_budget import FleetClock, client_for
 
-    password = os.environ.get(policy.password_env) if policy.password_env else None
-    return FleetClock(connect(policy.backend, password), local, policy.on_backend_error, on_change=on_change)
+    return FleetClock(client_for(policy), local, policy.on_backend_error, on_change=on_change)
+
+
+def private_file(owner, prefix: str) -> str:
+    """A fresh empty file of `owner`'s own: it goes when `owner` does (in the process that made it)."""
+    fd, path = tempfile.mkstemp(prefix=prefix)
+    os.close(fd)
+    weakref.finalize(owner, _remove, path, os.getpid())
+    return path
 
 
 def _remove(path: str, pid: int) -> None:

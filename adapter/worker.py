@@ -29,7 +29,7 @@ from gunicorn.http import body as gunicorn_body
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from adapter.pool import Pool
-from adapter.seats import Seats, SlowClient
+from adapter.seats import Seats, SlowClient, serving
 
 HEAD_END = b"\r\n\r\n"
 NOT_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -293,9 +293,11 @@ class BridgeWorker(ThreadWorker):
     def handle(self, conn):
         seat = conn.reader.seat
         seat.take()
+        serving(seat)
         try:
             return super().handle(conn)
         finally:
+            serving(None)
             seat.release()
 
     def _stop_gathering(self, conn) -> None:

@@ -88,14 +88,28 @@ def fresh_images(tmp: Path, label: str, count: int, layer_size: int) -> list:
     return [build_image(tmp / "images" / f"{label}-{i}", "v1", layers=3, layer_size=layer_size) for i in range(count)]
 
 
-def push_all(images, ep, tenant, label: str, timeout: float = 300) -> float:
-    """Pushes every image at once (to fresh repositories); returns the batch's wall time. Failed
-    pushes (skopeo given up on after `timeout` seconds) are kept in FAILED_PUSHES."""
-    results, creds = [None] * len(images), f"{tenant.access_id}:{tenant.sk}"
+def pushers(sbx, first: int = 0) -> list[tuple]:
+    """(tenant, organization) for each of sbx.tenants[first:], each with an organization of its own. SWR
+    takes at most 20 layers of a tenant at once (the endpoint holds the rest back, the sandbox refuses
+    them): pushes are spread over tenants so that the batches measure what they did before."""
+    found = []
+    for k, tenant in enumerate(sbx.tenants[first:], first):
+        sbx.create_organization(tenant, f"{ORG}{k}")
+        found.append((tenant, f"{ORG}{k}"))
+    return found
+
+
+def push_all(images, ep, by: list[tuple], label: str, timeout: float = 300) -> float:
+    """Pushes every image at once (to fresh repositories), push i as by[i mod len(by)] (tenant,
+    organization); returns the batch's wall time. Failed pushes (skopeo given up on after `timeout`
+    seconds) are kept in FAILED_PUSHES."""
+    results = [None] * len(images)
 
     def run(i):
+        tenant, org = by[i % len(by)]
         try:
-            results[i] = push(images[i], f"127.0.0.1:{ep.port}/{ORG}/{label}-{i}:v1", creds, timeout=timeout)
+            results[i] = push(images[i], f"127.0.0.1:{ep.port}/{org}/{label}-{i}:v1", f"{tenant.access_id}:{tenant.sk}",
+                              timeout=timeout)
         except Exception as exc:  # subprocess.TimeoutExpired
             results[i] = exc
 
@@ -274,15 +288,16 @@ def main() -> None:
         tmp = Path(tmpdir)
         # SWR's limit of 20 requests/s per tenant off: 16 skopeo pushes on an idle machine pass it at once,
         # skopeo does not retry (Harbor does), and it is not what this measures.
-        with Sandbox(tmp / "sbx", org_quota=10, strict=Strictness(push_rate=None)) as sbx:
-            tenant = sbx.tenants[0]
+        # 16 pushes of 3 layers by 4 tenants: 12 layers of a tenant at once, under SWR's 20.
+        with Sandbox(tmp / "sbx", tenants=4, org_quota=10, strict=Strictness(push_rate=None)) as sbx:
+            tenant = sbx.tenants[0]  # the attacks' tenant
             sbx.create_organization(tenant, ORG)
             env = {"SWR_BRIDGE_GUNICORN_LOGLEVEL": "warning", "SWR_BRIDGE_WORKER_CLASS": args.worker}
             with Endpoint(tmp, sbx, workers=2, env=env) as ep:
-                run(ep, tenant, tmp, args.rounds, args.layer_mib)
+                run(ep, tenant, pushers(sbx), tmp, args.rounds, args.layer_mib)
 
 
-def run(ep, tenant, tmp: Path, rounds: int, layer_mib: int) -> None:
+def run(ep, tenant, by: list[tuple], tmp: Path, rounds: int, layer_mib: int) -> None:
     token = requests.get(f"{ep.url}/auth/token", params={"service": "swr-bridge",
                          "scope": f"repository:{ORG}/fuzz:pull,push"},
                          headers={"Authorization": basic(tenant.access_id, tenant.sk)}, timeout=30).json()["token"]
@@ -292,7 +307,7 @@ def run(ep, tenant, tmp: Path, rounds: int, layer_mib: int) -> None:
         images = fresh_images(tmp, f"quiet{r}", PUSHES, layer_mib << 20)
         with_probe = Probe(ep.url)
         with_probe.start()
-        quiet.append(push_all(images, ep, tenant, f"quiet{r}"))
+        quiet.append(push_all(images, ep, by, f"quiet{r}"))
         with_probe.stop.set()
         with_probe.join()
         images = fresh_images(tmp, f"attacked{r}", PUSHES, layer_mib << 20)
@@ -302,7 +317,7 @@ def run(ep, tenant, tmp: Path, rounds: int, layer_mib: int) -> None:
         started = time.monotonic()
         with Attack(ep, tenant, f"Bearer {token}") as attack:
             time.sleep(2)  # the slow connections are in place, the guessing and fuzzing under way
-            attacked.append(push_all(images, ep, tenant, f"attacked{r}"))
+            attacked.append(push_all(images, ep, by, f"attacked{r}"))
             pushes_done = (attack.done_wrong, attack.done_fuzz)
             attack.finish()
         attack_seconds += time.monotonic() - started

@@ -2,7 +2,8 @@
 through the endpoint (its shipped defaults), interleaved in rounds in the same run.
 
 Each push is a distinct image (default 64 MiB in 4 random layers; skopeo uploads the layers of one
-image in parallel, so 16 pushes are up to 64 blob uploads at once). A round runs the three modes one
+image in parallel, so 16 pushes are up to 64 blob uploads at once, spread over 4 tenants as SWR's limit
+of 20 layers of a tenant at once asks). A round runs the three modes one
 after the other, in a rotating order; a mode's time is from the first push started to the last one
 done. Reported: the median times, the ratios endpoint/nginx (target <= 1.03) and endpoint/direct, failed
 pushes, and the growth of the endpoint's summed PSS (gunicorn master and workers) over its idle figure.
@@ -32,17 +33,22 @@ ORG = "bench-conc"
 MODES = ("direct", "nginx", "endpoint")
 # SWR's checks on, its request rate off: skopeo (pushing, or the baseline) gives up on a 503.
 UNPACED = Strictness(push_rate=None)
+# SWR takes at most 20 layers of a tenant at once (and the sandbox refuses the 21st, on which skopeo gives
+# up): the pushes are spread over tenants, round robin, 16 pushes of 4 layers -> 16 layers per tenant.
+TENANTS = 4
 
 
-def push_all(images, host: str, tag: str, creds: str) -> tuple[float, int, str]:
-    """Starts one skopeo push per image at once; (seconds until the last is done, failures, last error)."""
+def push_all(images, host: str, tag: str, creds: list[str]) -> tuple[float, int, str]:
+    """Starts one skopeo push per image at once, push i as tenant i mod len(creds) into its organization;
+    (seconds until the last is done, failures, last error)."""
     forget_blob_locations()
     exe = shutil.which("skopeo")
     if exe is None:
         raise SystemExit("skopeo not found on PATH (Debian package skopeo)")
     start = time.perf_counter()
-    procs = [subprocess.Popen([exe, "copy", "--dest-tls-verify=false", "--preserve-digests", "--dest-creds", creds,
-                               image.oci_ref, f"docker://{host}/{ORG}/{tag}-{i}:v1"],
+    procs = [subprocess.Popen([exe, "copy", "--dest-tls-verify=false", "--preserve-digests", "--dest-creds",
+                               creds[i % len(creds)], image.oci_ref,
+                               f"docker://{host}/{ORG}{i % len(creds)}/{tag}-{i}:v1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for i, image in enumerate(images)]
     errors = [proc.communicate(timeout=600)[1] for proc in procs]
@@ -66,15 +72,15 @@ def main() -> None:
               flush=True)
         images = [build_big_image(tmp / f"img{i}", "v1", size_mib=args.size_mib, layers=args.layers)
                   for i in range(args.pushes)]
-        with Sandbox(tmp / "sbx", org_quota=10, strict=UNPACED) as sbx:
-            tenant = sbx.tenants[0]
-            sbx.create_organization(tenant, ORG)
+        with Sandbox(tmp / "sbx", tenants=TENANTS, org_quota=10, strict=UNPACED) as sbx:
+            for i, tenant in enumerate(sbx.tenants):
+                sbx.create_organization(tenant, f"{ORG}{i}")
             registry = sbx.registry_url.removeprefix("http://")
+            logins = [f"{t.access_id}:{t.login_key}" for t in sbx.tenants]
             with Nginx(registry) as relay, Endpoint(tmp, sbx, workers=shipped["workers"],
                                                     env={"SWR_BRIDGE_GUNICORN_LOGLEVEL": shipped["loglevel"]}) as ep:
-                targets = {"direct": (registry, f"{tenant.access_id}:{tenant.login_key}"),
-                           "nginx": (f"127.0.0.1:{relay.port}", f"{tenant.access_id}:{tenant.login_key}"),
-                           "endpoint": (f"127.0.0.1:{ep.port}", f"{tenant.access_id}:{tenant.sk}")}
+                targets = {"direct": (registry, logins), "nginx": (f"127.0.0.1:{relay.port}", logins),
+                           "endpoint": (f"127.0.0.1:{ep.port}", [f"{t.access_id}:{t.sk}" for t in sbx.tenants])}
                 # Warm-up (not timed): the page cache holds the images, the endpoint has loaded its upload path.
                 for mode, (host, creds) in targets.items():
                     push_all(images[:2], host, f"warm-{mode}", creds)
@@ -105,8 +111,8 @@ def main() -> None:
     d, x, e = (median(times[m]) for m in MODES)
     per_round = median([a / b for a, b in zip(times["endpoint"], times["nginx"], strict=True)])
     gib = args.pushes * args.size_mib / 1024
-    print(f"concurrency: {args.pushes} concurrent pushes of {args.size_mib} MiB ({args.layers} layers each), "
-          f"{args.rounds} rounds; endpoint {shipped['workers']} workers x {shipped['threads']} threads")
+    print(f"concurrency: {args.pushes} concurrent pushes of {args.size_mib} MiB ({args.layers} layers each) by "
+          f"{TENANTS} tenants, {args.rounds} rounds; endpoint {shipped['workers']} workers x {shipped['threads']} threads")
     print(f"concurrency: median direct {d:.2f}s, nginx {x:.2f}s, endpoint {e:.2f}s")
     print(f"concurrency: endpoint/nginx {e / x:.3f} (per-round median {per_round:.3f}; target <= 1.03), "
           f"endpoint/direct {e / d:.3f}, nginx/direct {x / d:.3f}")

@@ -11,7 +11,8 @@ K connections stall in their head (a head begun, one more byte every 2 s) and K 
 (each of an upload of its own) stall after 70 KiB of a 10 MB body; connections the server ends are
 opened again. /healthz is probed every 0.25 s with a 1 s timeout, for the pushes and at least
 ATTACK_SECONDS. A push batch is given up on after CAP seconds. The sandbox's SWR request limit (20/s
-per tenant) is off: it would fail pushes of any mode, and it is not what is measured.
+per tenant) is off: it would fail pushes of any mode, and it is not what is measured. SWR's limit of 20
+layers of a tenant at once is on: the stalled bodies are one tenant's, the pushes two others'.
 
 Prints per mode: slowest /healthz and misses, the pushes quiet and attacked and their ratio, failed
 pushes, 5xx the endpoint logged, how many stalled connections the server ended, and the quiet push time
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 import requests
-from abuse import ATTACKERS, FAILED_PUSHES, ORG, Probe, basic, fresh_images, push_all, server_5xx  # noqa: I001
+from abuse import ATTACKERS, FAILED_PUSHES, ORG, Probe, basic, fresh_images, push_all, pushers, server_5xx  # noqa: I001
 from common import median
 from nginx import Nginx
 
@@ -128,16 +129,16 @@ def uploads(url: str, auth: str, repo: str, k: int) -> list[str]:
     return paths
 
 
-def measure(mode: str, tmp: Path, sbx, k: int) -> dict:
+def measure(mode: str, tmp: Path, sbx, k: int, by: list[tuple]) -> dict:
     label = mode.replace("+", "-")  # a repository name
     batches = {name: fresh_images(tmp, f"{label}-{name}", n, LAYER) for name, n in
                [("warm", 1), ("attacked", PUSHES)] + [(f"quiet{r}", PUSHES) for r in range(QUIET_BATCHES)]}
     with serving(mode, tmp / mode, sbx) as (ep, port):
         front = type("Front", (), {"port": port})
         url = f"http://127.0.0.1:{port}"
-        push_all(batches["warm"], front, sbx.tenants[0], f"{label}-warm", timeout=CAP)  # first logins, imports
+        push_all(batches["warm"], front, by, f"{label}-warm", timeout=CAP)  # first logins, imports
         failed_before = len(FAILED_PUSHES)
-        quiet = median([push_all(batches[f"quiet{r}"], front, sbx.tenants[0], f"{label}-quiet{r}", timeout=CAP)
+        quiet = median([push_all(batches[f"quiet{r}"], front, by, f"{label}-quiet{r}", timeout=CAP)
                         for r in range(QUIET_BATCHES)])
         repo = f"{ORG}/stall"
         auth = bearer(url, sbx.tenants[0], repo)
@@ -147,7 +148,7 @@ def measure(mode: str, tmp: Path, sbx, k: int) -> dict:
         time.sleep(2)  # every staller in place
         probe.start()
         started = time.monotonic()
-        attacked = push_all(batches["attacked"], front, sbx.tenants[0], f"{label}-attacked", timeout=CAP)
+        attacked = push_all(batches["attacked"], front, by, f"{label}-attacked", timeout=CAP)
         time.sleep(max(0.0, started + ATTACK_SECONDS - time.monotonic()))  # past the head deadlines
         probe.stop.set()
         stallers.stop.set()
@@ -181,12 +182,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-slowclients-") as tmpdir:
         tmp = Path(tmpdir)
-        with Sandbox(tmp / "sbx", org_quota=10, strict=Strictness(push_rate=None)) as sbx:
+        with Sandbox(tmp / "sbx", tenants=3, org_quota=10, strict=Strictness(push_rate=None)) as sbx:
             sbx.create_organization(sbx.tenants[0], ORG)
+            # The stalled bodies are tenant 0's (stalled, they hold its SWR upload seats); the pushes are the
+            # other two tenants', 12 layers of each at once, under SWR's 20.
+            by = pushers(sbx, first=1)
             results = []
             for mode in args.modes.split(","):
                 (tmp / mode).mkdir()
-                results.append(measure(mode, tmp, sbx, args.k))
+                results.append(measure(mode, tmp, sbx, args.k, by))
                 print(f"  {mode}: done", flush=True)
             report(results, args.k)
 

@@ -65,4 +65,5 @@ def tls_registry(root: Path, htpasswd: str | None = None):
 # tests push with skopeo, which gives up on a 503, into a sandbox they share. The rate tests start their own.
 TEST_STRICT = Strictness(push_rate=500.0)
 # docker-registry itself on the registry address, for tests that kill SWR's registry process mid-request.
-DIRECT = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False)
+DIRECT = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False,
+                    max_concurrent_layers=None)

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import re
+import time
+from contextlib import contextmanager
 
 from flask import Response, request
 
+from adapter import metrics
 from adapter.registry.errors import RegistryError, upstream_error
 from adapter.registry.relay import body_stream, has_body, stream_response
 from adapter.registry.service import grant, service
+from adapter.seats import SlowClient, parked
 from adapter.transfer.limits import MAX_RETRY_AFTER, ceil_seconds, layer_too_large
 from adapter.transfer.oci import is_digest
-from adapter.transfer.streams import copy_headers, error_body
+from adapter.transfer.streams import ClientGone, copy_headers, error_body
+from adapter.upload_seats import NoSeat
 from harbor_client.units import retry_after
 
 RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
+SEAT_RETRY_AFTER = 5  # seconds: after a whole wait for an upload seat, the client backs off this long
 
 
 def scopes(dest: str, action: str) -> list[str]:
@@ -129,14 +135,56 @@ def _check_size(offset: int) -> None:
         raise RegistryError("SIZE_INVALID", refused, status=413)
 
 
+@contextmanager
+def _upload_seat():
+    """One of the tenant's SWR upload seats (swr.max_concurrent_layers: SWR takes at most 20 layers of a
+    tenant at once) while a layer's bytes go to SWR; the body is read only once a seat is held."""
+    svc = service()
+    seats = svc.upload_seats
+    if seats is None:
+        yield
+        return
+    key = grant().principal.ak  # the tenant's key, whichever project prefix its access id has
+    offset = seats.try_take(key)
+    if offset is None:
+        offset = _wait_for_seat(seats, key, svc.config.swr.timeout)
+    try:
+        yield
+    finally:
+        seats.give(offset)
+
+
+def _wait_for_seat(seats, key: str, timeout: float) -> int:
+    """Waits up to the upstream timeout, with the worker seat given back meanwhile; then 503 +
+    Retry-After, on which Harbor's client backs off and tries again."""
+    started, offset = time.monotonic(), None
+    metrics.UPLOADS_WAITING.inc()
+    try:
+        with parked() as abandoned:
+            offset = seats.wait(key, timeout, abandoned)
+    except NoSeat:
+        metrics.upload_seat_wait("timeout", time.monotonic() - started)
+        raise RegistryError("TOOMANYREQUESTS", f"SWR takes at most {seats.seats} layers of a tenant at once, "
+                            f"and all stayed busy for {timeout:g} s", status=503,
+                            headers={"Retry-After": str(SEAT_RETRY_AFTER)}) from None
+    except SlowClient as exc:  # the request was cut while it waited: too many others were parked
+        seats.give(offset)
+        raise ClientGone(str(exc)) from None
+    finally:
+        metrics.UPLOADS_WAITING.dec()
+    metrics.upload_seat_wait("seated", time.monotonic() - started)
+    return offset
+
+
 def _patch(name: str, state: dict) -> Response:
     headers = {"Content-Type": "application/octet-stream"}
     content_range = request.headers.get("Content-Range")
     if content_range:
         headers["Content-Range"] = _continuing(content_range, state["o"])
     _check_size(state["o"])
-    body = body_stream(request, throttle=service().meter(state["d"]))
-    resp = _upstream_call("PATCH", state, data=body, headers=headers, stream=False, replayable=False)
+    with _upload_seat():
+        body = body_stream(request, throttle=service().meter(state["d"]))
+        resp = _upstream_call("PATCH", state, data=body, headers=headers, stream=False, replayable=False)
     if resp.status_code != 202:
         raise _fail(resp)
     offset = _offset(resp, state["o"] + body.count)
@@ -171,6 +219,12 @@ def _finish(name: str, state: dict, digest: str | None) -> Response:
     digest = _check_digest(digest)
     if has_body(request):
         _check_size(state["o"])
+        with _upload_seat():
+            return _put(name, state, digest)
+    return _put(name, state, digest)
+
+
+def _put(name: str, state: dict, digest: str) -> Response:
     location, verified = state["u"], False
     if has_body(request) and state["o"] == 0:
         # Monolithic: stream as a PATCH and verify the digest before anything is committed upstream.

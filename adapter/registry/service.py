@@ -17,6 +17,7 @@ from adapter.swr.mapping import map_repository
 from adapter.swr.naming import NamingError, check_destination
 from adapter.swr.organizations import OrganizationError, Organizations
 from adapter.throttle import Budget, SharedClock, fleet_clock
+from adapter.upload_seats import upload_seats
 
 EXTENSION = "swr-bridge.registry"
 POOL_HEADROOM = 4  # connections beyond one per thread: token and organization calls next to the uploads
@@ -24,7 +25,8 @@ POOL_HEADROOM = 4  # connections beyond one per thread: token and organization c
 
 class RegistryService:
     def __init__(self, config: BridgeConfig, session: requests.Session | None = None, *,
-                 budget_file: str | None = None, instance_key: str | None = None, login_file: str | None = None):
+                 budget_file: str | None = None, instance_key: str | None = None, login_file: str | None = None,
+                 seats_file: str | None = None):
         self.config = config
         registry, api = swr_endpoints(config)
         swr = config.swr
@@ -39,6 +41,9 @@ class RegistryService:
         self.rules = config.mapping
         clock = fleet_clock(config.bandwidth, SharedClock(budget_file), metrics.budget_state)
         self.budget = Budget(config.bandwidth, clock, on_wait=metrics.throttle_wait)
+        # SWR's "at most 20 layers pushed at once" per tenant, held by every worker of this replica together
+        # (and by the whole fleet, when it shares a Redis).
+        self.upload_seats = upload_seats(swr.max_concurrent_layers, seats_file, config.bandwidth)
 
     def map_name(self, name: str) -> str:
         """Client repository name -> SWR repository name, checked against SWR's naming rules."""

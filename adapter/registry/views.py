@@ -184,5 +184,6 @@ def api_version(resp: Response) -> Response:
 def init_app(app) -> None:
     app.extensions[EXTENSION] = RegistryService(app.config["BRIDGE"], budget_file=app.config.get("BUDGET_FILE"),
                                                 instance_key=app.config.get("INSTANCE_KEY"),
-                                                login_file=app.config.get("LOGIN_FILE"))
+                                                login_file=app.config.get("LOGIN_FILE"),
+                                                seats_file=app.config.get("SEATS_FILE"))
     app.register_blueprint(bp)

@@ -11,6 +11,8 @@ import threading
 
 import click
 
+from adapter.cli import size_option
+
 DEFAULT_DATA = ".sandbox"
 
 
@@ -19,15 +21,6 @@ def _tenant_specs(flags) -> list[str]:
         return list(flags)
     env = os.environ.get("SWR_SANDBOX_TENANTS", "")
     return [spec.strip() for spec in env.split(",") if spec.strip()]
-
-
-def _size(ctx, param, value):
-    from adapter.transfer.limits import parse_size
-
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.group("sandbox", invoke_without_command=True)
@@ -44,15 +37,17 @@ def _size(ctx, param, value):
               help="organizations each tenant may create")
 @click.option("--accept-oci-index", is_flag=True,
               help="store OCI image indexes (SWR refuses them with 400 MANIFEST_INVALID)")
-@click.option("--max-layer-size", default="10GB", show_default=True, callback=_size, metavar="SIZE",
+@click.option("--max-layer-size", default="10GB", show_default=True, callback=size_option, metavar="SIZE",
               help="largest layer accepted, as SWR's limit (0: no limit)")
 @click.option("--push-rate", default=20.0, show_default=True, type=click.FloatRange(0),
               help="registry requests per second per tenant before 503 + Retry-After, as SWR's limit (0: none)")
+@click.option("--max-concurrent-layers", default=20, show_default=True, type=click.IntRange(0),
+              help="layer uploads in flight per tenant before 503 + Retry-After, as SWR's limit (0: none)")
 @click.option("--no-registry-host-api", is_flag=True,
               help="serve /dockyard and the token service only on the API port (SWR serves them on the registry host)")
 @click.pass_context
 def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota, accept_oci_index, max_layer_size, push_rate,
-            no_registry_host_api):
+            max_concurrent_layers, no_registry_host_api):
     """Run a local SWR stand-in (docker-registry + token service + management API).
 
     Prints one JSON line {"registry", "api", "dockyard", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
@@ -72,7 +67,7 @@ def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota, accept_o
         box = Sandbox(data_dir, registry_port=registry_port, api_port=api_port, tenants=specs,
                       org_quota=org_quota,
                       strict=Strictness(not accept_oci_index, max_layer_size or None, push_rate or None,
-                                        not no_registry_host_api))
+                                        not no_registry_host_api, max_concurrent_layers or None))
     except CredentialError as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant / SWR_SANDBOX_TENANTS") from None
     stop = threading.Event()

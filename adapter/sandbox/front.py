@@ -2,8 +2,9 @@
 
 On SWR's registry host (swr.md §4.5, §5.1, §6.3): an OCI image index is refused on manifest PUT
 (400 MANIFEST_INVALID "Invalid image, fail to parse 'manifest.json'"); a layer over the size limit is
-refused (413); a tenant's registry requests above the rate get 503 with Retry-After; the token
-service and /dockyard answer there too. Everything else streams to docker-registry and back.
+refused (413); a tenant's registry requests above the rate get 503 with Retry-After, and so does a
+tenant's layer upload beyond the 20 it may have in flight at once; the token service and /dockyard
+answer there too. Everything else streams to docker-registry and back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import requests
 from werkzeug.wsgi import get_input_stream
 
 from adapter.transfer.convert import REFUSED_MESSAGE, is_oci_index
-from adapter.transfer.limits import LAYER_LIMIT, PUSH_RATE, ceil_seconds, human_size
+from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, PUSH_RATE, ceil_seconds, human_size
 
 CHUNK = 1 << 20
 MAX_MANIFEST = 4 * 1024 * 1024
@@ -36,10 +37,12 @@ class Strictness:
     max_layer_size: int | None = LAYER_LIMIT
     push_rate: float | None = PUSH_RATE
     api_on_registry: bool = True  # /dockyard and the token service on the registry address too
+    max_concurrent_layers: int | None = MAX_CONCURRENT_LAYERS  # layer uploads in flight per tenant
 
     @property
     def needs_front(self) -> bool:
-        return bool(self.refuse_oci_index or self.max_layer_size or self.push_rate or self.api_on_registry)
+        return bool(self.refuse_oci_index or self.max_layer_size or self.push_rate or self.api_on_registry
+                    or self.max_concurrent_layers)
 
 
 class TenantRate:
@@ -67,6 +70,40 @@ class TenantRate:
         return wait
 
 
+class TenantUploads:
+    """At most `limit` layer uploads in flight per tenant: SWR's "at most 20 layers pushed at once"."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.open: dict[str, int] = {}  # tenant -> uploads in flight
+        self.peak: dict[str, int] = {}  # tenant -> the most it had in flight at once
+        self._lock = threading.Lock()
+
+    def enter(self, tenant: str) -> bool:
+        """True when the upload may start (then `leave` once it is answered), False when over the limit."""
+        with self._lock:
+            count = self.open.get(tenant, 0)
+            if self.limit and count >= self.limit:
+                return False
+            self.open[tenant] = count + 1
+            self.peak[tenant] = max(self.peak.get(tenant, 0), count + 1)
+            return True
+
+    def leave(self, tenant: str) -> None:
+        with self._lock:
+            self.open[tenant] -= 1
+
+
+def carries_layer(method: str, path: str, environ) -> bool:
+    """A request that carries layer data to the registry: a blob PATCH, a PUT or a monolithic POST with a body."""
+    if "/blobs/uploads/" not in path or method not in ("PATCH", "PUT", "POST"):
+        return False
+    if method == "PATCH":
+        return True
+    length = environ.get("CONTENT_LENGTH") or ""
+    return (length.isdigit() and int(length) > 0) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
 def _error(start_response, status: str, code: str, message: str, detail: str = "", headers=(), head=False):
     body = json.dumps({"errors": [{"code": code, "message": message, "detail": detail}]}).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
@@ -81,6 +118,7 @@ class Front:
         self.api_app, self.strict, self.issuer = api_app, strict, issuer
         self.backend: str | None = None
         self.rates = TenantRate(strict.push_rate)
+        self.uploads = TenantUploads(strict.max_concurrent_layers)
         self._local = threading.local()
         self._public_key = issuer._key.public_key()
 
@@ -122,6 +160,23 @@ class Front:
                               f"the image push traffic of a tenant is limited to {self.strict.push_rate:g} "
                               "requests per second", headers=[("Retry-After", str(ceil_seconds(wait)))],
                               head=method == "HEAD")
+        if tenant and self.strict.max_concurrent_layers and carries_layer(method, path, environ):
+            if not self.uploads.enter(tenant):
+                # The reference says SWR allows at most 20 layers pushed at once, not how it refuses the
+                # 21st: the status is inferred, the answer of its push-rate limit (503 + Retry-After).
+                return _error(start_response, "503 Service Unavailable", "TOOMANYREQUESTS",
+                              f"at most {self.strict.max_concurrent_layers} layers of a tenant are pushed at once",
+                              headers=[("Retry-After", "1")])
+            try:
+                # Back before the answer goes out: the layer's bytes are all in, and a client that sends
+                # its next upload as soon as it has this answer must find the slot free.
+                return self._checked(environ, start_response, method, path)
+            finally:
+                self.uploads.leave(tenant)
+        return self._checked(environ, start_response, method, path)
+
+    def _checked(self, environ, start_response, method: str, path: str):
+        """SWR's refusals of a manifest or layer, then docker-registry."""
         body = None
         if method == "PUT" and "/manifests/" in path:
             body = get_input_stream(environ).read(MAX_MANIFEST + 1)

@@ -34,6 +34,8 @@ class SandboxError(RuntimeError):
 class Sandbox:
     """A local SWR: token service + /v2/manage + /dockyard in-process, fronting a docker-registry child.
 
+    `tenants`: Tenants or PROJECT:AK:SK specs, or a count of made-up tenants (none: the demo tenant).
+
     Everything lives under `data_dir` (registry storage, signing certificate, organizations), so a
     restart on the same directory keeps images and organizations. Port 0 picks a free port.
     """
@@ -198,6 +200,9 @@ class Sandbox:
 def _tenants(tenants) -> list[Tenant]:
     if not tenants:
         return [DEMO_TENANT]
+    if isinstance(tenants, int):  # that many made-up tenants: SWR's limits are per tenant
+        return [Tenant("eu-de", f"SBXTENANT{i:011d}", f"sandbox-generated-secret-{i}-0123456789abcdef")
+                for i in range(1, tenants + 1)]
     specs = [t for t in tenants if not isinstance(t, Tenant)]
     parsed = iter(parse_tenants(specs))
     return [t if isinstance(t, Tenant) else next(parsed) for t in tenants]

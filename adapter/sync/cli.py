@@ -11,6 +11,7 @@ import time
 
 import click
 
+from adapter.cli import size_option
 from adapter.sync.errors import InputError, Leniency
 
 
@@ -27,15 +28,6 @@ def _rate(ctx, param, value):
 
     try:
         return parse_rate(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _size(ctx, param, value):
-    from adapter.transfer.limits import parse_size
-
-    try:
-        return parse_size(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -75,7 +67,7 @@ def common_options(command):
         click.option("--max-rps", type=click.FloatRange(0), default=20.0, show_default=True,
                      help="requests per second to an SWR registry, shared by all --proc workers (SWR allows a "
                           "tenant 20; 0: no limit); a 429/503's Retry-After pauses them all"),
-        click.option("--max-layer-size", callback=_size, default="10GB", show_default=True, metavar="SIZE",
+        click.option("--max-layer-size", callback=size_option, default="10GB", show_default=True, metavar="SIZE",
                      help="SWR's per-layer limit: an image with a larger layer fails before any byte is sent"),
         click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="the final summary as text or as a JSON report"),

@@ -11,6 +11,8 @@ import time
 LAYER_LIMIT = 10 * 1000**3
 # "the image push traffic for a single tenant is limited to 20 QPS"
 PUSH_RATE = 20.0
+# "at most 20 layers pushed at once" (per tenant, as the push rate is)
+MAX_CONCURRENT_LAYERS = 20
 MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After than this from a peer is taken as this
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,

@@ -10,8 +10,8 @@ import pytest
 
 from tests import images
 from tests.contract.conftest import unique
-from tests.contract.test_harbor_push_sequence import MODES, make_pusher, summary
-from tests.harbor_push import DOCKER_REGISTRY, open_layout
+from tests.contract.test_harbor_push_sequence import MODES, push_once, summary
+from tests.harbor_push import DOCKER_REGISTRY
 from tests.integration.endpoint import Endpoint
 
 PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
@@ -27,9 +27,7 @@ def test_oci_index_with_attestation_lands_as_a_docker_manifest_list(sandbox, end
     image = images.build_index(tmp_path / "idx", "idx", platforms=PLATFORMS, layers=2, attestation=True)
     org = unique()
     repo = f"{org}/multi"
-    with make_pusher(endpoint, tenant, mode) as pusher:
-        result = pusher.copy(open_layout(image.layout), repo, ["idx"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, mode, image.layout, repo, ["idx"])
     assert result.ok, f"{result}\n{summary(rec)}\n{endpoint.log_text()[-3000:]}"
     puts = [(e.path.rsplit("/", 1)[1], e.status) for e in rec.select("manifest-put")]
     assert puts == [*((c.digest, 201) for c in image.children), ("idx", 201)]  # Harbor saw success
@@ -50,9 +48,7 @@ def test_oci_index_with_attestation_lands_as_a_docker_manifest_list(sandbox, end
 
     # Harbor's next run: the tag's digest differs from Harbor's, so it copies the tag again (override on).
     before = len(sandbox.front.rates.arrivals)
-    with make_pusher(endpoint, tenant, mode) as pusher:
-        again = pusher.copy(open_layout(image.layout), repo, ["idx"], override=True)
-        rerun = pusher.recorder
+    again, rerun = push_once(endpoint, tenant, mode, image.layout, repo, ["idx"], override=True)
     assert again.ok and again["idx"].status == "copied", summary(rerun)
     assert not rerun.select(("blob-put", "chunk-put", "chunk-patch")), summary(rerun)  # no byte sent again
     assert direct.manifest(repo, "idx").content == stored.content  # the same conversion, the same digest
@@ -65,8 +61,7 @@ def test_refuse_mode_tells_harbor_why_and_how_to_fix_it(sandbox, tenant, tmp_pat
     image = images.build_index(tmp_path / "idx", "idx", platforms=PLATFORMS, attestation=True)
     repo = f"{unique()}/refused"
     with Endpoint(tmp_path, sandbox, extra={"manifests": {"oci_index": "refuse"}}) as ep:
-        with make_pusher(ep, tenant, DOCKER_REGISTRY) as pusher:
-            result = pusher.copy(open_layout(image.layout), repo, ["idx"])
+        result, _ = push_once(ep, tenant, DOCKER_REGISTRY, image.layout, repo, ["idx"])
     assert not result.ok and result["idx"].status == "failed"
     error = result["idx"].error
     assert "Invalid image, fail to parse 'manifest.json'" in error

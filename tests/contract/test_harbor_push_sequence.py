@@ -45,6 +45,12 @@ def make_pusher(endpoint, tenant, mode: str, **kw) -> HarborPusher:
                         mode=mode, **kw)
 
 
+def push_once(endpoint, tenant, mode: str, layout, repo: str, tags: list[str], *, override: bool = True, **kw):
+    """One copy task of a fresh pusher (`kw` as make_pusher) from `layout` to `repo`; (its result, its recorder)."""
+    with make_pusher(endpoint, tenant, mode, **kw) as pusher:
+        return pusher.copy(open_layout(layout), repo, tags, override=override), pusher.recorder
+
+
 def steps(recorder) -> list[tuple[str, str, int | str]]:
     return [(e.purpose, e.method, e.status if e.error is None else "error") for e in recorder]
 
@@ -213,10 +219,8 @@ def three_layers(tmp_path_factory):
 def test_image_with_three_layers(endpoint, tenant, direct, three_layers, mode, by_chunk, transfer):
     image, org = three_layers, unique()
     repo = f"{org}/app"
-    with make_pusher(endpoint, tenant, mode, copy_by_chunk=by_chunk, chunk_size=SMALL_CHUNK,
-                     chunk_transfer=transfer) as pusher:
-        result = pusher.copy(open_layout(image.layout), repo, ["v1"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, mode, image.layout, repo, ["v1"], copy_by_chunk=by_chunk,
+                            chunk_size=SMALL_CHUNK, chunk_transfer=transfer)
     assert result.ok, f"{result}\n{summary(rec)}\n{endpoint.log_text()[-3000:]}"
     assert result["v1"].status == "copied" and result["v1"].digest == image.digest
     expected = prepare_steps(mode) + image_steps(mode, image, SMALL_CHUNK if by_chunk else None)
@@ -258,9 +262,7 @@ def test_prepare_for_push_answers_missing_namespace_with_empty_object_then_creat
 def test_prepare_for_push_with_a_mapping_creates_the_mapped_organization(endpoint, tenant, sandbox, direct, tmp_path):
     """`mapped/**` lands in MAPPED_ORG: PrepareForPush must not create an organization `mapped`."""
     image = images.build_image(tmp_path / "img", "v1", layers=1)
-    with make_pusher(endpoint, tenant, HUAWEI_SWR) as pusher:
-        result = pusher.copy(open_layout(image.layout), "mapped/team/tool", ["v1"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, HUAWEI_SWR, image.layout, "mapped/team/tool", ["v1"])
     assert result.ok, f"{result}\n{summary(rec)}"
     assert rec.select("namespace-get")[0].path == "/dockyard/v2/namespaces/mapped"
     with sandbox.manage_session(tenant) as session:
@@ -285,9 +287,7 @@ def test_docker_manifest_list_children_go_first_by_digest(endpoint, tenant, dire
     image = images.build_index(tmp_path / "list", "multi", docker=True, layers=2)
     org = unique()
     repo = f"{org}/multi"
-    with make_pusher(endpoint, tenant, mode) as pusher:
-        result = pusher.copy(open_layout(image.layout), repo, ["multi"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, mode, image.layout, repo, ["multi"])
     assert result.ok, f"{result}\n{summary(rec)}"
     assert [c.reference for c in result["multi"].children] == [c.digest for c in image.children]
     expected = prepare_steps(mode) + exist_steps(mode, 404)
@@ -309,9 +309,7 @@ def test_docker_manifest_list_children_go_first_by_digest(endpoint, tenant, dire
 def test_oci_index_children_go_first_by_digest(endpoint, tenant, direct, tmp_path):
     image = images.build_index(tmp_path / "idx", "idx", layers=1)
     repo = f"{unique()}/idx"
-    with make_pusher(endpoint, tenant, DOCKER_REGISTRY) as pusher:
-        result = pusher.copy(open_layout(image.layout), repo, ["idx"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, DOCKER_REGISTRY, image.layout, repo, ["idx"])
     assert result.ok, f"{result}\n{summary(rec)}"
     stored = direct.manifest(repo, "idx")  # SWR refuses the index: the endpoint answers with the converted digest
     check_manifest_puts(rec, [(c.digest, images.OCI_MANIFEST, c.digest) for c in image.children]
@@ -349,10 +347,8 @@ def test_failed_chunk_is_resumed_from_the_upload_status(endpoint, tenant, direct
     layer = image.blobs[1]
     repo = f"{unique()}/resume"
     fault = ChunkAbort(chunk=1, after_bytes=300_000, digest=layer["digest"])
-    with make_pusher(endpoint, tenant, mode, copy_by_chunk=True, chunk_size=SMALL_CHUNK, chunk_transfer=transfer,
-                     faults=[fault]) as pusher:
-        result = pusher.copy(open_layout(image.layout), repo, ["v1"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, mode, image.layout, repo, ["v1"], copy_by_chunk=True,
+                            chunk_size=SMALL_CHUNK, chunk_transfer=transfer, faults=[fault])
     assert fault.fired == 1
     assert result.ok, f"{result}\n{summary(rec)}\n{endpoint.log_text()[-3000:]}"
     assert result["v1"].blobs[1].attempts == 2
@@ -462,9 +458,7 @@ def test_tokens_are_reused_within_a_task(endpoint, tenant, tmp_path, mode):
     layout = tmp_path / "tags"
     tagged = [images.build_image(layout, tag, layers=2) for tag in ("a", "b", "c")]
     repo = f"{unique()}/tokens"
-    with make_pusher(endpoint, tenant, mode) as pusher:
-        result = pusher.copy(open_layout(layout), repo, ["a", "b", "c"])
-        rec = pusher.recorder
+    result, rec = push_once(endpoint, tenant, mode, layout, repo, ["a", "b", "c"])
     assert result.ok, f"{result}\n{summary(rec)}"
     assert [o.digest for o in result.outcomes] == [i.digest for i in tagged]
     assert len(rec.select("token")) == 2

@@ -73,8 +73,17 @@ class ReferenceOutcome:
         return self.status != "failed"
 
 
+class _ByReference:
+    """result[reference]: the outcome for that reference."""
+
+    outcomes: list
+
+    def __getitem__(self, reference: str):
+        return next(o for o in self.outcomes if o.reference == reference)
+
+
 @dataclass
-class CopyResult:
+class CopyResult(_ByReference):
     """A task's result: per-reference outcomes in order; `ok` is Harbor's task success."""
 
     repository: str
@@ -85,9 +94,6 @@ class CopyResult:
     def ok(self) -> bool:
         return self.error is None and all(o.ok for o in self.outcomes)
 
-    def __getitem__(self, reference: str) -> ReferenceOutcome:
-        return next(o for o in self.outcomes if o.reference == reference)
-
 
 @dataclass
 class DeleteOutcome:
@@ -97,16 +103,13 @@ class DeleteOutcome:
 
 
 @dataclass
-class DeleteResult:
+class DeleteResult(_ByReference):
     repository: str
     outcomes: list[DeleteOutcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(o.status != "failed" for o in self.outcomes)
-
-    def __getitem__(self, reference: str) -> DeleteOutcome:
-        return next(o for o in self.outcomes if o.reference == reference)
 
 
 @dataclass

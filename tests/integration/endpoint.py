@@ -69,6 +69,17 @@ class Endpoint:
         if getattr(self, "_log", None):
             self._log.close()
 
+    def metric(self, name: str, **labels) -> float:
+        """A sample of the endpoint's /metrics (0.0 when it has none yet)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = requests.get(self.url + "/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return sample.value
+        return 0.0
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

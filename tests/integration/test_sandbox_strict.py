@@ -9,6 +9,8 @@ import requests
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
 from tests import images
+from tests.conftest import SANDBOX_TENANTS
+from tests.held import HeldPatch, wait_for
 from tests.registries import TEST_STRICT
 
 REFUSAL = "Invalid image, fail to parse 'manifest.json'"
@@ -88,8 +90,54 @@ def test_a_tenant_over_the_request_rate_gets_503_with_retry_after(tmp_path):
         assert len(arrivals) == 13 and sum(1 for a in arrivals if a[2]) == 6
 
 
+def _upload(box, tenant, name: str) -> tuple[str, str]:
+    """A started upload's location and the tenant's push token for it."""
+    token = box.token(tenant, f"repository:{name}:push,pull")
+    started = requests.post(f"{box.registry_url}/v2/{name}/blobs/uploads/", timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})
+    assert started.status_code == 202, started.text
+    return started.headers["Location"], token
+
+
+def test_a_tenant_has_at_most_20_layer_uploads_in_flight(tmp_path):
+    # Strictness() as SWR has it, the request rate aside (41 uploads start within a second here).
+    with Sandbox(tmp_path / "sbx", tenants=SANDBOX_TENANTS, strict=Strictness(push_rate=None)) as box:
+        assert box.strict.max_concurrent_layers == 20  # on by default
+        tenant, other = box.tenants
+        box.create_organization(tenant, "many")
+        box.create_organization(other, "other")
+        in_flight = box.front.uploads.open
+        held = [HeldPatch(box.registry_url, *_upload(box, tenant, "many/app")) for _ in range(20)]
+        try:
+            assert wait_for(lambda: in_flight.get(tenant.access_id) == 20), in_flight
+            # The 21st is refused from its head alone: none of its body was sent (or read).
+            refused = HeldPatch(box.registry_url, *_upload(box, tenant, "many/app"), first=0)
+            assert refused.status() == "HTTP/1.1 503 SERVICE UNAVAILABLE"
+            refused.close()
+            location, token = _upload(box, tenant, "many/app")
+            answer = requests.patch(location, data=b"layer", timeout=10, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 503 and int(answer.headers["Retry-After"]) >= 1
+            error = answer.json()["errors"][0]
+            assert error["code"] == "TOOMANYREQUESTS" and "at most 20 layers" in error["message"]
+            # Another tenant's uploads are not affected.
+            location, token = _upload(box, other, "other/app")
+            answer = requests.patch(location, data=b"layer", timeout=10, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 202
+            # An upload that ends frees its slot for the next one.
+            assert held.pop().finish() == "HTTP/1.1 202 ACCEPTED"
+            assert wait_for(lambda: in_flight[tenant.access_id] == 19), in_flight
+            held.append(HeldPatch(box.registry_url, *_upload(box, tenant, "many/app")))
+            assert wait_for(lambda: in_flight[tenant.access_id] == 20), in_flight
+            assert [h.finish() for h in held] == ["HTTP/1.1 202 ACCEPTED"] * 20
+        finally:
+            for h in held:
+                h.close()
+        assert wait_for(lambda: in_flight[tenant.access_id] == 0) and box.front.uploads.peak[tenant.access_id] == 20
+
+
 def test_each_check_can_be_turned_off(tmp_path):
-    lenient = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False)
+    lenient = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False,
+                         max_concurrent_layers=None)
     with Sandbox(tmp_path / "sbx", strict=lenient) as box:
         assert box.front is None and box.registry_url == box._registry.url  # docker-registry itself
         tenant = box.tenants[0]
@@ -101,4 +149,4 @@ def test_each_check_can_be_turned_off(tmp_path):
         box.create_organization(tenant, "lenient")
         index = images.build_index(tmp_path / "oci2", "multi")
         assert images.push(index, f"{_host(box)}/lenient/app:multi", _creds(tenant)).returncode == 0
-    assert TEST_STRICT.refuse_oci_index and TEST_STRICT.max_layer_size
+    assert TEST_STRICT.refuse_oci_index and TEST_STRICT.max_layer_size and TEST_STRICT.max_concurrent_layers == 20

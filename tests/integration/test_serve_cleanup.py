@@ -35,7 +35,7 @@ def test_serve_leaves_no_temporary_files(tmp_path):
             except requests.RequestException:
                 time.sleep(0.1)
         made = sorted(p.name.split("-")[2] for p in scratch.iterdir() if p.name.startswith("swr-bridge-"))
-        assert made == ["budget", "logins", "metrics"]
+        assert made == ["budget", "logins", "metrics", "seats"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

@@ -13,6 +13,8 @@ def test_defaults_point_at_otc_eu_de():
     assert config.credentials.mode == "passthrough"
     assert swr_endpoints(config) == ("https://swr.eu-de.otc.t-systems.com", "https://swr-api.eu-de.otc.t-systems.com")
     assert swr_endpoints(load_data({"swr": {"region": "eu-nl"}}))[0] == "https://swr.eu-nl.otc.t-systems.com"
+    assert config.swr.max_concurrent_layers == 20  # SWR's "at most 20 layers pushed at once"
+    assert load_data({"swr": {"max_concurrent_layers": None}}).swr.max_concurrent_layers is None
 
 
 @pytest.mark.parametrize("data,key,reason", [
@@ -23,6 +25,8 @@ def test_defaults_point_at_otc_eu_de():
     ({"mapping": [{"match": "a/**", "namespace": "n", "flatten": "sideways"}]}, "mapping.0.flatten", "all"),
     ({"mapping": [{"namespace": "n"}]}, "mapping.0.match", "required"),
     ({"bandwidth": {"limit": "fast"}}, "bandwidth.limit", "10MiB/s"),
+    ({"swr": {"max_concurrent_layers": 0}}, "swr.max_concurrent_layers", "greater than or equal to 1"),
+    ({"swr": {"max_concurrent_layers": "many"}}, "swr.max_concurrent_layers", "integer"),
     ({"surprise": 1}, "surprise", "Unknown"),
 ])
 def test_errors_name_the_key_path(data, key, reason):

@@ -64,6 +64,12 @@ def found(record: Any, what: str) -> Any:
     return record
 
 
+def name_free(records: dict[int, dict[str, Any]], name: str, own_id: int | None, what: str) -> None:
+    """Harbor's 409 "<what> <name> already exists" when a record other than `own_id` has the name."""
+    if any(r["name"] == name and r["id"] != own_id for r in records.values()):
+        fail(409, f"{what} {name} already exists")
+
+
 def created(new_id: int) -> Response:
     """201, no body, Location = request path + "/" + id."""
     return Response(status=201, headers={"Location": f"{request.path.rstrip('/')}/{new_id}"})

@@ -7,6 +7,7 @@ import pytest
 from adapter import create_app
 from adapter.config import load_data
 from adapter.sandbox.runner import Sandbox
+from tests.conftest import SANDBOX_TENANTS
 from tests.integration.endpoint import Endpoint
 from tests.registries import TEST_STRICT
 
@@ -16,7 +17,9 @@ _orgs = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def sbx(tmp_path_factory):
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), org_quota=100, strict=TEST_STRICT) as sandbox:
+    # Two tenants: SWR's limits are per tenant, and some tests show one tenant's uploads beside another's.
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), tenants=SANDBOX_TENANTS, org_quota=100,
+                 strict=TEST_STRICT) as sandbox:
         yield sandbox
 
 

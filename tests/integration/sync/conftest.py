@@ -63,6 +63,17 @@ def push_image(image: images.Image, ref: str, creds: str | None = None) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def push_images(source, tmp_path_factory, refs, creds: str | None = None, **build) -> dict[str, str]:
+    """An image (images.build_image with `build`) for each `repo:tag` of `refs`, pushed to `source`;
+    {repo:tag: digest}."""
+    pushed = {}
+    for ref in refs:
+        image = images.build_image(tmp_path_factory.mktemp("img"), ref.rsplit(":", 1)[1], **build)
+        push_image(image, f"{source.host}/{ref}", creds)
+        pushed[ref] = image.digest
+    return pushed
+
+
 def manifest_digest(registry_url: str, repo: str, ref: str, token: str | None = None,
                     auth=None) -> str | None:
     """The Docker-Content-Digest a registry answers for repo:ref, None on 404."""
@@ -86,11 +97,12 @@ def sandbox_host(sandbox) -> str:
     return sandbox.registry_url.removeprefix("http://")
 
 
-def aksk_auth(sandbox, tenant=None, key: str | None = None) -> dict:
-    """An auth-file entry with AK/SK for a sandbox tenant (organizations made through /v2/manage)."""
+def aksk_auth(sandbox, tenant=None, key: str | None = None, **changed) -> dict:
+    """An auth-file entry with AK/SK for a sandbox tenant (organizations made through /v2/manage); `changed`
+    replaces fields (a wrong secret_key, an api that does not resolve)."""
     t = sandbox.tenant(tenant)
     return {key or sandbox_host(sandbox): {"access_key": t.ak, "secret_key": t.sk, "project": t.project,
-                                           "api": sandbox.api_url}}
+                                           "api": sandbox.api_url, **changed}}
 
 
 def write(path: Path, data, fmt: str | None = None) -> Path:
@@ -104,6 +116,14 @@ def run_sync(*args, env=None, timeout: float = 300) -> subprocess.CompletedProce
     """Runs the real `swr-bridge` with `args`; stdout, stderr and the exit code come back."""
     return subprocess.run([SWR_BRIDGE, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, **(env or {})))
+
+
+def sync_files(tmp_path: Path, auth: dict, rules: dict, *flags, auth_file: str = "auth.json",
+               images_file: str = "images.json", **kwargs) -> subprocess.CompletedProcess:
+    """`swr-bridge sync` with `auth` and `rules` written to files in tmp_path (JSON or YAML by the names),
+    then `flags`; `kwargs` go to run_sync."""
+    return run_sync("sync", "--auth", write(tmp_path / auth_file, auth),
+                    "--images", write(tmp_path / images_file, rules), *flags, **kwargs)
 
 
 def report_of(result: subprocess.CompletedProcess) -> dict:

@@ -15,9 +15,11 @@ from tests.integration.sync.conftest import (
     aksk_auth,
     dest_digest,
     push_image,
+    push_images,
     report_of,
     run_sync,
     sandbox_host,
+    sync_files,
     unique,
     write,
 )
@@ -26,12 +28,9 @@ from tests.integration.sync.conftest import (
 @pytest.fixture(scope="module")
 def nested(plain_source, tmp_path_factory):
     """library/base/nginx:1 and library/base/redis:1 in the plain source (two path levels to flatten)."""
-    found = {}
-    for name in ("nginx", "redis"):
-        image = images.build_image(tmp_path_factory.mktemp("img"), "1", layers=1)
-        push_image(image, f"{plain_source.host}/library/base/{name}:1")
-        found[name] = image.digest
-    return found
+    names = ("nginx", "redis")
+    pushed = push_images(plain_source, tmp_path_factory, [f"library/base/{name}:1" for name in names], layers=1)
+    return dict(zip(names, pushed.values(), strict=True))
 
 
 def test_mapping_rules_from_the_endpoint_config_flatten_destinations(sandbox, plain_source, nested, tmp_path):
@@ -40,8 +39,8 @@ def test_mapping_rules_from_the_endpoint_config_flatten_destinations(sandbox, pl
                                                             "flatten": "all"}]})
     host = sandbox_host(sandbox)
     rules = {f"{plain_source.host}/library/base/{n}": f"{host}/library/base/{n}" for n in nested}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)), "--bridge-config", config,
-                      "--images", write(tmp_path / "images.yaml", rules), "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "--bridge-config", config, "-o", "json",
+                        images_file="images.yaml")
     report = report_of(result)
     assert result.returncode == 0 and report["copied"] == 2, result.stdout + result.stderr
     assert {i["destination"] for i in report["images"]} == {f"{host}/{org}/nginx:1", f"{host}/{org}/redis:1"}

@@ -25,6 +25,7 @@ from tests.integration.sync.conftest import (
     SOURCE_USER,
     dest_digest,
     push_image,
+    push_images,
     run_sync,
     sandbox_host,
     unique,
@@ -46,13 +47,8 @@ def tls_source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kube(tls_source, tmp_path_factory):
     """coreos/kube-rbac-proxy:{v1.0, v1.1, v2.0, aa} and coreos/base:{1, 2} in the TLS source; tag -> digest."""
-    pushed = {}
-    for repo, tags in (("coreos/kube-rbac-proxy", ("v1.0", "v1.1", "v2.0", "aa")), ("coreos/base", ("1", "2"))):
-        for tag in tags:
-            image = images.build_image(tmp_path_factory.mktemp("img"), tag, layers=2)
-            push_image(image, f"{tls_source.host}/{repo}:{tag}", CREDS)
-            pushed[f"{repo}:{tag}"] = image.digest
-    return pushed
+    refs = [*(f"coreos/kube-rbac-proxy:{tag}" for tag in ("v1.0", "v1.1", "v2.0", "aa")), "coreos/base:1", "coreos/base:2"]
+    return push_images(tls_source, tmp_path_factory, refs, CREDS, layers=2)
 
 
 def _auth(sandbox, tls_source) -> dict:

@@ -18,10 +18,9 @@ from tests.integration.sync.conftest import (
     dest_digest,
     manifest_digest,
     push_image,
-    run_sync,
     sandbox_host,
+    sync_files,
     unique,
-    write,
 )
 
 SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -42,8 +41,8 @@ def app(plain_source, basic_source, tmp_path_factory):
 
 
 def _run(tmp_path, auth: dict, rules: dict, *flags, env=None):
-    return run_sync("sync", "--auth", write(tmp_path / "auth.yaml", auth),
-                    "--images", write(tmp_path / "images.yaml", rules), "-r", "0", *flags, env=env)
+    return sync_files(tmp_path, auth, rules, "-r", "0", *flags, auth_file="auth.yaml", images_file="images.yaml",
+                      env=env)
 
 
 def test_an_unset_variable_is_empty_with_one_warning(sandbox, basic_source, app, tmp_path):

@@ -16,6 +16,7 @@ from tests.integration.sync.conftest import (
     report_of,
     run_sync,
     sandbox_host,
+    sync_files,
     unique,
     write,
 )
@@ -76,8 +77,7 @@ def test_an_index_swr_refuses_is_converted_to_a_docker_manifest_list(sandbox, pl
 def test_format_oci_fails_and_says_what_to_do(sandbox, plain_source, multi, tmp_path):
     org = unique("ocionly")
     rules = {f"{plain_source.host}/team/multi:1.0": f"{sandbox_host(sandbox)}/{org}/multi"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)), "--images",
-                      write(tmp_path / "images.json", rules), "--format", "oci", "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "--format", "oci", "-o", "json")
     report = report_of(result)
     assert result.returncode == 1 and report["failed"] == 1 and report["converted"] == []
     reason = report["images"][0]["reason"]
@@ -91,8 +91,7 @@ def test_format_v2s2_converts_before_sending_and_leaves_attestations_behind(sand
     push_image(single, f"{plain_source.host}/team/single:1")
     rules = {f"{plain_source.host}/team/multi:1.0": f"{sandbox_host(sandbox)}/{org}/multi",
              f"{plain_source.host}/team/single:1": f"{sandbox_host(sandbox)}/{org}/single"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)), "--images",
-                      write(tmp_path / "images.json", rules), "--format", "v2s2", "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "--format", "v2s2", "-o", "json")
     report = report_of(result)
     assert result.returncode == 0 and report["copied"] == 2, result.stdout + result.stderr
     assert sorted(c["destination"].rsplit("/", 1)[1] for c in report["converted"]) == ["multi:1.0", "single:1"]

@@ -57,8 +57,9 @@ def test_the_guides_files_and_command(sandbox, tmp_path):
     rules = write(tmp_path / "images.json", {f"{host}/{src_org}/canary-consumer": f"{host}/{dst_org}/canary-consumer"})
     log = tmp_path / "log"
 
-    result = run_sync("sync", f"--auth={auth}", f"--images={rules}", f"--namespace={dst_org}", f"--registry={host}",
-                      "--retries=3", f"--log={log}")
+    command = ("sync", f"--auth={auth}", f"--images={rules}", f"--namespace={dst_org}", f"--registry={host}",
+               "--retries=3", f"--log={log}")
+    result = run_sync(*command)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("copied 2, skipped 0, failed 0")
     eu_nl = sandbox.tenants[1]
@@ -68,8 +69,7 @@ def test_the_guides_files_and_command(sandbox, tmp_path):
     logged = log.read_text()
     assert f"{host}/{dst_org}/canary-consumer:v1" in logged and "copied" in logged
 
-    again = run_sync("sync", f"--auth={auth}", f"--images={rules}", f"--namespace={dst_org}", f"--registry={host}",
-                     "--retries=3", f"--log={log}")
+    again = run_sync(*command)  # the guide's command once more
     assert again.returncode == 0 and again.stdout.startswith("copied 0, skipped 2, failed 0"), again.stdout
 
 

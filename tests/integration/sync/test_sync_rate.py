@@ -13,7 +13,7 @@ import requests
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
 from tests import images
-from tests.integration.sync.conftest import aksk_auth, report_of, run_sync, sandbox_host, write
+from tests.integration.sync.conftest import aksk_auth, report_of, sandbox_host, sync_files
 
 REPOS, TAGS, LIMIT = 10, 20, 20
 
@@ -66,9 +66,7 @@ def test_200_images_at_proc_16_keep_under_the_tenants_rate(seeded, tmp_path):
     with Sandbox(tmp_path / "sbx", strict=Strictness(push_rate=LIMIT)) as box:
         rules = {f"{plain_source.host}/rate/r{r}": f"{sandbox_host(box)}/rate{os.getpid() % 10000}/r{r}"
                  for r in range(REPOS)}
-        result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(box)),
-                          "--images", write(tmp_path / "images.json", rules), "--proc", "16", "-o", "json",
-                          timeout=600)
+        result = sync_files(tmp_path, aksk_auth(box), rules, "--proc", "16", "-o", "json", timeout=600)
         report = report_of(result)
         arrivals = [a for a in box.front.rates.arrivals if a[1] == box.tenants[0].access_id]
     assert result.returncode == 0, result.stderr[-3000:]
@@ -90,9 +88,8 @@ def test_a_sync_faster_than_swr_allows_waits_out_its_503s(seeded, tmp_path):
     plain_source = seeded
     with Sandbox(tmp_path / "sbx", strict=Strictness(push_rate=10)) as box:
         rules = {f"{plain_source.host}/rate/r0": f"{sandbox_host(box)}/burst{os.getpid() % 10000}/r0"}
-        result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(box)),
-                          "--images", write(tmp_path / "images.json", rules), "--proc", "8", "--max-rps", "100",
-                          "--retries", "6", "-o", "json", timeout=600)
+        result = sync_files(tmp_path, aksk_auth(box), rules, "--proc", "8", "--max-rps", "100", "--retries", "6",
+                            "-o", "json", timeout=600)
         refused = sum(1 for a in box.front.rates.arrivals if not a[2])
     report = report_of(result)
     assert result.returncode == 0 and (report["copied"], report["failed"]) == (TAGS, 0), result.stderr[-3000:]

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests import images
 from tests.integration.sync.conftest import (
+    aksk_auth,
     dest_digest,
-    push_image,
+    push_images,
     report_of,
-    run_sync,
     sandbox_host,
+    sync_files,
     unique,
-    write,
 )
 
 
 @pytest.fixture(scope="module")
 def resettable(plain_source, tmp_path_factory):
     """Four images of 64 KiB layers in the plain source: {repo: digest}."""
-    found = {}
-    for i in range(4):
-        image = images.build_image(tmp_path_factory.mktemp("img"), "v1", layers=2, layer_size=64 * 1024)
-        push_image(image, f"{plain_source.host}/flaky/app{i}:v1")
-        found[f"flaky/app{i}"] = image.digest
-    return found
+    pushed = push_images(plain_source, tmp_path_factory, [f"flaky/app{i}:v1" for i in range(4)], layers=2,
+                         layer_size=64 * 1024)
+    return {ref.removesuffix(":v1"): digest for ref, digest in pushed.items()}
 
 
 def _rules(proxy_host: str, dest: str, repos) -> dict:
@@ -34,12 +30,8 @@ def _rules(proxy_host: str, dest: str, repos) -> dict:
 def test_resets_are_retried_and_every_image_arrives(sandbox, plain_source, resettable, reset_proxy, tmp_path):
     proxy = reset_proxy(plain_source.port, resets=6, after=20 * 1024)
     org = unique("flaky")
-    auth = {sandbox_host(sandbox): {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
-                                    "project": "eu-de", "api": sandbox.api_url}}
     rules = _rules(proxy.host, f"{sandbox_host(sandbox)}/{org}", resettable)
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
-                      "--images", write(tmp_path / "images.json", rules), "--retries", "4", "--proc", "2",
-                      "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "--retries", "4", "--proc", "2", "-o", "json")
     report = report_of(result)
     assert result.returncode == 0 and report["copied"] == 4, result.stdout + result.stderr
     assert proxy.resets_done >= 3  # the proxy did break connections ...
@@ -52,11 +44,8 @@ def test_a_source_that_always_resets_fails_with_reasons_and_exit_1(sandbox, plai
                                                                    reset_proxy, tmp_path):
     proxy = reset_proxy(plain_source.port, resets=None, after=8 * 1024)
     org = unique("broken")
-    auth = {sandbox_host(sandbox): {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
-                                    "project": "eu-de", "api": sandbox.api_url}}
     rules = _rules(proxy.host, f"{sandbox_host(sandbox)}/{org}", list(resettable)[:2])
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
-                      "--images", write(tmp_path / "images.json", rules), "--retries", "1", "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "--retries", "1", "-o", "json")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     report = report_of(result)
@@ -73,12 +62,10 @@ def test_an_unresolvable_api_host_fails_at_once_naming_the_host_and_its_key(sand
     """A host name that does not resolve is a configuration problem: no retries (they took 24 s), and the
     message says which key sets it. `.invalid` never resolves (RFC 6761)."""
     key = sandbox_host(sandbox)
-    auth = {key: {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
-                  "project": "eu-de", "api": "https://swr-api.eu-de.invalid"}}
+    auth = aksk_auth(sandbox, api="https://swr-api.eu-de.invalid")
     repo = next(iter(resettable))
     rules = {f"{plain_source.host}/{repo}:v1": f"{key}/{unique('nodns')}/app"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
-                      "--images", write(tmp_path / "images.json", rules), "--retries", "3", "-o", "json")
+    result = sync_files(tmp_path, auth, rules, "--retries", "3", "-o", "json")
     assert result.returncode == 1
     (image,) = report_of(result)["images"]
     reason = image["reason"]
@@ -89,11 +76,8 @@ def test_an_unresolvable_api_host_fails_at_once_naming_the_host_and_its_key(sand
 def test_an_unresolvable_registry_host_fails_at_once_naming_the_host(sandbox, tmp_path):
     """The same for a registry: a source host that does not resolve is not retried, and the reason names it."""
     key = sandbox_host(sandbox)
-    auth = {key: {"access_key": sandbox.tenants[0].ak, "secret_key": sandbox.tenants[0].sk,
-                  "project": "eu-de", "api": sandbox.api_url}}
     rules = {"registry.eu-de.invalid/app/web:v1": f"{key}/{unique('nodns')}/web"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
-                      "--images", write(tmp_path / "images.json", rules), "--retries", "3", "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "--retries", "3", "-o", "json")
     assert result.returncode == 1
     (image,) = report_of(result)["images"]
     assert "registry.eu-de.invalid does not resolve" in image["reason"], image["reason"]
@@ -103,14 +87,12 @@ def test_an_unresolvable_registry_host_fails_at_once_naming_the_host(sandbox, tm
 def test_a_wrong_secret_key_is_reported_as_a_refused_signature(sandbox, plain_source, resettable, tmp_path):
     """The organization is not what failed: SWR's gateway refused the request's signature (APIGW.0301)."""
     key = sandbox_host(sandbox)
-    auth = {key: {"access_key": sandbox.tenants[0].ak, "secret_key": "not-the-secret-key-0123456789abcdef",
-                  "project": "eu-de", "api": sandbox.api_url}}
+    auth = aksk_auth(sandbox, secret_key="not-the-secret-key-0123456789abcdef")
     org = unique("wrongsk")
     sandbox.create_organization(0, org)
     repo = next(iter(resettable))
     rules = {f"{plain_source.host}/{repo}:v1": f"{key}/{org}/app"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
-                      "--images", write(tmp_path / "images.json", rules), "-o", "json")
+    result = sync_files(tmp_path, auth, rules, "-o", "json")
     assert result.returncode == 1
     (image,) = report_of(result)["images"]
     reason = image["reason"]

@@ -12,9 +12,11 @@ from tests.integration.sync.conftest import (
     dest_digest,
     manifest_digest,
     push_image,
+    push_images,
     report_of,
     run_sync,
     sandbox_host,
+    sync_files,
     unique,
     write,
 )
@@ -23,13 +25,8 @@ from tests.integration.sync.conftest import (
 @pytest.fixture(scope="module")
 def plain_images(plain_source, tmp_path_factory):
     """team/app:v1,v2,v3 and team/tool:1.0 in the plain source; {ref: digest}."""
-    found = {}
-    for repo, tags in (("team/app", ("v1", "v2", "v3")), ("team/tool", ("1.0",))):
-        for tag in tags:
-            image = images.build_image(tmp_path_factory.mktemp("img"), tag, layers=2, layer_size=8192)
-            push_image(image, f"{plain_source.host}/{repo}:{tag}")
-            found[f"{repo}:{tag}"] = image.digest
-    return found
+    refs = ["team/app:v1", "team/app:v2", "team/app:v3", "team/tool:1.0"]
+    return push_images(plain_source, tmp_path_factory, refs, layers=2, layer_size=8192)
 
 
 def test_all_tags_from_a_plain_registry_then_a_second_run_copies_nothing(sandbox, plain_source, plain_images,
@@ -63,8 +60,7 @@ def test_tag_list_regex_digest_and_renamed_tags(sandbox, plain_source, plain_ima
         f"{src}@{digest}": f"{dest}/pinned:stable",
         f"{src}:v1,v2": f"{dest}/renamed:one,two",
     }
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.yaml", aksk_auth(sandbox)),
-                      "--images", write(tmp_path / "images.json", rules), "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "-o", "json", auth_file="auth.yaml")
     report = report_of(result)
     assert result.returncode == 0 and report["copied"] == 7, result.stdout
     assert dest_digest(sandbox, f"{org}/listed", "v3") == plain_images["team/app:v3"]
@@ -81,8 +77,7 @@ def test_one_source_to_several_destinations_mounts_instead_of_uploading(sandbox,
     orgs = [unique("fan"), unique("fan")]
     dest = sandbox_host(sandbox)
     rules = {f"{plain_source.host}/team/tool:1.0": [f"{dest}/{orgs[0]}/tool", f"{dest}/{orgs[1]}/tool"]}
-    report = report_of(run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)),
-                                "--images", write(tmp_path / "images.yaml", rules), "-o", "json"))
+    report = report_of(sync_files(tmp_path, aksk_auth(sandbox), rules, "-o", "json", images_file="images.yaml"))
     assert report["copied"] == 2
     # 3 blobs (config + 2 layers): uploaded once, then mounted into the second organization.
     assert report["blobs"] == {"uploaded": 3, "mounted": 3, "existing": 0}
@@ -98,8 +93,7 @@ def test_basic_auth_source_with_credentials_from_the_environment(sandbox, basic_
     auth = {basic_source.host: {"username": "${SRC_USER}", "password": "$SRC_PASSWORD"}, **aksk_auth(sandbox)}
     rules = {f"{basic_source.host}/secured/app": f"{sandbox_host(sandbox)}/{org}/app"}
     env = {"SRC_USER": SOURCE_USER, "SRC_PASSWORD": SOURCE_PASSWORD}
-    ok = run_sync("sync", "--auth", write(tmp_path / "auth.yaml", auth),
-                  "--images", write(tmp_path / "images.yaml", rules), "-o", "json", env=env)
+    ok = sync_files(tmp_path, auth, rules, "-o", "json", auth_file="auth.yaml", images_file="images.yaml", env=env)
     assert ok.returncode == 0 and report_of(ok)["copied"] == 1, ok.stdout + ok.stderr
     assert dest_digest(sandbox, f"{org}/app", "v1") == image.digest
 
@@ -121,8 +115,7 @@ def test_token_auth_source_is_another_sandbox_tenant(sandbox, tmp_path):
     auth = {f"{host}/{src_org}": {"username": tenant_b.access_id, "password": tenant_b.login_key},
             **aksk_auth(sandbox, key=f"{host}/{dst_org}")}
     rules = {f"{host}/{src_org}/svc:v7": f"{host}/{dst_org}/svc"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", auth),
-                      "--images", write(tmp_path / "images.json", rules), "-o", "json")
+    result = sync_files(tmp_path, auth, rules, "-o", "json")
     assert result.returncode == 0 and report_of(result)["copied"] == 1, result.stdout + result.stderr
     assert dest_digest(sandbox, f"{dst_org}/svc", "v7") == image.digest
 
@@ -133,13 +126,11 @@ def test_oci_layout_source(sandbox, tmp_path):
     second = images.build_image(layout, "2.0", layers=1)
     org = unique("oci")
     rules = {f"oci:{layout}": f"{sandbox_host(sandbox)}/{org}/from-disk"}
-    result = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)),
-                      "--images", write(tmp_path / "images.yaml", rules), "-o", "json")
+    result = sync_files(tmp_path, aksk_auth(sandbox), rules, "-o", "json", images_file="images.yaml")
     assert result.returncode == 0 and report_of(result)["copied"] == 2, result.stdout + result.stderr
     assert dest_digest(sandbox, f"{org}/from-disk", "1.0") == first.digest
     assert dest_digest(sandbox, f"{org}/from-disk", "2.0") == second.digest
-    again = run_sync("sync", "--auth", write(tmp_path / "auth.json", aksk_auth(sandbox)),
-                     "--images", write(tmp_path / "images.yaml", rules), "-o", "json")
+    again = sync_files(tmp_path, aksk_auth(sandbox), rules, "-o", "json", images_file="images.yaml")
     assert (report_of(again)["copied"], report_of(again)["skipped"]) == (0, 2)
 
 

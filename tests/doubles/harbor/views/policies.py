@@ -13,6 +13,7 @@ from tests.doubles.harbor.common import (
     fail,
     found,
     harbor_error,
+    name_free,
     ok,
     page_of,
     route,
@@ -92,8 +93,7 @@ def from_body(data: dict[str, Any], policy_id: int | None = None) -> dict[str, A
         fail(400, found)
     if data.get("single_active_replication") and (data.get("trigger") or {}).get("type") == "event_based":
         fail(500, "single active replication with an event_based trigger")  # a plain fmt.Errorf: no code
-    if any(p["name"] == data["name"] and p["id"] != policy_id for p in state().policies.values()):
-        fail(409, f"replication policy {data['name']} already exists")
+    name_free(state().policies, data["name"], policy_id, "replication policy")
     count = data.get("dest_namespace_replace_count")
     return {"name": data["name"], "description": data.get("description", ""), "src_registry_id": src,
             "dest_registry_id": dest, "dest_namespace": data.get("dest_namespace", ""),

@@ -14,6 +14,7 @@ from tests.doubles.harbor.common import (
     fail,
     found,
     harbor_error,
+    name_free,
     ok,
     page_of,
     route,
@@ -60,8 +61,7 @@ def check(record: dict[str, Any], registry_id: int | None = None) -> None:
         fail(400, f"adapter factory for {record.get('type')} not found")
     if not record.get("url"):
         fail(400, f"invalid url: {record.get('_raw_url')!r}")
-    if any(r["name"] == name and r["id"] != registry_id for r in state().registries.values()):
-        fail(409, f"registry {name} already exists")
+    name_free(state().registries, name, registry_id, "registry")
     check_health(record)
 
 

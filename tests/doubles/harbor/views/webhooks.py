@@ -6,7 +6,19 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from tests.doubles.harbor.common import body, created, fail, found, ok, page_of, route, select, state, wire
+from tests.doubles.harbor.common import (
+    body,
+    created,
+    fail,
+    found,
+    name_free,
+    ok,
+    page_of,
+    route,
+    select,
+    state,
+    wire,
+)
 from tests.doubles.harbor.state import now
 from tests.doubles.harbor.views.projects import find_project
 
@@ -40,8 +52,7 @@ def from_body(data: dict[str, Any], policy_id: int | None = None) -> dict[str, A
     if not data.get("targets"):
         fail(400, "the policy must have at least one target")
     targets = [_target(t) for t in data["targets"]]
-    if any(p["name"] == data["name"] and p["id"] != policy_id for p in state().webhook_policies.values()):
-        fail(409, f"notification policy {data['name']} already exists")
+    name_free(state().webhook_policies, data["name"], policy_id, "notification policy")
     # lib.JSONCopy: an omitted `enabled` is false, and a disabled policy never fires.
     return {"name": data["name"], "description": data.get("description", ""), "event_types": events,
             "targets": targets, "enabled": bool(data.get("enabled"))}
