@@ -11,6 +11,7 @@ only for addresses that failed for that access id themselves. At most `max_login
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import mmap
@@ -26,6 +27,7 @@ MAX_BACKOFF = 60.0
 FORGET_AFTER = 900.0  # a quiet quarter of an hour wipes a failure record
 LIMIT = 10000  # entries per table, so that a flood of distinct guesses cannot grow memory without end
 SLOT_WAIT = 5.0
+LOCK_WAIT, LOCK_POLL = 35.0, 0.01  # another worker's SWR login with the same secret: up to SWR's timeout
 KNOWN_SECONDS = 86400.0
 
 
@@ -86,13 +88,27 @@ class SharedRefusals:
         return self.SALT + int.from_bytes(key[:4], "big") % self.SLOTS * self.SLOT
 
     @contextmanager
-    def lock(self, offset_or_key):
-        start = offset_or_key if isinstance(offset_or_key, int) else self._offset(offset_or_key)
-        fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, max(start, 0))
+    def lock(self, offset_or_key, wait: float = LOCK_WAIT):
+        """Holds the slot's byte while its secret is tried. Never a blocking lockf: record locks belong
+        to the process, so a worker whose thread holds one slot while another thread waits for a second,
+        against a worker the other way round, is a deadlock to the kernel (EDEADLK, a 500 to Harbor),
+        though no thread waits on itself. A slot still taken after `wait` is tried without the lock:
+        at worst one more SWR login."""
+        start = max(offset_or_key if isinstance(offset_or_key, int) else self._offset(offset_or_key), 0)
+        deadline, held = time.monotonic() + wait, False
+        while not held:
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, start)
+                held = True
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    break
+                time.sleep(LOCK_POLL)
         try:
             yield
         finally:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, max(start, 0))
+            if held:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, start)
 
     def refused(self, key: bytes, now: float) -> bool:
         offset = self._offset(key)

@@ -17,6 +17,7 @@ MAX_HEADERS = 100  # as http.client allows
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _NOT_IN_TARGET = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses in a request target
 _RECV = 64 * 1024
+_STATUS = re.compile(r"[0-9]{3}")  # str.isdigit would take other scripts' digits
 
 
 class Answer:
@@ -182,7 +183,7 @@ class Connection:
 
 def _status_line(line: str) -> tuple[str, int, str]:
     parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit() or len(parts[1]) != 3:
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not _STATUS.fullmatch(parts[1]):
         raise http.client.BadStatusLine(line)
     return parts[0], int(parts[1]), parts[2].strip() if len(parts) > 2 else ""
 
@@ -207,6 +208,6 @@ def _length(value: str | None) -> int | None:
     if value is None:
         return None
     values = {v.strip() for v in value.split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
+    if len(values) != 1 or not re.fullmatch(r"[0-9]+", next(iter(values))):
         return None
     return int(values.pop())

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from adapter.registry.logins import FREE_FAILURES, LoginGuard, LoginRefused
+from adapter.registry.logins import FREE_FAILURES, LoginGuard, LoginRefused, SharedRefusals
 
 
 class Clock:
@@ -160,3 +160,45 @@ def test_workers_share_the_refused_secrets_and_try_each_once(tmp_path):
     assert codes == [10, 11] and counter.read_text() == "x"
     later = LoginGuard(60, shared=str(path))
     assert attempt(later, Swr(), "wrong-secret") == "cached"
+
+
+def test_two_workers_trying_two_secrets_in_opposite_order_never_deadlock(tmp_path):
+    """Worker 1's thread holds slot A and another of its threads waits for B; worker 2 the other way
+    round. To the kernel (record locks belong to processes) that is a deadlock: a blocking lockf
+    answered EDEADLK, which reached Harbor as a 500 when four tenants logged in at once."""
+    path = tmp_path / "logins"
+    path.write_bytes(b"")
+    shared = SharedRefusals(str(path))
+    key_a, key_b = bytes([0, 0, 0, 1]) + bytes(28), bytes([0, 0, 0, 2]) + bytes(28)
+    assert shared._offset(key_a) != shared._offset(key_b)
+
+    def hold_then_take(first: bytes, second: bytes, errors: list) -> None:
+        mine = SharedRefusals(str(path))
+
+        def holder():
+            with mine.lock(first):
+                time.sleep(1.0)
+
+        def taker():
+            time.sleep(0.3)
+            try:
+                with mine.lock(second):
+                    pass
+            except OSError as exc:
+                errors.append(exc.errno)
+
+        threads = [threading.Thread(target=holder), threading.Thread(target=taker)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    pid = os.fork()
+    if pid == 0:
+        errors = []
+        hold_then_take(key_b, key_a, errors)
+        os._exit(len(errors))
+    errors = []
+    hold_then_take(key_a, key_b, errors)
+    child_errors = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert errors == [] and child_errors == 0
