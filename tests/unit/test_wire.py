@@ -129,7 +129,7 @@ def test_an_answer_without_a_length_runs_to_the_end(scripted):
     (None, http.client.RemoteDisconnected),  # closed without a word: a kept-alive connection the server dropped
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", http.client.IncompleteRead),
     (b"SSH-2.0-OpenSSH\r\n\r\n", http.client.BadStatusLine),
-    ("HTTP/1.1 2\u00b200 OK\r\n\r\n".encode("latin-1"), http.client.BadStatusLine),
+    ("HTTP/1.1 2\u00b20 OK\r\n\r\n".encode("latin-1"), http.client.BadStatusLine),
     (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000, http.client.LineTooLong),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", http.client.IncompleteRead),
 ])
