@@ -21,6 +21,8 @@ from harbor_client.units import retry_after
 
 RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
 SEAT_RETRY_AFTER = 5  # seconds: after a whole wait for an upload seat, the client backs off this long
+# The longest wait for one: the worker's body-rate window (60 s) runs on while the request waits.
+MAX_SEAT_WAIT = 30.0
 
 
 def scopes(dest: str, action: str) -> list[str]:
@@ -147,7 +149,7 @@ def _upload_seat():
     key = grant().principal.ak  # the tenant's key, whichever project prefix its access id has
     offset = seats.try_take(key)
     if offset is None:
-        offset = _wait_for_seat(seats, key, svc.config.swr.timeout)
+        offset = _wait_for_seat(seats, key, min(svc.config.swr.timeout, MAX_SEAT_WAIT))
     try:
         yield
     finally:
@@ -155,7 +157,7 @@ def _upload_seat():
 
 
 def _wait_for_seat(seats, key: str, timeout: float) -> int:
-    """Waits up to the upstream timeout, with the worker seat given back meanwhile; then 503 +
+    """Waits up to the upstream timeout (at most MAX_SEAT_WAIT), with the worker seat given back meanwhile; then 503 +
     Retry-After, on which Harbor's client backs off and tries again."""
     started, offset = time.monotonic(), None
     metrics.UPLOADS_WAITING.inc()

@@ -298,7 +298,7 @@ def test_tag_listing_reports_each_tags_manifest_digest(sandbox, new_org, tmp_pat
 
 def test_cli_turns_swr_checks_off_and_refuses_a_bad_size(tmp_path):
     proc = _run_cli(tmp_path / "data", tmp_path / "stderr.log", None, "--accept-oci-index", "--push-rate", "0",
-                    "--max-layer-size", "0", "--no-registry-host-api")
+                    "--max-layer-size", "0", "--max-concurrent-layers", "0", "--no-registry-host-api")
     try:
         ready = json.loads(_read_line(proc))
         challenge = requests.get(ready["registry"] + "/v2/", timeout=5).headers["WWW-Authenticate"]
@@ -308,3 +308,6 @@ def test_cli_turns_swr_checks_off_and_refuses_a_bad_size(tmp_path):
     bad = subprocess.run([SWR_BRIDGE, "sandbox", "--data", str(tmp_path), "--max-layer-size", "huge"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "--max-layer-size" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([SWR_BRIDGE, "sandbox", "--data", str(tmp_path), "--max-concurrent-layers", "-1"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--max-concurrent-layers" in bad.stderr and "Traceback" not in bad.stderr

@@ -60,6 +60,30 @@ def test_32_uploads_of_one_tenant_reach_swr_20_at_a_time_and_all_complete(sbx, o
         assert ep.metric("swr_bridge_uploads_waiting_for_seat") == 0
 
 
+def test_an_upload_that_finds_no_seat_within_the_timeout_gets_503_with_retry_after(sbx, org, tenant, tmp_path):
+    swr = {"registry": sbx.registry_url, "api": sbx.api_url, "timeout": 1, "max_concurrent_layers": 2}
+    with Endpoint(tmp_path, sbx, workers=2, extra={"swr": swr}, instance_key=INSTANCE_KEY) as ep:
+        name = f"{org}/timeout"
+        token = push_token(ep, tenant, name)
+        held = [HeldPatch(ep.url, start_upload(ep, token, name), token) for _ in range(2)]
+        try:
+            assert wait_for(lambda: sbx.front.uploads.open.get(tenant.access_id) == 2)
+            # Its head and first bytes (the worker gathers 64 KiB before a request runs): the refusal comes
+            # without the rest of its body sent or read.
+            late = HeldPatch(ep.url, start_upload(ep, token, name), token)
+            held.append(late)
+            assert late.status() == "HTTP/1.1 503 SERVICE UNAVAILABLE"
+            resp = requests.patch(ep.url + start_upload(ep, token, name), data=b"layer", timeout=10,
+                                  headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+            assert resp.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+            assert ep.metric("swr_bridge_upload_seat_waits_total", result="timeout") == 2
+            assert [h.finish() for h in held[:2]] == ["HTTP/1.1 202 ACCEPTED"] * 2
+        finally:
+            for h in held:
+                h.close()
+
+
 def test_two_replicas_sharing_redis_hold_a_tenants_20_seats_together(sbx, org, tenant, tmp_path):
     uploads = sbx.front.uploads
     uploads.peak.pop(tenant.access_id, None)
