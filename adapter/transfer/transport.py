@@ -144,7 +144,8 @@ class LeanAdapter(BaseAdapter):
 
     @staticmethod
     def _exchange(conn: Connection, request, target: str, read) -> tuple[Answer, bytes]:
-        conn.sock.settimeout(read)
+        if conn.sock.gettimeout() != read:  # settimeout is a system call (and a GIL hand-off) each time
+            conn.sock.settimeout(read)
         headers, chunked = [], False
         for name, value in request.headers.items():
             lower = name.lower()
