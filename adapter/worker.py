@@ -29,8 +29,8 @@ from gunicorn.http import body as gunicorn_body
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from adapter.pool import Pool
-from adapter.seats import Seats, SlowClient, serving
 from adapter.transfer.wire import receive_timeout
+from adapter.seats import Seats, SlowClient, serving
 
 HEAD_END = b"\r\n\r\n"
 NOT_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
