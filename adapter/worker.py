@@ -29,7 +29,6 @@ from gunicorn.http import body as gunicorn_body
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from adapter.pool import Pool
-from adapter.transfer.wire import receive_timeout
 from adapter.seats import Seats, SlowClient, serving
 
 HEAD_END = b"\r\n\r\n"
@@ -70,7 +69,6 @@ class RateReader:
 
     def __init__(self, sock, rate: float, window: float, clock=time.monotonic, seat=None):
         self.sock, self.rate, self.window, self.clock, self.seat = sock, rate, window, clock, seat
-        self._step = None  # the receive timeout the kernel holds for this socket
         self.reset()
 
     def reset(self) -> None:
@@ -99,29 +97,24 @@ class RateReader:
 
     def _timed(self, receive, arg):
         parked = False
-        kernel = type(self.sock) is socket.socket  # plain TCP (not TLS, not a test's stand-in)
         while True:
             wait = self.deadline() - self.clock()
             if wait <= 0:
                 raise SlowClient(f"request body slower than {self.rate:.0f} B/s over {self.window:.0f} s")
             limit = wait if self.cap is None else min(wait, self.cap)
             step = limit if parked or self.seat is None else min(limit, self.seat.park_after)
-            if kernel:
-                self._step = receive_timeout(self.sock, step, self._step)
-            else:
-                self.sock.settimeout(step)
+            self.sock.settimeout(step)
             try:
                 got = receive(arg)
-            except (BlockingIOError, socket.timeout, ssl.SSLWantReadError):
+            except (socket.timeout, ssl.SSLWantReadError):
                 if step < limit:  # no byte for a while: the seat goes back while the read waits on
                     self.seat.park()
                     parked = True
                 elif self.cap is not None and self.cap < wait:
-                    raise socket.timeout("timed out") from None
+                    raise
                 continue
             finally:
-                if not kernel:
-                    self.sock.settimeout(None)
+                self.sock.settimeout(None)
             if parked:
                 self.seat.take()  # raises SlowClient if cut while parked
             return got

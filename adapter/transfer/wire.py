@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import socket
-import struct
 
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 MAX_HEADERS = 100  # as http.client allows
@@ -20,23 +18,6 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _NOT_IN_TARGET = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses in a request target
 _RECV = 64 * 1024
 _STATUS = re.compile(r"[0-9]{3}")  # str.isdigit would take other scripts' digits
-
-
-def receive_timeout(sock: socket.socket, seconds: float, current: float | None = None,
-                    options=(socket.SO_RCVTIMEO,)) -> float:
-    """Puts `sock` in blocking mode with the kernel's own timeout (SO_RCVTIMEO, and SO_SNDTIMEO when
-    named) of `seconds`; returns it, to be passed back as `current` so an unchanged one costs nothing.
-    In Python's timeout mode every recv and send is a poll first, and settimeout a system call itself:
-    each a hand-off of the GIL, which 80 relaying threads queue for. Here a recv is one system call;
-    when the time passes without a byte it fails with BlockingIOError (EAGAIN)."""
-    if sock.gettimeout() is not None:
-        sock.settimeout(None)
-    if seconds != current:
-        wait = max(seconds, 0.001)  # a zero timeval would mean no timeout at all
-        value = struct.pack("@ll", int(wait), int(wait % 1 * 1_000_000))
-        for option in options:
-            sock.setsockopt(socket.SOL_SOCKET, option, value)
-    return seconds
 
 
 class Answer:

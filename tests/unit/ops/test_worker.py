@@ -2,7 +2,6 @@
 
 import socket
 import threading
-import time
 
 import pytest
 
@@ -129,25 +128,3 @@ class Pause(Feed):
             return super().recv(size)
         self.clock.now += 1.0
         return b"b"
-
-
-def test_on_a_real_socket_the_kernel_times_the_reads_and_a_stall_still_parks_and_ends():
-    """Plain TCP: blocking mode with SO_RCVTIMEO, one system call per read (no poll, no settimeout pair)."""
-    import struct
-
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        seats = Seats(size=1, parked_max=2, park_after=0.1)
-        seat = seats.seat(Conn())
-        reader = RateReader(ours, rate=1024, window=0.8, seat=seat)
-        seat.take()
-        theirs.sendall(b"x" * 3000)
-        assert reader.recv(4096) == b"x" * 3000
-        sec, usec = struct.unpack("@ll", ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
-        assert ours.gettimeout() is None and (sec, usec) == (0, 100_000)
-        threading.Timer(0.3, theirs.sendall, [b"y"]).start()
-        assert reader.recv(4096) == b"y" and seat.held  # parked while it waited, seated again
-        started = time.monotonic()
-        with pytest.raises(SlowClient):  # then nothing: ended when the window runs dry
-            reader.recv(4096)
-        assert time.monotonic() - started < 2
