@@ -77,7 +77,13 @@ def requires(action: str):
             g.repository = name
             if action == "pull" and _intends_push(g.registry_grant, name):
                 svc = service()
-                svc.orgs.ensure(g.registry_grant.principal, svc.map_name(name).split("/")[0])
+                dest = svc.map_name(name)
+                svc.orgs.ensure(g.registry_grant.principal, dest.split("/")[0])
+                try:  # the uploads come next: their pull,push token serves this read too
+                    svc.upstream.covering(g.registry_grant.principal, *blobs.scopes(dest, "pull"),
+                                          *blobs.scopes(dest, "push"))
+                except RegistryError:
+                    pass  # the read fetches its own token, and meets the refusal there, as before
             try:
                 return handler(name, **args)
             except RegistryError as exc:

@@ -138,6 +138,15 @@ class RegistryClient:
         if scopes and self.challenge() and self.scheme == "bearer":
             self._fetch(who, scopes, [self._key(who, [scope]) for scope in scopes])
 
+    def covering(self, who, scope: str, wider: str) -> None:
+        """Fetches one token for `wider` and caches it for `scope` as well, unless `wider`'s is cached:
+        a push's existence checks (pull) and its uploads (pull,push) then cost SWR one token request."""
+        if self.challenge() and self.scheme == "bearer" and self.tokens.get(self._key(who, [wider])) is None:
+            with self.tokens.fetching(self._key(who, [wider])):
+                if self.tokens.get(self._key(who, [wider])) is None:
+                    self.on_token(False)
+                    self._fetch(who, [wider], [self._key(who, [wider]), self._key(who, [scope])])
+
     def _fetch(self, who, scopes: list[str], keys: list[str]) -> str:
         resp = self.fetch_token(who, scopes)
         if resp.status_code in (401, 403):
