@@ -166,7 +166,8 @@ def test_failures_are_requests_exceptions(server, session):
         call(session, "POST", base(server) + "/hangup")
 
 
-def test_streams_and_file_bodies_go_to_the_fallback(server):
+def watched_session() -> tuple[LeanSession, list]:
+    """A session whose fallback (requests' own adapter) records the URLs it is handed."""
     sent = []
 
     class Fallback(requests.adapters.HTTPAdapter):
@@ -177,6 +178,11 @@ def test_streams_and_file_bodies_go_to_the_fallback(server):
     s = LeanSession()
     s.trust_env = False
     s.mount("http://", LeanAdapter(Fallback()))
+    return s, sent
+
+
+def test_streams_and_file_bodies_go_to_the_fallback(server):
+    s, sent = watched_session()
     assert call(s, "GET", base(server) + "/plain", stream=True).raw.read() == b'{"ok": true}'
     assert call(s, "PUT", base(server) + "/up", data=io.BytesIO(b"abc")).content == b"abc"
     call(s, "GET", base(server) + "/plain", timeout=requests.adapters.TimeoutSauce(connect=5, read=5))
@@ -205,16 +211,7 @@ class SizedPieces(Pieces):
 
 
 def test_an_iterated_body_is_sent_here_sized_or_chunked_and_its_failure_cuts_the_request(server):
-    sent = []
-
-    class Fallback(requests.adapters.HTTPAdapter):
-        def send(self, request, **kw):
-            sent.append(request.url)
-            return super().send(request, **kw)
-
-    s = LeanSession()
-    s.trust_env = False
-    s.mount("http://", LeanAdapter(Fallback()))
+    s, sent = watched_session()
     data = bytes(range(256)) * 4096  # 1 MiB
     sized = call(s, "PATCH", base(server) + "/blob", data=SizedPieces(data, 65536))
     assert sized.status_code == 202 and sized.content == data
