@@ -1,8 +1,8 @@
 """Slow-client benchmark: one attack against three ways of serving the endpoint, each against its own quiet run.
 
 Modes (2 worker processes each, the endpoint's defaults otherwise):
-  bridge         `swr-bridge serve` as shipped: gunicorn with adapter.worker.BridgeWorker (16 threads)
-  nginx+gthread  plain gunicorn gthread (16 threads) behind Debian nginx as a streaming proxy
+  bridge         `swr-bridge serve` as shipped: gunicorn with adapter.worker.BridgeWorker (its 40 threads)
+  nginx+gthread  plain gunicorn gthread (as many threads) behind Debian nginx as a streaming proxy
                  (proxy_request_buffering off, client_header_timeout 10s, client_body_timeout 60s)
   gevent         gunicorn's gevent worker on the same, unmodified Flask app (the optional `bench` extra)
 
