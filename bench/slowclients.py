@@ -34,6 +34,7 @@ from abuse import ATTACKERS, FAILED_PUSHES, ORG, Probe, basic, fresh_images, pus
 from common import median
 from nginx import Nginx
 
+from adapter.gunicorn_conf import worker_threads
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
 from tests.integration.endpoint import Endpoint
@@ -177,7 +178,9 @@ def report(results: list[dict], k: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-k", type=int, default=40, help="head stallers, and as many stalled bodies")
+    # More stalled bodies than the 2 workers' threads: fewer, and plain threads absorb them without any mechanism.
+    parser.add_argument("-k", type=int, default=2 * worker_threads() + 20,
+                        help="head stallers, and as many stalled bodies (default: the threads of 2 workers + 20)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-slowclients-") as tmpdir:
