@@ -273,8 +273,6 @@ def get_blob(name: str, digest: str) -> Response:
     resp = svc.upstream.request(grant().principal, request.method, f"/v2/{dest}/blobs/{_check_digest(digest)}",
                                 scopes(dest, "pull"), headers=headers, stream=request.method != "HEAD")
     if resp.status_code not in (200, 206):
-        if request.method == "HEAD" and resp.status_code == 404:  # a third of a push's requests end here
-            return _fail(resp).response()  # (no blob yet): the same answer, without Flask's exception handling
         raise _fail(resp)
     if request.method == "HEAD":
         resp.close()

@@ -80,8 +80,8 @@ def requires(action: str):
                 dest = svc.map_name(name)
                 svc.orgs.ensure(g.registry_grant.principal, dest.split("/")[0])
                 try:  # the uploads come next: their pull,push token serves this read too
-                    svc.upstream.covering(g.registry_grant.principal, *blobs.scopes(dest, "pull"),
-                                          *blobs.scopes(dest, "push"))
+                    svc.upstream.token(g.registry_grant.principal, blobs.scopes(dest, "push"),
+                                       also=(blobs.scopes(dest, "pull"),))
                 except RegistryError:
                     pass  # the read fetches its own token, and meets the refusal there, as before
             try:

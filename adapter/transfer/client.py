@@ -114,19 +114,20 @@ class RegistryClient:
     def _key(self, who, scopes: list[str]) -> str:
         return hashlib.sha256("\0".join([*(self.creds_of(who) or ("", "")), *scopes]).encode()).hexdigest()
 
-    def token(self, who, scopes: list[str], fresh: bool = False) -> str:
-        """A bearer token for these scopes, cached; concurrent callers of one key fetch it once."""
+    def token(self, who, scopes: list[str], fresh: bool = False, also: tuple[list[str], ...] = ()) -> str:
+        """A bearer token for these scopes, cached; concurrent callers of one key fetch it once. A fetched
+        token is cached for the scope lists in `also` too (scopes it covers, e.g. pull under pull,push)."""
         key = self._key(who, scopes)
         if fresh:
             self.on_token(False)
-            return self._fetch(who, scopes, [key])
+            return self._fetch(who, scopes, [key, *(self._key(who, s) for s in also)])
         cached = self.tokens.get(key)
         if cached is None:
             with self.tokens.fetching(key):
                 cached = self.tokens.get(key)  # another thread may have fetched it meanwhile
                 if cached is None:
                     self.on_token(False)
-                    return self._fetch(who, scopes, [key])
+                    return self._fetch(who, scopes, [key, *(self._key(who, s) for s in also)])
         self.on_token(True)
         return cached
 
@@ -137,15 +138,6 @@ class RegistryClient:
         """
         if scopes and self.challenge() and self.scheme == "bearer":
             self._fetch(who, scopes, [self._key(who, [scope]) for scope in scopes])
-
-    def covering(self, who, scope: str, wider: str) -> None:
-        """Fetches one token for `wider` and caches it for `scope` as well, unless `wider`'s is cached:
-        a push's existence checks (pull) and its uploads (pull,push) then cost SWR one token request."""
-        if self.challenge() and self.scheme == "bearer" and self.tokens.get(self._key(who, [wider])) is None:
-            with self.tokens.fetching(self._key(who, [wider])):
-                if self.tokens.get(self._key(who, [wider])) is None:
-                    self.on_token(False)
-                    self._fetch(who, [wider], [self._key(who, [wider]), self._key(who, [scope])])
 
     def _fetch(self, who, scopes: list[str], keys: list[str]) -> str:
         resp = self.fetch_token(who, scopes)
