@@ -50,14 +50,13 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_POST = do_GET  # noqa: N815
 
     def do_PUT(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.seen.append((self.command, self.path, self.client_address[1], dict(self.headers)))
-        self.send_response(201)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._echo(201)
 
     def do_PATCH(self):  # noqa: N802
+        self._echo(202)
+
+    def _echo(self, status: int) -> None:
+        """Answers `status` with the request's body (sized or chunked) as its own."""
         if self.headers.get("Transfer-Encoding") == "chunked":
             body = b""
             while size := int(self.rfile.readline().strip(), 16):
@@ -67,7 +66,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.seen.append((self.command, self.path, self.client_address[1], dict(self.headers)))
-        self.send_response(202)
+        self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

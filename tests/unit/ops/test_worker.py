@@ -128,3 +128,18 @@ class Pause(Feed):
             return super().recv(size)
         self.clock.now += 1.0
         return b"b"
+
+
+def test_the_arbiter_heartbeat_is_sent_at_most_once_a_second(monkeypatch):
+    from adapter import worker as worker_module
+    from adapter.worker import BridgeWorker
+
+    beats, now = [], [100.0]
+    bridge = BridgeWorker.__new__(BridgeWorker)  # only the heartbeat is under test
+    bridge._notified = float("-inf")
+    monkeypatch.setattr("gunicorn.workers.base.Worker.notify", lambda self: beats.append(now[0]))
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: now[0])
+    for step in (0.0, 0.2, 0.5, 0.9, 1.0, 1.5, 2.1):  # gthread's loop wakes on every event
+        now[0] = 100.0 + step
+        bridge.notify()
+    assert beats == [100.0, 101.0, 102.1]
