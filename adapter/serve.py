@@ -40,25 +40,20 @@ def prepare_metrics_dir() -> str:
     return path
 
 
-def _fresh_file(prefix: str) -> str:
-    fd, path = tempfile.mkstemp(prefix=prefix)
-    os.close(fd)
-    return path
-
-
 def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     from gunicorn.app.base import BaseApplication
 
     from adapter import create_app
     from adapter.gunicorn_conf import settings
     from adapter.registry.tokens import instance_key_from_env
+    from adapter.throttle import fresh_file
 
     # Decided once, before gunicorn forks, and handed to every worker: the key that seals tokens and
     # the bandwidth budget (a fresh file of ours: nothing named from outside is ever emptied).
     key = instance_key_from_env(config.instance_key_env)
     # The secrets SWR refused (adapter.registry.logins) and the upload seats at SWR (adapter.upload_seats)
     # are shared by this instance's workers through files too.
-    created = [_fresh_file(f"swr-bridge-{name}-") for name in ("budget", "logins", "seats")]
+    created = [fresh_file(f"swr-bridge-{name}-") for name in ("budget", "logins", "seats")]
     budget_file, login_file, seats_file = created  # temporary files of ours, removed when gunicorn exits
     had_metrics_dir = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     metrics_dir = prepare_metrics_dir()

@@ -245,10 +245,16 @@ def fleet_clock(policy: BandwidthPolicy, local: SharedClock, on_change=None):
     return FleetClock(client_for(policy), local, policy.on_backend_error, on_change=on_change)
 
 
-def private_file(owner, prefix: str) -> str:
-    """A fresh empty file of `owner`'s own: it goes when `owner` does (in the process that made it)."""
+def fresh_file(prefix: str) -> str:
+    """A fresh empty temporary file (its path); whoever asked removes it."""
     fd, path = tempfile.mkstemp(prefix=prefix)
     os.close(fd)
+    return path
+
+
+def private_file(owner, prefix: str) -> str:
+    """A fresh empty file of `owner`'s own: it goes when `owner` does (in the process that made it)."""
+    path = fresh_file(prefix)
     weakref.finalize(owner, _remove, path, os.getpid())
     return path
 

@@ -75,7 +75,7 @@ class BodyStream:
         CHUNK: a PATCH cut off within its first MiB sends SWR nothing, and its upload stays resumable
         (distribution refuses an upload that got part of a cut-off PATCH). After it the buffer's tail is
         handed back to the kernel and fills are BUFFER long, so 64 uploads at once hold about 16 MiB.
-        The consumer (http.client) has sent a piece before it asks for the next, so the buffer is free
+        The consumer (the transport's wire) has sent a piece before it asks for the next, so the buffer is free
         again by then. An anonymous mapping, not a bytearray: its pages go back to the kernel at once,
         whatever malloc would have kept.
         """
