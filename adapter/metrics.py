@@ -70,6 +70,8 @@ SWR_LOGINS = Counter(f"{PREFIX}_swr_logins", "Logins the endpoint asked SWR for,
                      ["result"])
 PRUNED = Counter(f"{PREFIX}_webhook_rows_pruned", "Webhook store rows deleted by retention, by table "
                  "(events, summaries, deliveries).", ["table"])
+_TOKEN_HIT, _TOKEN_MISS = TOKEN_CACHE.labels(result="hit"), TOKEN_CACHE.labels(result="miss")
+_durations: dict[tuple[str, str, str], object] = {}
 OUTBOX_STATES = ("pending", "dead")
 # Every label value comes from a closed set: a client picks methods and paths, never a new time series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -83,7 +85,7 @@ def multiprocess_dir() -> str | None:
 
 
 def token_cache(hit: bool) -> None:
-    TOKEN_CACHE.labels(result="hit" if hit else "miss").inc()
+    (_TOKEN_HIT if hit else _TOKEN_MISS).inc()
 
 
 def login_refused(reason: str) -> None:
@@ -167,8 +169,13 @@ def _before() -> None:
 
 def observe(route: str, method: str, status: int, started: float) -> None:
     """One request's duration, from `started` (time.monotonic) until now."""
-    REQUESTS.labels(route=route, method=method if method in METHODS else "other",
-                    status=f"{status // 100}xx").observe(time.monotonic() - started)
+    key = (route, method if method in METHODS else "other", f"{status // 100}xx")
+    child = _durations.get(key)
+    if child is None:
+        # labels() validates and locks on every call; its children are kept for good, so they are kept
+        # here too, one per (route, method, status class): closed sets, a few hundred at most.
+        child = _durations[key] = REQUESTS.labels(*key)
+    child.observe(time.monotonic() - started)
 
 
 def _after(resp: Response) -> Response:

@@ -63,15 +63,15 @@ def _plain_params(params) -> list[tuple[str, str]] | None:
     return None
 
 
-def prepare_url(prep: PreparedRequest, url: str, params) -> None:
-    """What prep.prepare_url(url, params) does, without parsing and requoting a URL that stays as it is."""
+def prepare_url(prep: PreparedRequest, url: str, params) -> bool:
+    """What prep.prepare_url(url, params) does, without parsing and requoting a URL that stays as it is;
+    True when it was taken as it is (it then has no user name or password in it either)."""
     pairs = [] if params is None else _plain_params(params)
     if pairs is None or not _kept(url):
         prep.prepare_url(url, params)
-    elif pairs:
-        prep.url = f"{url}{'&' if '?' in url else '?'}{urlencode(pairs)}"
-    else:
-        prep.url = url
+        return False
+    prep.url = f"{url}{'&' if '?' in url else '?'}{urlencode(pairs)}" if pairs else url
+    return True
 
 
 class LeanSession(requests.Session):
@@ -94,10 +94,11 @@ class LeanSession(requests.Session):
             del merged[name]
         prep = PreparedRequest()
         prep.prepare_method(method)
-        prepare_url(prep, url, params)
+        kept = prepare_url(prep, url, params)
         prep.prepare_headers(merged)
         prep.prepare_body(data, None, None)
-        prep.prepare_auth(auth, url)
+        if auth is not None or not kept:  # a URL taken as it is carries no credentials to look for
+            prep.prepare_auth(auth, url)
         prep.prepare_hooks(None)
         stream = self.stream if stream is None else stream
         settings = {"stream": stream, "timeout": timeout, "cert": None, "proxies": {},

@@ -105,6 +105,47 @@ def test_the_urls_a_push_is_made_of_are_not_parsed_again(monkeypatch):
         sent_by(LeanSession, lambda s: s.request("GET", "http://reg.test/v2/a%7Eb", stream=False))
 
 
+HEADER_CASES = [
+    ({"User-Agent": "ua", "Accept": "*/*"}, {"accept": "x", "X-A": "1"}),
+    ({"User-Agent": "ua", "X-Drop": "s"}, {"x-drop": None, "User-Agent": None}),
+    ({"X-Session-None": None, "Keep": "k"}, {"x-session-none": "back"}),
+    ({"Accept-Encoding": "gzip"}, {b"X-Bytes": "b", "Content-Type": b"application/octet-stream"}),
+    ({}, None),
+]
+
+
+@pytest.mark.parametrize(("session_headers", "headers"), HEADER_CASES)
+def test_session_and_call_headers_merge_as_requests_merges_them(session_headers, headers):
+    call = lambda s: s.request("PATCH", "http://reg.test/v2/a/blobs/uploads/x", headers=headers, data=b"1",  # noqa: E731
+                               stream=False, timeout=3, allow_redirects=False)
+    ours, _ = sent_by(LeanSession, call, headers=requests.structures.CaseInsensitiveDict(session_headers))
+    theirs, _ = sent_by(requests.Session, call, headers=requests.structures.CaseInsensitiveDict(session_headers))
+    assert ours[2] == theirs[2] and list(ours[2]) == list(theirs[2])  # values and the names' case
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", " leading", "trailing\n"])
+def test_a_header_requests_refuses_is_refused_on_the_short_path_too(value):
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        sent_by(LeanSession, lambda s: s.request("GET", "http://reg.test/v2/", headers={"X-Bad": value},
+                                                  stream=False))
+
+
+def test_credentials_are_looked_for_only_in_urls_not_taken_as_they_are(monkeypatch):
+    looked = []
+    original = PreparedRequest.prepare_auth
+    monkeypatch.setattr(PreparedRequest, "prepare_auth", lambda self, auth, url="": (looked.append(url),
+                                                                                     original(self, auth, url)))
+    sent_by(LeanSession, lambda s: s.request("GET", "http://reg.test/v2/a/b/manifests/v1", stream=False))
+    assert looked == []
+    (_, _, headers, _, _), _ = sent_by(LeanSession, lambda s: s.request("GET", "http://u:p@reg.test/v2/",
+                                                                        stream=False))
+    assert headers["Authorization"] == requests.auth._basic_auth_str("u", "p")
+    (_, _, headers, _, _), _ = sent_by(LeanSession, lambda s: s.request("GET", "http://reg.test/v2/", auth=("a", "b"),
+                                                                        stream=False))
+    assert headers["Authorization"] == requests.auth._basic_auth_str("a", "b")
+    assert looked == ["http://u:p@reg.test/v2/", "http://reg.test/v2/"]
+
+
 def test_it_steps_aside_for_what_it_does_not_handle():
     session = LeanSession()
     session.trust_env = False

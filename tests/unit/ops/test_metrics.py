@@ -100,6 +100,15 @@ def test_request_durations_by_route_method_and_status_class():
     assert value("swr_bridge_request_duration_seconds_count", **missing) == before + 1
 
 
+def test_a_method_a_client_made_up_is_one_other_series_however_many_it_sends():
+    labels = {"route": "/healthz", "method": "other", "status": "4xx"}
+    before = value("swr_bridge_request_duration_seconds_count", **labels)
+    for method in ("BREW", "WHEN", "X-1"):
+        metrics.observe("/healthz", method, 405, 0.0)
+    assert value("swr_bridge_request_duration_seconds_count", **labels) == before + 3
+    assert not [key for key in metrics._durations if key[1] not in metrics.METHODS | {"other"}]
+
+
 def test_registry_requests_are_labelled_by_handler(monkeypatch):
     monkeypatch.setenv("SWR_BRIDGE_KEY", "metrics-test-instance-key-0123456789")
     config = load_data({"swr": {"registry": "http://127.0.0.1:9", "api": "http://127.0.0.1:9"}})
