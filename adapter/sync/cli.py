@@ -13,6 +13,7 @@ import click
 
 from adapter.cli import size_option
 from adapter.sync.errors import InputError, Leniency
+from adapter.transfer.limits import MAX_CONCURRENT_LAYERS
 
 
 class BadInput(click.ClickException):
@@ -67,6 +68,9 @@ def common_options(command):
         click.option("--max-rps", type=click.FloatRange(0), default=20.0, show_default=True,
                      help="requests per second to an SWR registry, shared by all --proc workers (SWR allows a "
                           "tenant 20; 0: no limit); a 429/503's Retry-After pauses them all"),
+        click.option("--swr-layers", type=click.IntRange(1, 64), default=MAX_CONCURRENT_LAYERS, show_default=True,
+                     help="layer uploads at once per SWR tenant, shared by all --proc workers (SWR takes at most "
+                          "20 of a tenant at once; COUNT shards pushing into one tenant: 20/COUNT each)"),
         click.option("--max-layer-size", callback=size_option, default="10GB", show_default=True, metavar="SIZE",
                      help="SWR's per-layer limit: an image with a larger layer fails before any byte is sent"),
         click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -125,7 +129,8 @@ def _load(make_rules, auth, opts: dict):
     try:
         accounts = auth if isinstance(auth, dict) else load_auth(auth, lenient)
         _writable(opts.get("success_path"))
-        remotes = Remotes(accounts, _session(opts["proc"]), opts["timeout"], max_rps=opts["max_rps"] or None)
+        remotes = Remotes(accounts, _session(opts["proc"]), opts["timeout"], max_rps=opts["max_rps"] or None,
+                          swr_layers=opts["swr_layers"])
         rules = make_rules(remotes, mapping)
         log = open(opts["log_path"], "a") if opts["log_path"] else None
     except InputError as exc:

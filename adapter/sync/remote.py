@@ -7,6 +7,7 @@ manifests, and create SWR organizations through adapter.swr's Organizations.
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 
 import requests
 import urllib3
@@ -17,7 +18,7 @@ from adapter.sync.errors import CopyError, describe
 from adapter.sync.files import Account, account_for
 from adapter.transfer.client import RegistryClient
 from adapter.transfer.errors import TransferError, upstream_error
-from adapter.transfer.limits import Pacer
+from adapter.transfer.limits import MAX_CONCURRENT_LAYERS, Pacer
 from adapter.transfer.oci import ACCEPT
 from adapter.transfer.streams import error_body
 from harbor_client.units import retry_after
@@ -88,9 +89,11 @@ class _Body:
 class Remote:
     """One registry host with one account (None: anonymous)."""
 
-    def __init__(self, host: str, client: RegistryClient, account: Account | None, orgs=None):
+    def __init__(self, host: str, client: RegistryClient, account: Account | None, orgs=None, layers=None):
         self.host, self.client, self.account, self.orgs = host, client, account, orgs
         self.creds = account.creds if account else None
+        # SWR takes at most 20 layers of a tenant at once: a semaphore per tenant (None: no such limit).
+        self.layers = layers or nullcontext()
         self._org_lock = threading.Lock()  # one creation at a time; later calls hit the cache
 
     @property
@@ -198,12 +201,14 @@ class Remote:
         return resp.headers["Location"]
 
     def upload(self, repo: str, location: str, body, digest: str) -> None:
-        """Streams `body` (a SizedBodyStream) in one PUT that commits it under `digest`."""
+        """Streams `body` (a SizedBodyStream) in one PUT that commits it under `digest`, holding one of the
+        tenant's layer seats (--swr-layers) while it goes."""
         what = f"upload {digest[:19]} to {self.host}/{repo}"
         try:
-            self.call("PUT", repo, self.client.url(location), PUSH, what, ok=(201,), params={"digest": digest},
-                      data=body, headers={"Content-Type": "application/octet-stream"}, stream=False,
-                      replayable=False)
+            with self.layers:
+                self.call("PUT", repo, self.client.url(location), PUSH, what, ok=(201,), params={"digest": digest},
+                          data=body, headers={"Content-Type": "application/octet-stream"}, stream=False,
+                          replayable=False)
         except CopyError:
             if body.count == len(body) and body.digest != digest:
                 raise CopyError(f"{what}: the source sent {body.digest}", retryable=True) from None
@@ -235,9 +240,11 @@ class Remotes:
     """Remote objects by host and account, sharing one RegistryClient per host and one session."""
 
     def __init__(self, accounts: dict[str, Account], session: requests.Session, timeout: float = 30.0,
-                 announce=lambda line: None, max_rps: float | None = None):
+                 announce=lambda line: None, max_rps: float | None = None,
+                 swr_layers: int = MAX_CONCURRENT_LAYERS):
         self.accounts, self.session, self.timeout, self.announce = accounts, session, timeout, announce
-        self.max_rps = max_rps
+        self.max_rps, self.swr_layers = max_rps, swr_layers
+        self._layers: dict[tuple[str, str], threading.BoundedSemaphore] = {}  # (host, AK) -> its seats
         self._clients: dict[tuple, RegistryClient] = {}
         self._remotes: dict[tuple[str, str], Remote] = {}
         self._lock = threading.Lock()
@@ -276,5 +283,9 @@ class Remotes:
             where = f"in the auth file, under {account.key!r}"
             orgs = Organizations(account.api or base, account.dockyard or base, self.session, self.timeout,
                                  config_keys=(f"`api` {where}", f"`dockyard` {where}"))
+            # Per tenant (its AK, whatever project prefix an entry gives it), shared by every entry of it.
+            layers = self._layers.setdefault((host, account.principal.ak),
+                                             threading.BoundedSemaphore(self.swr_layers))
+            return Remote(host, client, account, orgs, layers)
         return Remote(host, client, account, orgs)
 

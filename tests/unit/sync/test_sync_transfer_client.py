@@ -4,6 +4,7 @@ access, tokens fetched once under concurrency, the 401 replay; and Remote's moun
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import threading
 import time
@@ -152,3 +153,26 @@ def test_remote_errors_say_what_failed_and_whether_to_retry():
     with pytest.raises(CopyError) as err:
         busy.digest("org/app", "v1")
     assert err.value.retryable is True
+
+
+def test_layer_seats_are_per_tenant_and_shared_by_its_entries():
+    """--swr-layers seats go by the tenant's AK: two auth entries of one AK (two projects) share them, another
+    AK and a registry that is not SWR have their own (none)."""
+    from adapter.sync.errors import Leniency
+    from adapter.sync.files import auth_from
+    from adapter.sync.remote import Remotes
+
+    ak, other = "A" * 20, "B" * 20
+    entry = {"access_key": ak, "secret_key": "s" * 40, "api": "https://swr-api.test"}
+    accounts = auth_from({"swr.test/one": {**entry, "project": "eu-de"},
+                          "swr.test/two": {**entry, "project": "eu-de_app"},
+                          "swr.test/three": {**entry, "access_key": other, "project": "eu-de"},
+                          "plain.test": {"username": "u", "password": "p"}}, "auth", Leniency())
+    remotes = Remotes(accounts, requests.Session(), swr_layers=2)
+    one, two, three = (remotes.get("swr.test", f"{r}/x") for r in ("one", "two", "three"))
+    assert one.layers is two.layers and one.layers is not three.layers
+    with one.layers, two.layers:
+        assert not one.layers.acquire(blocking=False)  # the AK's 2 seats, whichever entry took them
+        assert three.layers.acquire(blocking=False)
+        three.layers.release()
+    assert isinstance(remotes.get("plain.test", "x").layers, contextlib.nullcontext)  # not SWR: no seats
