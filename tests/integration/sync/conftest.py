@@ -3,6 +3,7 @@ and helpers that write auth/images files and run the real `swr-bridge` command."
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -72,6 +73,25 @@ def push_images(source, tmp_path_factory, refs, creds: str | None = None, **buil
         push_image(image, f"{source.host}/{ref}", creds)
         pushed[ref] = image.digest
     return pushed
+
+
+def put_blob(http: requests.Session, registry_url: str, repo: str, data: bytes, media_type: str) -> dict:
+    """One blob straight through the registry API (POST, then a monolithic PUT); its descriptor."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = http.post(f"{registry_url}/v2/{repo}/blobs/uploads/", timeout=10)
+    done = http.put(start.headers["Location"], params={"digest": digest}, data=data, timeout=30)
+    assert done.status_code == 201, done.text
+    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+
+def put_image(http: requests.Session, registry_url: str, repo: str, ref: str, layers: list[dict],
+              config: dict) -> None:
+    """An OCI image manifest over `layers` (descriptors already in `repo`) with `config` as its config blob."""
+    doc = {"schemaVersion": 2, "mediaType": images.OCI_MANIFEST, "layers": layers,
+           "config": put_blob(http, registry_url, repo, json.dumps(config).encode(), images.OCI_CONFIG)}
+    put = http.put(f"{registry_url}/v2/{repo}/manifests/{ref}", data=json.dumps(doc), timeout=10,
+                   headers={"Content-Type": images.OCI_MANIFEST})
+    assert put.status_code == 201, put.text
 
 
 def manifest_digest(registry_url: str, repo: str, ref: str, token: str | None = None,

@@ -5,8 +5,6 @@ uploads overlap."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 import pytest
@@ -15,7 +13,14 @@ import requests
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
 from tests import images
-from tests.integration.sync.conftest import aksk_auth, report_of, sandbox_host, sync_files
+from tests.integration.sync.conftest import (
+    aksk_auth,
+    put_blob,
+    put_image,
+    report_of,
+    sandbox_host,
+    sync_files,
+)
 
 REPOS, LAYERS, LAYER_SIZE, LIMIT = 4, 6, 2 * 1024 * 1024, 3
 
@@ -23,24 +28,13 @@ REPOS, LAYERS, LAYER_SIZE, LIMIT = 4, 6, 2 * 1024 * 1024, 3
 def _seed(source_url: str) -> None:
     """REPOS images of LAYERS distinct random layers each, straight through the registry API."""
     with requests.Session() as http:
-        def blob(repo: str, data: bytes) -> dict:
-            digest = "sha256:" + hashlib.sha256(data).hexdigest()
-            start = http.post(f"{source_url}/v2/{repo}/blobs/uploads/", timeout=10)
-            done = http.put(start.headers["Location"], params={"digest": digest}, data=data, timeout=30)
-            assert done.status_code == 201, done.text
-            return {"digest": digest, "size": len(data)}
-
         for r in range(REPOS):
             repo = f"seats/r{r}"
-            layers = [dict(blob(repo, images.layer_tar(LAYER_SIZE, f"l{i}.bin")),
-                           mediaType=images.OCI_LAYER_TAR) for i in range(LAYERS)]
-            config = json.dumps({"architecture": "amd64", "os": "linux",
-                                 "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in layers]}}).encode()
-            doc = {"schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
-                   "config": dict(blob(repo, config), mediaType=images.OCI_CONFIG), "layers": layers}
-            put = http.put(f"{source_url}/v2/{repo}/manifests/v1", data=json.dumps(doc), timeout=10,
-                           headers={"Content-Type": images.OCI_MANIFEST})
-            assert put.status_code == 201, put.text
+            layers = [put_blob(http, source_url, repo, images.layer_tar(LAYER_SIZE, f"l{i}.bin"), images.OCI_LAYER_TAR)
+                      for i in range(LAYERS)]
+            config = {"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in layers]}}
+            put_image(http, source_url, repo, "v1", layers, config)
 
 
 @pytest.fixture(scope="module")

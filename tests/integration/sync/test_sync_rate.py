@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 import pytest
@@ -13,7 +11,14 @@ import requests
 from adapter.sandbox.front import Strictness
 from adapter.sandbox.runner import Sandbox
 from tests import images
-from tests.integration.sync.conftest import aksk_auth, report_of, sandbox_host, sync_files
+from tests.integration.sync.conftest import (
+    aksk_auth,
+    put_blob,
+    put_image,
+    report_of,
+    sandbox_host,
+    sync_files,
+)
 
 REPOS, TAGS, LIMIT = 10, 20, 20
 
@@ -22,27 +27,14 @@ def _seed(source_url: str) -> None:
     """REPOS repositories of TAGS small images each (one shared layer, a config of their own), straight
     through the registry API: skopeo would take minutes for 200 images."""
     layer = images.layer_tar(1024, "data.bin")
-    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
     with requests.Session() as http:
-        def blob(repo: str, data: bytes) -> dict:
-            digest = "sha256:" + hashlib.sha256(data).hexdigest()
-            start = http.post(f"{source_url}/v2/{repo}/blobs/uploads/", timeout=10)
-            done = http.put(start.headers["Location"], params={"digest": digest}, data=data, timeout=10)
-            assert done.status_code == 201, done.text
-            return {"digest": digest, "size": len(data)}
-
         for r in range(REPOS):
             repo = f"rate/r{r}"
-            shared = dict(blob(repo, layer), mediaType=images.OCI_LAYER_TAR)
-            assert shared["digest"] == layer_digest
+            shared = put_blob(http, source_url, repo, layer, images.OCI_LAYER_TAR)
             for t in range(TAGS):
-                config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": [f"N={r}-{t}"]},
-                                     "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}).encode()
-                doc = {"schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
-                       "config": dict(blob(repo, config), mediaType=images.OCI_CONFIG), "layers": [shared]}
-                put = http.put(f"{source_url}/v2/{repo}/manifests/t{t}", data=json.dumps(doc), timeout=10,
-                               headers={"Content-Type": images.OCI_MANIFEST})
-                assert put.status_code == 201, put.text
+                config = {"architecture": "amd64", "os": "linux", "config": {"Env": [f"N={r}-{t}"]},
+                          "rootfs": {"type": "layers", "diff_ids": [shared["digest"]]}}
+                put_image(http, source_url, repo, f"t{t}", [shared], config)
 
 
 @pytest.fixture(scope="module")
