@@ -69,10 +69,18 @@ class RegistryClient:
 
     # --- urls -----------------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
-        """An absolute URL on this registry; with allowed_hosts, refuses hosts not listed (no SSRF)."""
+        """An absolute URL on this registry; with allowed_hosts, refuses hosts not listed (no SSRF), and
+        from an HTTPS registry refuses plain HTTP (an upload URL or token realm that would carry the
+        credentials unencrypted: a proxy that forgot X-Forwarded-Proto, or worse)."""
         url = urljoin(self.base + "/", path_or_url)
-        if self.allowed_hosts is not None and urlsplit(url).netloc not in self.allowed_hosts:
+        parts = urlsplit(url)
+        if self.allowed_hosts is not None and parts.netloc not in self.allowed_hosts:
             raise self.fail("UPSTREAM_ERROR", "upstream pointed at a host that is not configured", 502)
+        if parts.scheme != "https" and self.base.startswith("https://"):
+            err = self.fail("UPSTREAM_ERROR", f"{self.name} registry pointed at {parts.scheme}://{parts.netloc} "
+                            "from HTTPS: refused, the credentials would go unencrypted", 502)
+            err.transient = False
+            raise err
         return url
 
     # --- auth -----------------------------------------------------------------------------------

@@ -176,3 +176,20 @@ def test_layer_seats_are_per_tenant_and_shared_by_its_entries():
         assert three.layers.acquire(blocking=False)
         three.layers.release()
     assert isinstance(remotes.get("plain.test", "x").layers, contextlib.nullcontext)  # not SWR: no seats
+
+
+def test_an_https_registry_that_points_at_plain_http_is_refused():
+    """An upload URL or token realm on http:// from an HTTPS registry would carry the token or the
+    credentials in clear: refused (not retried), whoever sent it; an HTTP registry's own URLs pass."""
+    tls = RegistryClient("https://reg.test", None, name="reg.test", allowed_hosts=set())
+    assert tls.url("https://reg.test/v2/a/blobs/uploads/1?_state=x") == "https://reg.test/v2/a/blobs/uploads/1?_state=x"
+    for url in ("http://reg.test/v2/a/blobs/uploads/1", "HTTP://reg.test/v2/", "ftp://reg.test/x"):
+        with pytest.raises(TransferError, match="refused, the credentials would go unencrypted") as err:
+            tls.url(url)
+        assert err.value.code == "UPSTREAM_ERROR" and err.value.transient is False
+    assert RegistryClient("http://plain.test", None).url("http://plain.test/v2/x") == "http://plain.test/v2/x"
+    downgrade = {"WWW-Authenticate": 'Bearer realm="http://reg.test/token",service="reg"'}
+    session = Scripted(lambda m, u, kw: response(401, downgrade))
+    with pytest.raises(TransferError, match="http://reg.test from HTTPS"):
+        RegistryClient("https://reg.test", session, name="reg.test").challenge()
+    assert [c[1] for c in session.calls] == ["https://reg.test/v2/"]  # no credentials went to the realm
