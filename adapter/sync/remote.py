@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -127,7 +128,7 @@ class Remote:
             found += resp.json().get("tags") or []
             link = resp.headers.get("Link", "")
             path = link[link.find("<") + 1:link.find(">")] if "rel=\"next\"" in link else ""
-            path = self.client.url(path) if path else ""
+            path = urljoin(self.client.base + "/", path) if path else ""  # call() checks where it points
         return found
 
     def manifest(self, repo: str, ref: str, unless: str | None = None) -> tuple[bytes, str] | None:
@@ -144,10 +145,11 @@ class Remote:
         what = f"get blob {digest[:19]} from {self.host}/{repo}"
         resp = self.call("GET", repo, f"blobs/{digest}", "pull", what, ok=(200, 307, 302, 303))
         if resp.status_code != 200:  # storage redirect: follow without our credentials
-            location = resp.headers.get("Location", "")
+            # Not client.url(): storage behind plain HTTP is the source's choice, and no credential of ours goes there.
+            location = urljoin(self.client.base + "/", resp.headers.get("Location", ""))
             resp.close()
             try:
-                resp = self.client.session.get(self.client.url(location), stream=True, verify=self.client.verify,
+                resp = self.client.session.get(location, stream=True, verify=self.client.verify,
                                                timeout=(5, self.client.timeout))
             except requests.RequestException as exc:
                 raise CopyError(f"{what}: {describe(exc)}", retryable=True) from None

@@ -193,3 +193,40 @@ def test_an_https_registry_that_points_at_plain_http_is_refused():
     with pytest.raises(TransferError, match="http://reg.test from HTTPS"):
         RegistryClient("https://reg.test", session, name="reg.test").challenge()
     assert [c[1] for c in session.calls] == ["https://reg.test/v2/"]  # no credentials went to the realm
+
+
+def test_a_storage_redirect_is_followed_to_plain_http_without_credentials():
+    """A source on HTTPS may keep its blobs behind plain HTTP storage (a pre-signed URL): the redirect is
+    the source's choice and carries none of our credentials, so it is followed, unlike an upload URL."""
+    class Storage(Scripted):
+        def get(self, url, **kwargs):
+            self.calls.append(("GET-redirect", url, kwargs))
+            return response(200, {"Content-Length": "4"}, b"blob")
+
+    def answer(method, url, kw):
+        if url.endswith("/v2/"):
+            return response(200)
+        return response(307, {"Location": "http://storage.test/b/1?X-Sig=abc"})
+
+    session = Storage(answer)
+    remote = Remote("src.test", RegistryClient("https://src.test", session), None)
+    body = remote.open_blob("org/app", "sha256:" + "b" * 64)
+    assert body.length == 4 and body.resp.status_code == 200
+    method, url, kwargs = session.calls[-1]
+    assert (method, url) == ("GET-redirect", "http://storage.test/b/1?X-Sig=abc")
+    assert "headers" not in kwargs and "auth" not in kwargs
+
+
+def test_a_tag_list_page_on_plain_http_from_https_fails_as_a_copy_error():
+    """The next page of a tag list carries the token: on http:// from HTTPS it is refused, and the refusal
+    is the sync's own error (not retried), not an exception from below."""
+    def answer(method, url, kw):
+        if url.endswith("/v2/"):
+            return response(200)
+        return response(200, {"Link": '<http://src.test/v2/org/app/tags/list?n=1000&last=a>; rel="next"'},
+                        b'{"tags": ["a"]}')
+
+    remote = Remote("src.test", RegistryClient("https://src.test", Scripted(answer)), None)
+    with pytest.raises(CopyError, match="from HTTPS: refused") as err:
+        remote.tags("org/app")
+    assert err.value.retryable is False
