@@ -69,14 +69,35 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
             return create_app(config, budget_file=budget_file, instance_key=key, login_file=login_file,
                               seats_file=seats_file)
 
+    master = os.getpid()
     try:
         Application().run()
+    except SystemExit as end:
+        if os.getpid() != master:
+            _worker_exit(end.code)
+        raise
     finally:
-        for path in created:
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            elif os.path.exists(path):
-                os.unlink(path)
+        if os.getpid() == master:
+            _remove(created)
+
+
+def _worker_exit(code) -> None:
+    """Ends a gunicorn worker here. gunicorn ends its workers with SystemExit, which would unwind through
+    the frames the worker inherited from the fork: this function's cleanup (the files the instance's other
+    workers still use) and its callers' (`swr-bridge run` would stop the sandbox for everyone)."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.unlink(path)
 
 
 @click.command()
