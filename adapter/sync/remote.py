@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
-from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -128,7 +127,7 @@ class Remote:
             found += resp.json().get("tags") or []
             link = resp.headers.get("Link", "")
             path = link[link.find("<") + 1:link.find(">")] if "rel=\"next\"" in link else ""
-            path = urljoin(self.client.base + "/", path) if path else ""  # call() checks where it points
+            path = self.client.resolve(path) if path else ""  # call() checks where it points
         return found
 
     def manifest(self, repo: str, ref: str, unless: str | None = None) -> tuple[bytes, str] | None:
@@ -146,7 +145,7 @@ class Remote:
         resp = self.call("GET", repo, f"blobs/{digest}", "pull", what, ok=(200, 307, 302, 303))
         if resp.status_code != 200:  # storage redirect: follow without our credentials
             # Not client.url(): storage behind plain HTTP is the source's choice, and no credential of ours goes there.
-            location = urljoin(self.client.base + "/", resp.headers.get("Location", ""))
+            location = self.client.resolve(resp.headers.get("Location", ""))
             resp.close()
             try:
                 resp = self.client.session.get(location, stream=True, verify=self.client.verify,

@@ -68,11 +68,16 @@ class RegistryClient:
         return self.error_class(code, message, status=status)
 
     # --- urls -----------------------------------------------------------------------------------
+    def resolve(self, path_or_url: str) -> str:
+        """A path (or a URL) the registry sent, as an absolute URL, unchecked: for what carries none of
+        our credentials (a storage redirect), or what url() checks later."""
+        return urljoin(self.base + "/", path_or_url)
+
     def url(self, path_or_url: str) -> str:
         """An absolute URL on this registry; with allowed_hosts, refuses hosts not listed (no SSRF), and
         from an HTTPS registry refuses plain HTTP (an upload URL or token realm that would carry the
         credentials unencrypted: a proxy that forgot X-Forwarded-Proto, or worse)."""
-        url = urljoin(self.base + "/", path_or_url)
+        url = self.resolve(path_or_url)
         parts = urlsplit(url)
         if self.allowed_hosts is not None and parts.netloc not in self.allowed_hosts:
             raise self.fail("UPSTREAM_ERROR", "upstream pointed at a host that is not configured", 502)
