@@ -15,6 +15,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from adapter.swr.credentials import OTC_REGIONS
 from adapter.swr.mapping import MappingRule, MappingRuleSchema
 from adapter.throttle import BandwidthPolicy, BandwidthSchema
+from adapter.transfer.blacklist import BLACKLIST_SECONDS
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_size
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
 from provisioning.schemakit import Converted
@@ -46,6 +47,7 @@ class SwrConfig:
     timeout: float = 30.0
     max_layer_size: int = LAYER_LIMIT  # SWR's per-layer limit: a blob known to be larger is refused at once
     max_concurrent_layers: int | None = MAX_CONCURRENT_LAYERS  # upload seats per SWR tenant (None: no seats)
+    blacklist_hold: float = BLACKLIST_SECONDS  # after SWR's blacklist refusal, an account's calls fail unsent this long
 
     @property
     def verify(self) -> bool | str:
@@ -139,6 +141,8 @@ class SwrSchema(_Strict):
     # SWR's "at most 20 layers pushed at once" per tenant: layer uploads beyond it wait for a seat.
     max_concurrent_layers = fields.Integer(load_default=MAX_CONCURRENT_LAYERS, allow_none=True,
                                            validate=validate.Range(min=1, max=1000))
+    # SWR's blacklist lasts 30 minutes: an account it refused is answered 429 without asking SWR that long.
+    blacklist_hold = fields.Float(load_default=BLACKLIST_SECONDS, validate=validate.Range(min=0, max=86400))
 
 
 class PinnedClientSchema(_Strict):

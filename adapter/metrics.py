@@ -68,6 +68,8 @@ LOGIN_REFUSED = Counter(f"{PREFIX}_login_refused", "Pass-through logins refused,
                         "address failed too often; busy: too many SWR logins at once).", ["reason"])
 SWR_LOGINS = Counter(f"{PREFIX}_swr_logins", "Logins the endpoint asked SWR for, by result (ok, refused).",
                      ["result"])
+SWR_BLACKLISTED = Counter(f"{PREFIX}_swr_blacklisted", "Times SWR's blacklist refused an account (its calls then "
+                          "fail unsent for swr.blacklist_hold seconds).")
 PRUNED = Counter(f"{PREFIX}_webhook_rows_pruned", "Webhook store rows deleted by retention, by table "
                  "(events, summaries, deliveries).", ["table"])
 _TOKEN_HIT, _TOKEN_MISS = TOKEN_CACHE.labels(result="hit"), TOKEN_CACHE.labels(result="miss")

@@ -6,6 +6,7 @@ from flask import Response, json
 
 from adapter.transfer import errors as transfer_errors
 from adapter.transfer.errors import TransferError
+from adapter.transfer.limits import ceil_seconds
 
 API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 
@@ -29,7 +30,11 @@ class RegistryError(TransferError):
     @classmethod
     def of(cls, exc: TransferError) -> RegistryError:
         """The answer to give for a failure of the transfer core (a RegistryError already is one)."""
-        return exc if isinstance(exc, cls) else cls(exc.code, exc.message, status=exc.status)
+        if isinstance(exc, cls):
+            return exc
+        err = cls(exc.code, exc.message, status=exc.status)
+        err.retry_after = exc.retry_after
+        return err
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
@@ -41,6 +46,8 @@ class RegistryError(TransferError):
         resp = Response(json.dumps(self.body()), status=self.status, mimetype="application/json")
         for key, value in self.headers.items():
             resp.headers[key] = value
+        if self.retry_after and "Retry-After" not in self.headers:
+            resp.headers["Retry-After"] = str(ceil_seconds(self.retry_after))
         resp.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
         return resp
 

@@ -34,7 +34,8 @@ class RegistryService:
         self.session = session or _pooled_session()
         self.session.trust_env = False  # proxies from env must not redirect SWR traffic
         hosts = {urlsplit(u).netloc for u in (registry, api, dockyard)}
-        self.upstream = Upstream(registry, hosts, self.session, swr.timeout, swr.verify)
+        self.upstream = Upstream(registry, hosts, self.session, swr.timeout, swr.verify,
+                                 blacklist_hold=swr.blacklist_hold)
         self.box = TokenBox(instance_key or instance_key_from_env(config.instance_key_env))
         self.auth = Authenticator(config, self.box, self.upstream.login, login_file)
         self.orgs = _Organizations(api, dockyard, self.session, swr.timeout, config.organizations.auto_create)

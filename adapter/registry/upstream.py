@@ -13,6 +13,7 @@ from adapter import metrics
 from adapter.registry.errors import RegistryError
 from adapter.swr.principal import Principal
 from adapter.transfer.auth import parse_challenge
+from adapter.transfer.blacklist import BLACKLIST_SECONDS
 from adapter.transfer.client import RegistryClient
 
 __all__ = ["Upstream", "parse_challenge"]
@@ -24,9 +25,9 @@ class Upstream(RegistryClient):
     error_class = RegistryError
 
     def __init__(self, registry_url: str, allowed_hosts: set[str], session: requests.Session,
-                 timeout: float = 30.0, verify=True):
+                 timeout: float = 30.0, verify=True, blacklist_hold: float = BLACKLIST_SECONDS):
         super().__init__(registry_url, session, name="SWR", timeout=timeout, verify=verify,
-                         allowed_hosts=allowed_hosts, bearer_only=True)
+                         allowed_hosts=allowed_hosts, bearer_only=True, blacklist_hold=blacklist_hold)
 
     def creds_of(self, principal: Principal) -> tuple[str, str]:
         return principal.access_id, principal.password
@@ -38,6 +39,11 @@ class Upstream(RegistryClient):
 
     def on_token(self, hit: bool) -> None:
         metrics.token_cache(hit=hit)
+
+    def on_blacklist(self, user: str, held: bool) -> None:
+        if held:
+            metrics.SWR_BLACKLISTED.inc()
+        super().on_blacklist(user, held)
 
     def on_error(self, kind: str) -> None:
         metrics.UPSTREAM_ERRORS.labels(target="registry", kind=kind).inc()

@@ -6,11 +6,12 @@ import base64
 import binascii
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from adapter.sandbox import errors
+from adapter.sandbox.blacklist import Blacklist
 from adapter.sandbox.catalog import CatalogError, RegistryCatalog
 from adapter.sandbox.errors import SwrError
 from adapter.sandbox.state import (
@@ -34,6 +35,7 @@ class SandboxContext:
     issuer: TokenIssuer
     catalog: RegistryCatalog
     registry_host: str = "127.0.0.1"
+    blacklist: Blacklist = field(default_factory=lambda: Blacklist(None))
 
 
 def context() -> SandboxContext:
@@ -153,6 +155,10 @@ def registry_token():
     if service is not None and service != context().issuer.service:
         raise errors.bad_request("Invalid service", f"service must be {context().issuer.service!r}")
     tenant = basic_tenant()
+    left = context().blacklist.login(tenant.access_id) if tenant else None
+    if left is not None:
+        log.info("registry login refused for %r: blacklisted", tenant.access_id)
+        raise errors.blacklisted(left)
     try:
         # Several scopes may come as repeated params or space-separated in one.
         scopes = [parse_scope(s) for raw in request.args.getlist("scope") for s in raw.split()]

@@ -43,11 +43,14 @@ def _tenant_specs(flags) -> list[str]:
               help="registry requests per second per tenant before 503 + Retry-After, as SWR's limit (0: none)")
 @click.option("--max-concurrent-layers", default=20, show_default=True, type=click.IntRange(0),
               help="layer uploads in flight per tenant before 503 + Retry-After, as SWR's limit (0: none)")
+@click.option("--blacklist-logins", default=600, show_default=True, type=click.IntRange(0),
+              help="token requests of a tenant within a minute before it is blacklisted for 30 minutes "
+                   "(403 'Not allow to login, upload or download image'), as SWR does (0: never)")
 @click.option("--no-registry-host-api", is_flag=True,
               help="serve /dockyard and the token service only on the API port (SWR serves them on the registry host)")
 @click.pass_context
 def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota, accept_oci_index, max_layer_size, push_rate,
-            max_concurrent_layers, no_registry_host_api):
+            max_concurrent_layers, blacklist_logins, no_registry_host_api):
     """Run a local SWR stand-in (docker-registry + token service + management API).
 
     Prints one JSON line {"registry", "api", "dockyard", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
@@ -67,7 +70,8 @@ def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota, accept_o
         box = Sandbox(data_dir, registry_port=registry_port, api_port=api_port, tenants=specs,
                       org_quota=org_quota,
                       strict=Strictness(not accept_oci_index, max_layer_size or None, push_rate or None,
-                                        not no_registry_host_api, max_concurrent_layers or None))
+                                        not no_registry_host_api, max_concurrent_layers or None,
+                                        blacklist_logins or None))
     except CredentialError as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant / SWR_SANDBOX_TENANTS") from None
     stop = threading.Event()

@@ -28,6 +28,7 @@ APIGW_AUTH = "APIGW.0301"
 APIGW_NO_API = "APIGW.0101"
 
 SWR, REGISTRY, APIGW = "swr", "registry", "apigw"
+DISTRIBUTION = "distribution"  # {"errors": [{"code", "message", "detail"}]}, as docker-registry words them
 
 
 class SwrError(Exception):
@@ -43,6 +44,13 @@ def unauthorized(detail: str = "") -> SwrError:
     return SwrError(401, AUTHENTICATE, "Authenticate Error", detail, shape=REGISTRY)
 
 
+def blacklisted(seconds: float) -> SwrError:
+    """A blacklisted tenant's answer, on the token service as on the registry (see adapter/sandbox/blacklist.py)."""
+    from adapter.transfer.blacklist import BLACKLIST_MESSAGE
+
+    return SwrError(403, "DENIED", BLACKLIST_MESSAGE, f"blacklisted for {seconds:.0f} s more", shape=DISTRIBUTION)
+
+
 def apigw_unauthorized(reason: str) -> SwrError:
     return SwrError(401, APIGW_AUTH, f"Incorrect IAM authentication information: {reason}", shape=APIGW)
 
@@ -54,6 +62,8 @@ def bad_request(message: str, detail: str = "") -> SwrError:
 def body_of(err: SwrError):
     if err.shape == APIGW:
         return {"error_code": err.code, "error_msg": err.message, "request_id": uuid.uuid4().hex}
+    if err.shape == DISTRIBUTION:
+        return {"errors": [{"code": err.code, "message": err.message, "detail": err.detail}]}
     entry = {"errorCode": err.code, "errorMessage": err.message}
     if err.detail:
         entry["detail"] = err.detail

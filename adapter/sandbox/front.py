@@ -3,8 +3,9 @@
 On SWR's registry host (swr.md §4.5, §5.1, §6.3): an OCI image index is refused on manifest PUT
 (400 MANIFEST_INVALID "Invalid image, fail to parse 'manifest.json'"); a layer over the size limit is
 refused (413); a tenant's registry requests above the rate get 503 with Retry-After, and so does a
-tenant's layer upload beyond the 20 it may have in flight at once; the token service and /dockyard
-answer there too. Everything else streams to docker-registry and back.
+tenant's layer upload beyond the 20 it may have in flight at once; a blacklisted tenant gets 403 DENIED
+(adapter/sandbox/blacklist.py); the token service and /dockyard answer there too. Everything else streams
+to docker-registry and back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import jwt
 import requests
 from werkzeug.wsgi import get_input_stream
 
+from adapter.sandbox.blacklist import BLACKLIST_LOGINS, Blacklist
+from adapter.transfer.blacklist import BLACKLIST_MESSAGE, BLACKLIST_SECONDS
 from adapter.transfer.convert import REFUSED_MESSAGE, is_oci_index
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, PUSH_RATE, ceil_seconds, human_size
 
@@ -38,11 +41,13 @@ class Strictness:
     push_rate: float | None = PUSH_RATE
     api_on_registry: bool = True  # /dockyard and the token service on the registry address too
     max_concurrent_layers: int | None = MAX_CONCURRENT_LAYERS  # layer uploads in flight per tenant
+    blacklist_logins: int | None = BLACKLIST_LOGINS  # token requests per minute before a tenant is blacklisted
+    blacklist_seconds: float = BLACKLIST_SECONDS  # how long it then stays so
 
     @property
     def needs_front(self) -> bool:
         return bool(self.refuse_oci_index or self.max_layer_size or self.push_rate or self.api_on_registry
-                    or self.max_concurrent_layers)
+                    or self.max_concurrent_layers or self.blacklist_logins)
 
 
 class TenantRate:
@@ -114,8 +119,9 @@ def _error(start_response, status: str, code: str, message: str, detail: str = "
 class Front:
     """The WSGI app on the registry address; `backend` is docker-registry's URL once it runs."""
 
-    def __init__(self, api_app, strict: Strictness, issuer):
+    def __init__(self, api_app, strict: Strictness, issuer, blacklist: Blacklist | None = None):
         self.api_app, self.strict, self.issuer = api_app, strict, issuer
+        self.blacklist = blacklist or Blacklist(None)
         self.backend: str | None = None
         self.rates = TenantRate(strict.push_rate)
         self.uploads = TenantUploads(strict.max_concurrent_layers)
@@ -153,6 +159,10 @@ class Front:
     def _registry(self, environ, start_response, path: str):
         method = environ["REQUEST_METHOD"]
         tenant = self._tenant(environ)
+        left = self.blacklist.blocked(tenant) if tenant else None
+        if left is not None:
+            return _error(start_response, "403 Forbidden", "DENIED", BLACKLIST_MESSAGE,
+                          f"blacklisted for {left:.0f} s more", head=method == "HEAD")
         if tenant and path.count("/") > 2:
             wait = self.rates.admit(tenant)
             if wait is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from adapter.sandbox.api import SandboxContext, create_app
+from adapter.sandbox.blacklist import Blacklist
 from adapter.sandbox.catalog import RegistryCatalog
 from adapter.sandbox.front import Front, Strictness
 from adapter.sandbox.registry import RegistryProcess, RegistryStartError, free_port, registry_config
@@ -51,6 +52,7 @@ class Sandbox:
         self._registry_port, self._api_port = registry_port, api_port
         self._server = self._thread = self._registry = None
         self.state = self.issuer = None
+        self.blacklist: Blacklist | None = None  # the tenants SWR's blacklist holds (tests block and lift them)
 
     @property
     def registry_url(self) -> str:
@@ -86,7 +88,9 @@ class Sandbox:
         self.state = SandboxState(self.data_dir / "state.json", self.tenants, self.org_quota)
         self.issuer = TokenIssuer.in_directory(self.data_dir / "certs")
         catalog = RegistryCatalog(self.issuer, storage=self.data_dir / "registry")
-        ctx = SandboxContext(self.state, self.issuer, catalog)
+        ctx = SandboxContext(self.state, self.issuer, catalog,
+                             blacklist=Blacklist(self.strict.blacklist_logins, self.strict.blacklist_seconds))
+        self.blacklist = ctx.blacklist
         try:
             app = create_app(ctx)
             self._server = KeepAliveServer("127.0.0.1", self._api_port, app)
@@ -95,7 +99,7 @@ class Sandbox:
             self._thread.start()
             _RUNNING.add(self)
             if self.strict.needs_front:
-                self.front = Front(app, self.strict, self.issuer)
+                self.front = Front(app, self.strict, self.issuer, ctx.blacklist)
                 self._front_server = KeepAliveServer("127.0.0.1", self._registry_port, self.front, QuietHandler)
                 self._front_thread = threading.Thread(target=self._front_server.serve_forever,
                                                       name="swr-sandbox-registry", daemon=True)

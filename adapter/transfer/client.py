@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import math
 import threading
+import time
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from adapter.transfer.auth import TokenCache, parse_challenge
+from adapter.transfer.blacklist import BLACKLIST_MESSAGE, BLACKLIST_SECONDS, Holds, is_blacklisted
 from adapter.transfer.errors import TransferError, unresolved
 
 __all__ = ["Creds", "RegistryClient", "TransferError"]
 
 Creds = tuple[str, str] | None
+log = logging.getLogger(__name__)
 
 
 def basic_authorization(username: str, password: str) -> str:
@@ -33,12 +38,15 @@ class RegistryClient:
 
     With `allowed_hosts`, every URL (the token realm included) must be on one of those hosts (no SSRF).
     With `bearer_only`, a registry that does not offer a Bearer challenge is an error.
+    An account that SWR's blacklist refused is held for `blacklist_hold` seconds (adapter/transfer/blacklist.py):
+    its calls fail at once, unsent.
     """
 
     error_class: type[Exception] = TransferError
 
     def __init__(self, base_url: str, session: requests.Session, *, name: str = "registry",
-                 timeout: float = 30.0, verify=True, allowed_hosts=None, bearer_only: bool = False):
+                 timeout: float = 30.0, verify=True, allowed_hosts=None, bearer_only: bool = False,
+                 blacklist_hold: float = BLACKLIST_SECONDS):
         self.base = base_url.rstrip("/")
         self.name, self.session, self.timeout, self.verify = name, session, timeout, verify
         self.allowed_hosts = None if allowed_hosts is None else set(allowed_hosts) | {urlsplit(self.base).netloc}
@@ -48,6 +56,7 @@ class RegistryClient:
         self._challenge: tuple[str, str] | None = None
         self._challenge_lock = threading.Lock()
         self.tokens = TokenCache()
+        self.holds = Holds(blacklist_hold)
 
     @property
     def token_hits(self) -> int:
@@ -59,6 +68,15 @@ class RegistryClient:
 
     def on_error(self, kind: str) -> None:
         """Called when a call fails: timeout, unreachable, protocol or http_5xx."""
+
+    def on_blacklist(self, user: str, held: bool) -> None:
+        """Called when a hold on `user` starts (SWR's blacklist answered) and when a call finds it ended."""
+        if held:
+            log.warning("%s blacklisted %s (%r): its calls fail unsent for %.0f s", self.name, user,
+                        BLACKLIST_MESSAGE, self.holds.seconds)
+        else:
+            log.warning("the hold on %s after %s's blacklist has ended: its calls go to %s again", user,
+                        self.name, self.name)
 
     def creds_of(self, who) -> Creds:
         """The (username, password) of a caller; callers here are such pairs already."""
@@ -117,7 +135,9 @@ class RegistryClient:
 
     def login(self, who) -> bool:
         """True when the token service accepts the credentials (a token request without scope)."""
+        self._check_hold(who)
         resp = self.fetch_token(who, [])
+        self._check_blacklist(who, resp)
         if resp.status_code in (401, 403):
             return False
         if resp.status_code != 200:
@@ -153,7 +173,9 @@ class RegistryClient:
             self._fetch(who, scopes, [self._key(who, [scope]) for scope in scopes])
 
     def _fetch(self, who, scopes: list[str], keys: list[str]) -> str:
+        self._check_hold(who)
         resp = self.fetch_token(who, scopes)
+        self._check_blacklist(who, resp)
         if resp.status_code in (401, 403):
             raise self.fail("UNAUTHORIZED", f"{self.name} refused the credentials", 401)
         if resp.status_code != 200:
@@ -181,6 +203,7 @@ class RegistryClient:
         a cached token may predate the repository's organization (made meanwhile by another transfer), and
         a registry grants a token only the access that existed when it was issued."""
         url = self.url(path_or_url)
+        self._check_hold(who)
         hdrs = dict(headers or {})
         auth = self.authorization(who, scopes)
         if auth:
@@ -190,7 +213,44 @@ class RegistryClient:
             resp.close()
             hdrs["Authorization"] = self.authorization(who, scopes, fresh=True)
             resp = self._send(method, url, headers=hdrs, data=data, params=params, stream=stream)
+        if resp.status_code in (401, 403) and not stream:  # a streamed answer's body is the caller's to read
+            self._check_blacklist(who, resp)
         return resp
+
+    # --- SWR's blacklist --------------------------------------------------------------------------
+    def _check_blacklist(self, who, resp: requests.Response) -> None:
+        """Raises when the answer is SWR's blacklist refusal, and holds the account from now on."""
+        if not is_blacklisted(resp.status_code, resp.content):
+            return
+        user = self._user(who)
+        if self.holds.seconds and self.holds.start(user):
+            self.on_blacklist(user, True)
+        raise self._held_error(user, self.holds.left(user) or 0.0)
+
+    def _check_hold(self, who) -> None:
+        if not self.holds.seconds:
+            return
+        user = self._user(who)
+        left = self.holds.left(user)
+        if left:
+            raise self._held_error(user, left)
+        if left == 0.0:
+            self.on_blacklist(user, False)
+
+    def _user(self, who) -> str:
+        creds = self.creds_of(who)
+        return creds[0] if creds else ""
+
+    def _held_error(self, user: str, left: float) -> Exception:
+        then = "try again in 30 minutes"
+        if left:
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + left))
+            then = f"nothing more is sent for this account until {until} (in {math.ceil(left / 60)} min)"
+        err = self.fail("TOOMANYREQUESTS", f"{self.name} has blacklisted {user or 'the anonymous caller'} "
+                        f"({BLACKLIST_MESSAGE!r}), as it does for 30 minutes after too many logins or "
+                        f"concurrent uploads; {then}", 429)
+        err.transient, err.retry_after = False, left or BLACKLIST_SECONDS
+        return err
 
     def _send(self, method, url, *, headers, data=None, params=None, stream=True, auth=None):
         if self.pacer is not None:

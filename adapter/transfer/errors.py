@@ -14,6 +14,7 @@ class TransferError(Exception):
         super().__init__(message)
         self.code, self.message, self.status = code, message, status or 502
         self.transient = self.status >= 500 if transient is None else transient
+        self.retry_after: float | None = None  # seconds, when the caller should be told when to try again
 
 
 def unresolved(exc: BaseException) -> bool:

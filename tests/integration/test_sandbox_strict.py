@@ -137,7 +137,7 @@ def test_a_tenant_has_at_most_20_layer_uploads_in_flight(tmp_path):
 
 def test_each_check_can_be_turned_off(tmp_path):
     lenient = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False,
-                         max_concurrent_layers=None)
+                         max_concurrent_layers=None, blacklist_logins=None)
     with Sandbox(tmp_path / "sbx", strict=lenient) as box:
         assert box.front is None and box.registry_url == box._registry.url  # docker-registry itself
         tenant = box.tenants[0]
@@ -150,3 +150,4 @@ def test_each_check_can_be_turned_off(tmp_path):
         index = images.build_index(tmp_path / "oci2", "multi")
         assert images.push(index, f"{_host(box)}/lenient/app:multi", _creds(tenant)).returncode == 0
     assert TEST_STRICT.refuse_oci_index and TEST_STRICT.max_layer_size and TEST_STRICT.max_concurrent_layers == 20
+    assert TEST_STRICT.blacklist_logins == 600
