@@ -163,7 +163,8 @@ class Gunicorn:
     def start(self) -> Gunicorn:
         import sys
 
-        env = {**os.environ, "SWR_BRIDGE_CONFIG": str(self.config_path)}
+        # Each worker's private budget and seats files go where the test's files are: kill9() leaves them.
+        env = {**os.environ, "SWR_BRIDGE_CONFIG": str(self.config_path), "TMPDIR": str(self.log_path.parent)}
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(self.workers), "--threads",
