@@ -94,8 +94,13 @@ def start_upload(name: str) -> Response:
 def _mount(name: str, dest: str, digest: str, source: str) -> Response | None:
     svc, principal = service(), grant().principal
     wanted = scopes(dest, "push") + scopes(source, "pull")
-    resp = svc.upstream.request(principal, "POST", f"/v2/{dest}/blobs/uploads/", wanted,
-                                params={"mount": digest, "from": source}, stream=False)
+    try:
+        resp = svc.upstream.request(principal, "POST", f"/v2/{dest}/blobs/uploads/", wanted,
+                                    params={"mount": digest, "from": source}, stream=False)
+    except RegistryError as exc:
+        if exc.status != 401:
+            raise
+        return None  # no token for both: the source's organization does not exist at SWR, say; upload instead
     if resp.status_code == 201:
         return _created(name, digest)
     if resp.status_code == 202 and "Location" in resp.headers:

@@ -138,6 +138,16 @@ def _grant(tenant: Tenant | None, scope: Scope) -> dict | None:
     return scope.claim(allowed) if allowed else None
 
 
+def _refuse_missing_organizations(scopes: list[Scope]) -> None:
+    """SWR's token service refuses a repository scope in an organization that does not exist: 401 DENIED
+    "Image organization does not exist" (swr.md §6.1, observed on Huawei Cloud). One such scope refuses the
+    whole request; SWR's behaviour with several scopes is not documented, and this is the strict reading."""
+    for scope in scopes:
+        namespace, sep, rest = scope.name.partition("/")
+        if scope.type == "repository" and sep and rest and context().state.organization(namespace) is None:
+            raise SwrError(401, "DENIED", "Image organization does not exist", namespace, shape=errors.DISTRIBUTION)
+
+
 def _valid_destination(name: str) -> bool:
     from adapter.swr.naming import NamingError, check_destination
 
@@ -164,6 +174,8 @@ def registry_token():
         scopes = [parse_scope(s) for raw in request.args.getlist("scope") for s in raw.split()]
     except ScopeError as exc:
         raise errors.bad_request("Invalid scope", str(exc)) from None
+    if tenant is not None:
+        _refuse_missing_organizations(scopes)
     access = [claim for claim in (_grant(tenant, s) for s in scopes) if claim]
     token, issued = context().issuer.mint(tenant.access_id if tenant else "", access)
     return jsonify(token=token, access_token=token, expires_in=context().issuer.ttl, issued_at=rfc3339(issued))

@@ -186,8 +186,14 @@ class Front:
         return self._checked(environ, start_response, method, path)
 
     def _checked(self, environ, start_response, method: str, path: str):
-        """SWR's refusals of a manifest or layer, then docker-registry."""
+        """SWR's refusals of a manifest or layer, and its answers that docker-registry words otherwise; then
+        docker-registry."""
         body = None
+        if path == "/v2/_catalog":  # swr.md §6.1: "/v2/_catalog is not supported (404)"
+            return _error(start_response, "404 Not Found", "UNSUPPORTED", "the registry catalog is not supported",
+                          head=method == "HEAD")
+        if method == "GET" and path.endswith("/tags/list"):
+            return self._tags(environ, start_response, path)
         if method == "PUT" and "/manifests/" in path:
             body = get_input_stream(environ).read(MAX_MANIFEST + 1)
             content_type = environ.get("CONTENT_TYPE", "")
@@ -199,6 +205,30 @@ class Front:
                 return _error(start_response, "413 Request Entity Too Large", "SIZE_INVALID", refused,
                               "SVCSTG.SWR.4131001")
         return self._forward(environ, start_response, method, path, body)
+
+    def _tags(self, environ, start_response, path: str):
+        """A repository without tags (or none at all) lists `"tags": null` with 200 (swr.md §6.1), where
+        docker-registry answers 404 NAME_UNKNOWN."""
+        captured = {}
+
+        def keep(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        answer = self._forward(environ, keep, "GET", path, None)
+        if not captured["status"].startswith("404"):
+            start_response(captured["status"], captured["headers"])
+            return answer
+        body = b"".join(answer)
+        if hasattr(answer, "close"):
+            answer.close()
+        if b"NAME_UNKNOWN" not in body:
+            start_response(captured["status"], captured["headers"])
+            return [body]
+        name = path[len("/v2/"):-len("/tags/list")]
+        out = json.dumps({"name": name, "tags": None}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out))),
+                                  ("Docker-Distribution-Api-Version", "registry/2.0")])
+        return [out]
 
     def _too_large(self, environ) -> str | None:
         limit = self.strict.max_layer_size

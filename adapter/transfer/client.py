@@ -20,7 +20,7 @@ import requests
 
 from adapter.transfer.auth import TokenCache, parse_challenge
 from adapter.transfer.blacklist import BLACKLIST_MESSAGE, BLACKLIST_SECONDS, Holds, is_blacklisted
-from adapter.transfer.errors import TransferError, unresolved
+from adapter.transfer.errors import TransferError, unresolved, upstream_error
 
 __all__ = ["Creds", "RegistryClient", "TransferError"]
 
@@ -176,8 +176,9 @@ class RegistryClient:
         self._check_hold(who)
         resp = self.fetch_token(who, scopes)
         self._check_blacklist(who, resp)
-        if resp.status_code in (401, 403):
-            raise self.fail("UNAUTHORIZED", f"{self.name} refused the credentials", 401)
+        if resp.status_code in (401, 403):  # the words of the refusal say why ("Image organization does not exist")
+            said = upstream_error(resp.status_code, resp.content).message if resp.content else f"{resp.status_code}"
+            raise self.fail("UNAUTHORIZED", f"{self.name} refused the token request ({said})", 401)
         if resp.status_code != 200:
             raise self.fail("UPSTREAM_ERROR", f"{self.name} token service answered {resp.status_code}", 502)
         data = resp.json()

@@ -151,3 +151,22 @@ def test_each_check_can_be_turned_off(tmp_path):
         assert images.push(index, f"{_host(box)}/lenient/app:multi", _creds(tenant)).returncode == 0
     assert TEST_STRICT.refuse_oci_index and TEST_STRICT.max_layer_size and TEST_STRICT.max_concurrent_layers == 20
     assert TEST_STRICT.blacklist_logins == 600
+
+
+def test_swr_answers_to_a_missing_organization_the_catalog_and_an_empty_repository(sandbox, new_org):
+    """swr.md §6.1: a token for an organization that does not exist is refused (401 DENIED "Image
+    organization does not exist"), /v2/_catalog is not served (404), and tags/list of a repository that
+    holds no tag answers 200 with `"tags": null`; docker-registry on its own would differ in all three."""
+    tenant, org = sandbox.tenants[0], new_org()
+    realm = sandbox.registry_url + "/swr/auth/v2/registry/auth/"
+    refused = requests.get(realm, params={"service": "dockyard", "scope": f"repository:{org}x/app:pull"},
+                           auth=(tenant.access_id, tenant.login_key), timeout=10)
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["message"] == "Image organization does not exist"
+    catalog = requests.get(sandbox.registry_url + "/v2/_catalog", timeout=10,
+                           headers={"Authorization": "Bearer " + sandbox.token(tenant, "registry:catalog:*")})
+    assert catalog.status_code == 404
+    token = sandbox.token(tenant, f"repository:{org}/empty:pull")
+    tags = requests.get(f"{sandbox.registry_url}/v2/{org}/empty/tags/list", timeout=10,
+                        headers={"Authorization": f"Bearer {token}"})
+    assert tags.status_code == 200 and tags.json() == {"name": f"{org}/empty", "tags": None}

@@ -104,10 +104,13 @@ def test_only_owned_existing_organizations_are_granted(box, issuer):
     state.create(ALICE, "team")
     state.create(BOB, "bobs")
     query = "&".join(f"scope={s}" for s in ("repository:team/a:pull", "repository:bobs/b:push,pull",
-                                            "repository:missing/c:pull", "repository:team/Bad:pull",
-                                            "repository:team:pull"))
+                                            "repository:team/Bad:pull", "repository:team:pull"))
     resp = client.get(f"{REALM}?service=dockyard&{query}", headers=login(ALICE))
     assert claims(resp, issuer)["access"] == [{"type": "repository", "name": "team/a", "actions": ["pull"]}]
+    # An organization that does not exist refuses the whole request, as SWR words it (swr.md §6.1).
+    missing = client.get(f"{REALM}?service=dockyard&{query}&scope=repository:missing/c:pull", headers=login(ALICE))
+    assert missing.status_code == 401 and missing.get_json()["errors"][0] == {
+        "code": "DENIED", "message": "Image organization does not exist", "detail": "missing"}
 
 
 def test_catalog_scope_for_tenants_only(box, issuer):

@@ -41,6 +41,25 @@ def test_cross_repository_mount_maps_the_source(make_app, tenant, org):
     assert client.get(f"/v2/{org}/target/blobs/{digest}", headers=auth).data == data
 
 
+def test_a_mount_from_an_organization_swr_does_not_have_falls_back_to_an_upload(make_app, tenant, org):
+    """SWR refuses a token whose scopes name an organization that does not exist (401 DENIED "Image
+    organization does not exist"): the mount cannot be asked for, and the client is told to upload."""
+    client = make_app().test_client()
+    auth = basic(tenant)
+    digest = sha256_digest(b"never uploaded here")
+    resp = client.post(f"/v2/{org}/target/blobs/uploads/?mount={digest}&from=nosuchorg{os.getpid()}/src",
+                       headers=auth)
+    assert resp.status_code == 202 and "/blobs/uploads/" in resp.headers["Location"], resp.get_data(as_text=True)
+
+
+def test_tags_of_a_repository_without_any_are_an_empty_list(make_app, tenant, org):
+    """SWR lists them as `"tags": null` (so does the sandbox); clients get a list they can iterate."""
+    client = make_app().test_client()
+    name = f"{org}/never-pushed"
+    listing = client.get(f"/v2/{name}/tags/list", headers=bearer(client, tenant, name))
+    assert listing.status_code == 200 and listing.get_json() == {"name": name, "tags": []}
+
+
 def test_tags_paging_rewrites_link_and_delete_by_digest(make_app, tenant, org):
     app = make_app(mapping=[{"match": "team/**", "namespace": org, "flatten": "none"}])
     client = app.test_client()
