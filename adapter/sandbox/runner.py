@@ -152,8 +152,7 @@ class Sandbox:
             self._registry.stop()
         for server, thread in ((self._front_server, self._front_thread), (self._server, self._thread)):
             if thread is not None:
-                server.shutdown()
-                thread.join(10)
+                _shutdown(server, thread)
                 server.close_connections()
                 server.server_close()
         self._thread = self._front_thread = None
@@ -199,6 +198,18 @@ class Sandbox:
         return {"registry": self.registry_url, "api": self.api_url, "dockyard": self.dockyard_url,
                 "tenants": [{k: t.as_dict()[k] for k in ("access_id", "ak", "sk", "login_key")}
                             for t in self.tenants]}
+
+
+def _shutdown(server, thread: threading.Thread, timeout: float = 10.0) -> None:
+    """server.shutdown(), which waits without end for its serve_forever loop to say it stopped, bounded: a full
+    test run once hung there for good, its server thread gone. A loop that does not stop is logged and left."""
+    stopper = threading.Thread(target=server.shutdown, name="swr-sandbox-stop", daemon=True)
+    stopper.start()
+    stopper.join(timeout)
+    thread.join(0 if stopper.is_alive() else timeout)
+    if stopper.is_alive() or thread.is_alive():
+        log.warning("sandbox server on port %s did not stop within %.0f s (serve loop %s)", server.server_port,
+                    timeout, "alive" if thread.is_alive() else "gone")
 
 
 def _tenants(tenants) -> list[Tenant]:
