@@ -31,6 +31,10 @@ class Holds:
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def __bool__(self) -> bool:
+        """Whether any account is held (or its end not reported yet): what every call asks first."""
+        return bool(self._until)
+
     def start(self, user: str) -> bool:
         """Holds `user` for `seconds` from now; True when it was not held already (a change of state)."""
         with self._lock:
@@ -42,8 +46,6 @@ class Holds:
     def left(self, user: str) -> float | None:
         """Seconds the hold on `user` lasts yet; None when there is none, 0.0 once when it has just ended
         (so that its end is reported once)."""
-        if not self._until:
-            return None
         with self._lock:
             until = self._until.get(user)
             if until is None:
@@ -53,7 +55,3 @@ class Holds:
                 return left
             del self._until[user]
             return 0.0
-
-    def until(self, user: str) -> float:
-        with self._lock:
-            return self._until.get(user, 0.0)

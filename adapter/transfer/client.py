@@ -229,7 +229,7 @@ class RegistryClient:
         raise self._held_error(user, self.holds.left(user) or 0.0)
 
     def _check_hold(self, who) -> None:
-        if not self.holds.seconds:
+        if not self.holds:  # the common case: one check per call, the caller's name not even looked up
             return
         user = self._user(who)
         left = self.holds.left(user)

@@ -27,7 +27,7 @@ def _sandbox_token(box, tenant, scope: str = "") -> requests.Response:
 
 def test_the_sandbox_lists_a_tenant_that_asks_too_often_and_refuses_its_requests(tmp_path):
     with Sandbox(tmp_path / "sbx", strict=Strictness(push_rate=None, blacklist_logins=3)) as box:
-        tenant, other = box.tenants[0], box.tenants[0]
+        tenant = box.tenants[0]
         box.create_organization(tenant, "listed")
         tokens = [_sandbox_token(box, tenant, "repository:listed/app:pull") for _ in range(3)]
         assert [t.status_code for t in tokens] == [200] * 3
@@ -43,7 +43,6 @@ def test_the_sandbox_lists_a_tenant_that_asks_too_often_and_refuses_its_requests
         box.blacklist.lift(tenant.access_id)
         assert requests.head(f"{box.registry_url}/v2/listed/app/blobs/{MISSING}", headers=bearer,
                              timeout=10).status_code == 404
-    assert other is tenant  # one tenant here; the per-tenant count is the unit test's
 
 
 @pytest.fixture
