@@ -161,11 +161,15 @@ def test_sigterm_lets_an_inflight_upload_finish(sbx, tmp_path):
         def slow_body():
             yield os.urandom(MIB)
             ep.proc.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-            try:
-                requests.get(ep.url + "/healthz", timeout=2)
-            except (requests.ConnectionError, requests.Timeout):
-                refused.append(True)  # no new work once the shutdown began (it queues, then is reset)
+            # The arbiter handles the signal in its own loop, so on a loaded machine a request sent
+            # soon after it may still be served; within seconds, new work must be refused.
+            deadline = time.monotonic() + 10
+            while not refused and time.monotonic() < deadline:
+                time.sleep(0.2)
+                try:
+                    requests.get(ep.url + "/healthz", timeout=2)
+                except (requests.ConnectionError, requests.Timeout):
+                    refused.append(True)  # no new work once the shutdown began (it queues, then is reset)
             for _ in range(6):
                 time.sleep(0.3)
                 yield os.urandom(MIB)
