@@ -9,7 +9,7 @@ from urllib.parse import unquote, unquote_plus, urlencode
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from tests.doubles.harbor.swagger import BASE_PATH, contract
+from tests.doubles.harbor.swagger import BASE_PATH, contract, unknown_to
 
 STATUS_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 409: "CONFLICT", 412: "PRECONDITION",
@@ -81,12 +81,13 @@ def ok() -> Response:
 
 def wire(definition: str, record: dict[str, Any]) -> dict[str, Any]:
     """A record as go-swagger writes it: `_` keys dropped, zero values omitted unless x-omitempty is false
-    or the field is a pointer (x-nullable / x-isnullable / a $ref)."""
+    or the field is a pointer (x-nullable / x-isnullable / a $ref), and fields newer than the Harbor the
+    double plays left out, as that Harbor's model has none of them."""
     props = contract().raw_definitions[definition].get("properties", {})
-    out = {}
+    out, unknown = {}, unknown_to(definition, state().harbor_version)  # an older Harbor has no such field
     for key, value in record.items():
         spec = props.get(key, {})
-        if key.startswith("_") or value is None:
+        if key.startswith("_") or value is None or key in unknown:
             continue
         ref = spec.get("$ref") or spec.get("items", {}).get("$ref")
         if ref and isinstance(value, (dict, list)):

@@ -121,11 +121,17 @@ def _minor(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def unknown_to(definition: str, harbor_version: str) -> frozenset[str]:
+    """The fields of `definition` that a Harbor of `harbor_version` has not got yet."""
+    have = _minor(harbor_version)
+    return frozenset(name for name, since in FIELDS_SINCE.get(definition, {}).items() if have < since)
+
+
 def fields_too_new(definition: str, body: dict[str, Any], harbor_version: str) -> list[str]:
     """Fields in `body` that a Harbor of `harbor_version` does not know: it would drop them silently."""
-    have = _minor(harbor_version)
-    problems = [f"body field {name!r} needs Harbor {since[0]}.{since[1]}, this double plays {harbor_version}"
-                for name, since in FIELDS_SINCE.get(definition, {}).items() if name in body and have < since]
+    since = FIELDS_SINCE.get(definition, {})
+    problems = [f"body field {name!r} needs Harbor {since[name][0]}.{since[name][1]}, this double plays {harbor_version}"
+                for name in sorted(unknown_to(definition, harbor_version) & set(body))]
     if definition == "WebhookPolicy":
         for target in body.get("targets") or []:
             problems += fields_too_new("WebhookTargetObject", target, harbor_version)

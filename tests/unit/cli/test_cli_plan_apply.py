@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import requests
 import yaml
 
+from harbor_client import HarborVersion, parse_version
 from provisioning import marker
+from tests.doubles.harbor import ADMIN
 from tests.unit.cli.helpers import SECRETS, run
 
 
@@ -217,3 +221,37 @@ def test_apply_on_harbor_2_13_says_nothing_about_ids(bridge, harbor_double, harb
     harbor_state.harbor_version = "v2.13.0-0a1b2c3d"
     applied = run("apply", "-f", bridge, "--yes")
     assert applied.exit_code == 0 and "without execution or task ids" not in applied.output
+
+
+# Each release boundary of harbor.md §0, with every gated feature that release has set in the file.
+GATED = {"dest_namespace_replace_count": HarborVersion(2, 3), "speed": HarborVersion(2, 4),
+         "copy_by_chunk": HarborVersion(2, 7), "single_active_replication": HarborVersion(2, 14)}
+RELEASES = [("v2.2.3-aaaaaaaa", {}),
+            ("v2.3.0-aaaaaaaa", {"flatten": "1"}),
+            ("v2.7.0-aaaaaaaa", {"flatten": "1", "bandwidth": "10MiB/s", "copy_by_chunk": True}),
+            ("v2.8.0-aaaaaaaa", {"flatten": "1", "bandwidth": "10MiB/s", "copy_by_chunk": True, "format": "CloudEvents"}),
+            ("v2.14.0-aaaaaaaa", {"flatten": "none", "bandwidth": "10MiB/s", "copy_by_chunk": True,
+                                  "single_active_replication": True, "format": "CloudEvents"})]
+
+
+@pytest.mark.parametrize(("version", "features"), RELEASES, ids=[v.split("-")[0] for v, _ in RELEASES])
+def test_an_applied_file_plans_clean_on_every_release(document, write, harbor_double, harbor_state, version, features):
+    # The double answers as that release does: fields it has not got are absent from every GET, not zero.
+    harbor_state.harbor_version = version
+    rule, hook = document["rules"][0], document["webhooks"][0]
+    for key, value in features.items():
+        if key == "flatten":
+            rule["destination"]["flatten"] = value
+        elif key == "format":
+            hook["format"] = value
+        else:
+            rule[key] = value
+    path = write(document)
+    assert run("apply", "-f", path, "--yes").exit_code == 0
+    before = harbor_double.writes()
+    plan = _plan(path)
+    assert plan["summary"]["create"] == plan["summary"]["update"] == 0, plan["changes"]
+    assert harbor_double.writes() == before
+    (policy,) = requests.get(f"{harbor_double.url}/api/v2.0/replication/policies", auth=ADMIN, timeout=10).json()
+    absent = {"dest_namespace_replace_count", "speed", "copy_by_chunk", "single_active_replication"} - set(policy)
+    assert absent == {name for name, since in GATED.items() if parse_version(version) < since}
