@@ -152,7 +152,7 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
                       schema1=not opts["strict"], format=opts["fmt"], max_layer_size=opts["max_layer_size"] or None)
     reporter = Reporter(log=log)
     for warning in opts["lenient"].warnings:
-        reporter.line(f"warning: {warning}")
+        reporter.warn(warning)
     remotes.announce = reporter.line
     engine = Engine(options, reporter, budget)
     started = time.monotonic()
@@ -174,7 +174,7 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
         engine.close()
         if log:
             log.close()
-    report = summary(results, time.monotonic() - started, opts["dry_run"])
+    report = summary(results, time.monotonic() - started, opts["dry_run"], reporter.warnings)
     if opts.get("shard"):
         report["shard"] = str(opts["shard"])
     written = not opts.get("success_path") or _write_success(opts["success_path"], opts["success_format"], results)
@@ -320,6 +320,8 @@ def report(files, output):
         click.echo(render(merged))
         for twice in merged["overlap"]:
             click.echo(f"  in two shards: {twice['source']} -> {twice['destination']} ({', '.join(twice['files'])})")
+        for warning in merged["warnings"]:
+            click.echo(f"  warning: {warning}")
     if merged["failed"] or merged["overlap"]:
         raise SystemExit(1)
 

@@ -345,7 +345,7 @@ class Engine:
     def _load(self, body: bytes, content_type: str, what: str) -> manifests.Manifest:
         found = manifests.load(body, content_type, what, schema1=self.opt.schema1)
         if found.is_schema1:
-            self.reporter.line(f"warning: {what}: a Docker schema 1 manifest, copied unconverted (as image-syncer "
+            self.reporter.warn(f"{what}: a Docker schema 1 manifest, copied unconverted (as image-syncer "
                                "copies it); --strict refuses it")
         return found
 

@@ -47,6 +47,7 @@ class Reporter:
         self.counts = {"copied": 0, "skipped": 0, "failed": 0, "planned": 0}
         self.blobs = {"uploaded": 0, "mounted": 0, "existing": 0}
         self.retries = 0
+        self.warnings: list[str] = []  # also in the -o json report, where a CI job reads them
         self.started_at = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -110,6 +111,11 @@ class Reporter:
         self.line(f"final pass over {count} failed image(s)")
 
     # --- output ---------------------------------------------------------------------------------
+    def warn(self, text: str) -> None:
+        with self._lock:
+            self.warnings.append(text)
+        self.line(f"warning: {text}")
+
     def line(self, text: str) -> None:
         with self._lock:
             if self.tty:
@@ -137,8 +143,8 @@ class Reporter:
                 self.stream.flush()
 
 
-def summary(results, seconds: float, dry_run: bool = False) -> dict:
-    """The report: counts, bytes, blobs and every image with its outcome (`-o json` prints this)."""
+def summary(results, seconds: float, dry_run: bool = False, warnings: list[str] | None = None) -> dict:
+    """The report: counts, bytes, blobs, the warnings and every image with its outcome (`-o json` prints this)."""
     counts = {k: sum(1 for r in results if r.status == k) for k in ("copied", "skipped", "failed", "planned")}
     blobs = {k: sum(r.blobs[k] for r in results) for k in ("uploaded", "mounted", "existing")}
     images = [{"source": r.source, "destination": r.destination, "status": r.status, "reason": r.reason,
@@ -146,7 +152,7 @@ def summary(results, seconds: float, dry_run: bool = False) -> dict:
     converted = [{"source": r.source, "destination": r.destination, "digest": r.digest, "attestations_dropped": r.dropped}
                  for r in results if r.converted]
     return {"dry_run": dry_run, **counts, "bytes": sum(r.bytes for r in results), "blobs": blobs,
-            "seconds": round(seconds, 3), "converted": converted, "images": images}
+            "seconds": round(seconds, 3), "converted": converted, "warnings": list(warnings or []), "images": images}
 
 
 def to_json(report: dict) -> str:

@@ -68,6 +68,7 @@ COUNTS = ("copied", "skipped", "failed", "planned")
 def _as_report(doc, where: str) -> dict:
     """A shard's `-o json` report as it is, or a success-images file ({source: destination(s)}) as one."""
     if isinstance(doc, dict) and isinstance(doc.get("images"), list) and all(k in doc for k in COUNTS):
+        _check_report(doc, where)
         return doc
     if isinstance(doc, dict) and all(isinstance(v, (str, list)) for v in doc.values()):
         images = [{"source": src, "destination": dst, "status": "done", "reason": "", "digest": "", "bytes": 0}
@@ -77,12 +78,29 @@ def _as_report(doc, where: str) -> dict:
     raise InputError(where, "neither a `sync -o json` report nor an --output-success-images file")
 
 
+def _check_report(doc: dict, where: str) -> None:
+    """A report's fields of the types merge() adds up: a hand-edited or truncated one is named, not a traceback."""
+    for key in (*COUNTS, "bytes"):
+        if not isinstance(doc.get(key, 0), int) or isinstance(doc.get(key, 0), bool):
+            raise InputError(where, f"{key!r} is not a whole number")
+    if not isinstance(doc.get("seconds", 0), (int, float)) or not isinstance(doc.get("blobs") or {}, dict):
+        raise InputError(where, "'seconds' is not a number or 'blobs' not a mapping")
+    if not all(isinstance(v, int) for v in (doc.get("blobs") or {}).values()):
+        raise InputError(where, "'blobs' holds a count that is not a whole number")
+    warnings = doc.get("warnings") or []
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise InputError(where, "'warnings' is not a list of texts")
+    fields = ("source", "destination", "status", "reason")
+    if not all(isinstance(i, dict) and all(isinstance(i.get(f), str) for f in fields) for i in doc["images"]):
+        raise InputError(where, f"an entry of 'images' lacks one of {', '.join(fields)}")
+
+
 def merge(named_docs: list[tuple[str, object]]) -> dict:
     """One report from the shards': counts, bytes and blobs summed, seconds the slowest shard's (they run side
     by side), every image once; an image in two shards' files is listed under `overlap`."""
     merged = {"shards": len(named_docs), "dry_run": False, **dict.fromkeys(COUNTS, 0), "done": 0, "bytes": 0,
               "blobs": dict.fromkeys(("uploaded", "mounted", "existing"), 0), "seconds": 0.0, "overlap": [],
-              "images": []}
+              "warnings": [], "images": []}
     seen: dict[tuple[str, str], str] = {}
     for where, doc in named_docs:
         report = _as_report(doc, where)
@@ -92,6 +110,7 @@ def merge(named_docs: list[tuple[str, object]]) -> dict:
         for key, value in (report.get("blobs") or {}).items():
             merged["blobs"][key] = merged["blobs"].get(key, 0) + int(value)
         merged["seconds"] = max(merged["seconds"], float(report.get("seconds", 0)))
+        merged["warnings"] += [f"{where}: {text}" for text in report.get("warnings") or []]
         for image in report["images"]:
             pair = (image["source"], image["destination"])
             if pair in seen:

@@ -7,6 +7,8 @@ schema 1 source).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -72,6 +74,10 @@ def test_unknown_fields_are_warned_and_ignored(sandbox, basic_source, app, tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"key '{basic_source.host}'.email: unknown field, ignored" in result.stderr
     assert dest_digest(sandbox, f"{org}/app", "v1") == app.digest
+    # A CI job that reads the JSON report gets the warnings there too.
+    report = json.loads(_run(tmp_path, auth, rules, "-o", "json").stdout)
+    assert report["warnings"] == [f"{tmp_path / 'auth.yaml'}: key '{basic_source.host}'.email: unknown field, "
+                                  "ignored (as image-syncer ignores it)"]
 
     strict = _run(tmp_path, auth, rules, "--strict")
     assert strict.returncode == 2 and ".email: unknown field; the fields are" in strict.stderr

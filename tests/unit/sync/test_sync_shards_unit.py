@@ -69,6 +69,28 @@ def test_merge_sums_and_finds_overlap():
         merge([("bad", {"x": 1})])
 
 
+def test_merge_keeps_each_shards_warnings_under_its_file():
+    report = {"dry_run": False, "copied": 0, "skipped": 0, "failed": 0, "planned": 0, "bytes": 0, "blobs": {},
+              "seconds": 1, "warnings": ["auth.yaml: key 'h'.email: unknown field, ignored"], "images": []}
+    merged = merge([("shard-0.json", report), ("shard-1.json", {**report, "warnings": []})])
+    assert merged["warnings"] == ["shard-0.json: auth.yaml: key 'h'.email: unknown field, ignored"]
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"copied": "12"}, "'copied' is not a whole number"),
+    ({"bytes": 1.5}, "'bytes' is not a whole number"),
+    ({"blobs": {"uploaded": "x"}}, "'blobs' holds a count"),
+    ({"warnings": "one"}, "'warnings' is not a list"),
+    ({"images": [{"source": "a"}]}, "lacks one of source, destination"),
+])
+def test_a_malformed_report_is_named_not_a_traceback(change, named):
+    report = {"dry_run": False, "copied": 0, "skipped": 0, "failed": 0, "planned": 0, "bytes": 0, "blobs": {},
+              "seconds": 1, "images": []}
+    with pytest.raises(InputError, match=named) as caught:
+        merge([("shard-3.json", {**report, **change})])
+    assert "shard-3.json" in str(caught.value)
+
+
 def test_bounded_and_ordered_draw_items_only_as_fast_as_the_work_goes():
     import threading
     import time
