@@ -168,7 +168,13 @@ def _apigw(resp) -> str:
 
 
 def test_unsigned_request_is_refused(box):
-    assert "Authorization" in _apigw(box[0].get("/v2/manage/namespaces"))
+    # swr.md §2.1/§2.2: SWR's own answer when neither a user token nor an AK/SK signature comes.
+    resp = box[0].get("/v2/manage/namespaces")
+    assert resp.status_code == 401 and resp.get_json() == [{
+        "errorCode": "SVCSTG.S2I.4019000",
+        "errorMessage": "Authentication error: No user token or user AK/SK information found", "detail": ""}]
+    # An IAM token the sandbox cannot check is refused at the gateway, as a bad signature is.
+    assert "Authorization" in _apigw(box[0].get("/v2/manage/namespaces", headers={"X-Auth-Token": "x"}))
 
 
 def test_garbled_authorization_is_refused(box):
