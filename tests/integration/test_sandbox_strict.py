@@ -193,3 +193,14 @@ def test_a_repository_name_swr_refuses_is_name_invalid(sandbox, new_org, oci_ima
     # A valid nested name passes the check (404: nothing pushed there yet).
     fine = requests.get(f"{sandbox.registry_url}/v2/{org}/app/manifests/v1", headers=headers, timeout=10)
     assert fine.status_code == 404
+
+
+def test_basic_credentials_straight_to_the_registry_are_refused(sandbox, new_org):
+    """swr.md §0/§6.1: SWR's registry takes only Bearer tokens; the login key sent as Basic to /v2 is a 401
+    with the token challenge (Harbor's goharbor #9763 failure)."""
+    tenant, org = sandbox.tenants[0], new_org()
+    for path in ("/v2/", f"/v2/{org}/app/tags/list", f"/v2/{org}/app/manifests/v1"):
+        answer = requests.get(sandbox.registry_url + path, auth=(tenant.access_id, tenant.login_key), timeout=10)
+        assert answer.status_code == 401, (path, answer.status_code)
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer realm=") and 'service="dockyard"' in \
+            answer.headers["WWW-Authenticate"]

@@ -324,6 +324,15 @@ def test_registry_down_is_502_not_500(box):
     _swr_error(signed(client, ALICE, "GET", "/v2/manage/repos"), 502, "SVCSTG.SWR.5020000")
 
 
+@pytest.mark.parametrize("path", ["/", "/v2"])
+def test_api_versions(box, path):
+    # swr.md §1.4: GET / and GET /v2 on the API host list the API versions.
+    resp = box[0].get(path)
+    assert resp.status_code == 200 and resp.get_json() == {"versions": [{
+        "id": "v2", "links": {"href": "http://localhost/v2/"}, "min_version": "2.0", "status": "CURRENT",
+        "version": "2.26"}]}
+
+
 def test_unknown_path_is_apigw_404(box):
     body = box[0].get("/v2/manage/nothing-here/at-all").get_json()
     assert body["error_code"] == "APIGW.0101"
