@@ -227,10 +227,21 @@ def _ranged(page: list, offset: int, total: int):
     return response
 
 
+def _repository_name(repository: str) -> str:
+    """The repository a path segment names (its "/" written "$"), refused as SWR does when the name breaks
+    the rules (400 SVCSTG.SWR.4001029)."""
+    name = repository.replace("$", "/")
+    try:
+        check_repository(name)
+    except NamingError as exc:
+        raise SwrError(400, errors.BAD_IMAGE_NAME, "Invalid image name", str(exc)) from None
+    return name
+
+
 @bp.get("/namespaces/<namespace>/repos/<repository>")
 def get_repo(namespace, repository):
     _owned_or_404(namespace)
-    name = repository.replace("$", "/")
+    name = _repository_name(repository)
     for repo in repositories_of(g.tenant, [namespace]):
         if repo.name == name:
             return jsonify(_repo_detail(repo))
@@ -252,11 +263,7 @@ def _repo_detail(repo) -> dict:
 @bp.get("/namespaces/<namespace>/repos/<repository>/tags")
 def list_tags(namespace, repository):
     _owned_or_404(namespace)
-    name = repository.replace("$", "/")
-    try:
-        check_repository(name)
-    except NamingError as exc:
-        raise SwrError(400, errors.BAD_IMAGE_NAME, "Invalid image name", str(exc)) from None
+    name = _repository_name(repository)
     query = load_query(TagsQuery)
     entries = context().catalog.tag_entries(f"{namespace}/{name}")
     if entries is None:

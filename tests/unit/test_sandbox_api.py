@@ -308,6 +308,7 @@ def test_repo_list_and_get(box):
     detail = signed(client, ALICE, "GET", "/v2/manage/namespaces/team/repos/a%24b").get_json()
     assert detail["name"] == "a/b" and detail["num_images"] == 1 and detail["ns_id"] == 1
     _swr_error(signed(client, ALICE, "GET", "/v2/manage/namespaces/team/repos/nope"), 404, "SVCSTG.SWR.4040000")
+    _swr_error(signed(client, ALICE, "GET", "/v2/manage/namespaces/team/repos/a%24%24b"), 400, "SVCSTG.SWR.4001029")
     _swr_error(signed(client, ALICE, "GET", "/v2/manage/namespaces/bobs/repos/secret"), 404, "SVCSTG.SWR.4040058")
 
 
