@@ -13,7 +13,7 @@ import click
 
 from adapter.cli import size_option
 from adapter.sync.errors import InputError, Leniency
-from adapter.transfer.limits import MAX_CONCURRENT_LAYERS
+from adapter.transfer.limits import MAX_CONCURRENT_LAYERS, PUSH_RATE
 
 
 class BadInput(click.ClickException):
@@ -65,12 +65,13 @@ def common_options(command):
         click.option("--format", "fmt", type=click.Choice(["auto", "oci", "v2s2"]), default="auto", show_default=True,
                      help="auto: send images as they are, and an OCI index that SWR refuses as a Docker manifest "
                           "list; v2s2: convert OCI images to Docker schema 2 before sending; oci: never convert"),
-        click.option("--max-rps", type=click.FloatRange(0), default=20.0, show_default=True,
+        click.option("--max-rps", type=click.FloatRange(0),
                      help="requests per second to an SWR registry, shared by all --proc workers (SWR allows a "
-                          "tenant 20; 0: no limit); a 429/503's Retry-After pauses them all"),
-        click.option("--swr-layers", type=click.IntRange(1, 64), default=MAX_CONCURRENT_LAYERS, show_default=True,
+                          "tenant 20; 0: no limit); a 429/503's Retry-After pauses them all  [default: 20, in a "
+                          "shard of COUNT 20/COUNT]"),
+        click.option("--swr-layers", type=click.IntRange(1, 64),
                      help="layer uploads at once per SWR tenant, shared by all --proc workers (SWR takes at most "
-                          "20 of a tenant at once; COUNT shards pushing into one tenant: 20/COUNT each)"),
+                          "20 of a tenant at once)  [default: 20, in a shard of COUNT 20/COUNT, at least 1]"),
         click.option("--max-layer-size", callback=size_option, default="10GB", show_default=True, metavar="SIZE",
                      help="SWR's per-layer limit: an image with a larger layer fails before any byte is sent"),
         click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -140,12 +141,29 @@ def _load(make_rules, auth, opts: dict):
     return remotes, rules, log, _budget(policy, opts["bandwidth"])
 
 
+def _tenant_shares(opts: dict) -> str | None:
+    """Fills in --swr-layers and --max-rps where they were not given: SWR's limits are a tenant's, so
+    each of COUNT shards takes 1/COUNT of them (the shards of an Indexed Job run at once, and SWR answers
+    a tenant's excess with 503s and, at worst, a 30-minute blacklist). The line to print, when sharded."""
+    shard = opts.get("shard")
+    count = shard.count if shard else 1
+    if opts["swr_layers"] is None:
+        opts["swr_layers"] = max(1, MAX_CONCURRENT_LAYERS // count)
+    if opts["max_rps"] is None:
+        opts["max_rps"] = PUSH_RATE / count
+    if shard is None:
+        return None
+    return (f"shard {shard}: the rules whose source repository hashes to it; per SWR tenant at most "
+            f"{opts['swr_layers']} layer uploads at once and {opts['max_rps']:g} requests/s (--swr-layers, --max-rps)")
+
+
 def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
     """Loads everything, plans, copies, reports; exit 1 when anything failed."""
     from adapter.sync.engine import Engine, Options
     from adapter.sync.plan import destinations, expand_each
     from adapter.sync.progress import Reporter, render, summary, to_json
 
+    shard_line = _tenant_shares(opts)
     remotes, rules, log, budget = _load(make_rules, auth, opts)
     options = Options(opts["proc"], opts["retries"], oses=opts["oses"], arches=opts["arches"], single=single,
                       dry_run=opts["dry_run"], listing=opts["swr_listing"], force=opts["force"],
@@ -165,8 +183,8 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
                 yield from found
             reporter.listed()
 
-        if opts.get("shard"):
-            reporter.line(f"shard {opts['shard']}: the rules whose source repository hashes to it")
+        if shard_line:
+            reporter.line(shard_line)
         reporter.start(len(rules))
         results += engine.run(jobs(), destinations(rules, remotes))
     finally:
@@ -177,6 +195,7 @@ def _run(make_rules, auth, opts: dict, *, single: bool = False) -> None:
     report = summary(results, time.monotonic() - started, opts["dry_run"], reporter.warnings)
     if opts.get("shard"):
         report["shard"] = str(opts["shard"])
+    report["limits"] = {"swr_layers": opts["swr_layers"], "max_rps": opts["max_rps"]}
     written = not opts.get("success_path") or _write_success(opts["success_path"], opts["success_format"], results)
     click.echo(to_json(report) if opts["output"] == "json" else render(report))
     if report["failed"] or not written:  # a missing success file is a failure: the rerun needs it

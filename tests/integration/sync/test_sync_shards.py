@@ -90,6 +90,21 @@ def test_the_job_index_and_count_from_env_choose_the_same_shard(migration):
     assert {i["status"] for i in report["images"]} == {"skipped"}  # copied by the shard before: up to date
 
 
+def test_each_shard_takes_its_share_of_swrs_limits_unless_told_otherwise(migration):
+    _, _, reports, folder = migration
+    # SWR's 20 layers at once and 20 requests/s are the tenant's: two shards at once take half each.
+    assert [r["limits"] for r in reports] == [{"swr_layers": 10, "max_rps": 10.0}] * 2
+    files = ("--auth", folder / "auth.json", "--images", folder / "images.yaml", "--dry-run", "-o", "json")
+    result = run_sync("sync", *files, env={"JOB_COMPLETION_INDEX": "0", "SYNC_SHARD_COUNT": "32"})
+    assert report_of(result)["limits"] == {"swr_layers": 1, "max_rps": 0.625}  # never below one layer
+    assert "shard 0/32: the rules whose source repository hashes to it; per SWR tenant at most 1 layer uploads " \
+           "at once and 0.625 requests/s" in result.stderr
+    told = run_sync("sync", *files, "--shard", "0/4", "--swr-layers", "7", "--max-rps", "0")
+    assert report_of(told)["limits"] == {"swr_layers": 7, "max_rps": 0.0}  # the flags win
+    alone = run_sync("sync", *files)
+    assert report_of(alone)["limits"] == {"swr_layers": 20, "max_rps": 20.0} and "per SWR tenant" not in alone.stderr
+
+
 def test_an_index_without_a_count_is_refused(migration):
     _, _, _, folder = migration
     result = run_sync("sync", "--images", folder / "images.yaml", env={"JOB_COMPLETION_INDEX": "0"})
