@@ -7,7 +7,6 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
@@ -20,6 +19,7 @@ from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_si
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
 from provisioning.schemakit import Converted
 from provisioning.schemakit import Strict as _Strict
+from provisioning.textfile import UnreadableFile, read_text
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems, shown
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
@@ -231,12 +231,8 @@ def load_config(path: str | os.PathLike | None = None) -> BridgeConfig:
         return load_data({}, "<defaults>")
     source = str(path)
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(source, "", f"cannot read file: {exc.strerror}") from None
-    try:
-        data = parse_yaml(text)
-    except YamlSyntaxError as exc:
+        data = parse_yaml(read_text(path))
+    except (UnreadableFile, YamlSyntaxError) as exc:
         raise ConfigError(source, "", str(exc)) from None
     if data is None:
         # Most likely a file that was not filled in, or the wrong one: running on the defaults would hide that.

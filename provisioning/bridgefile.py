@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from marshmallow import (
@@ -27,6 +26,7 @@ from provisioning.specs import (
     RuleSpec,
     WebhookSpec,
 )
+from provisioning.textfile import UnreadableFile, read_text
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems
 
 __all__ = ["BridgeFile", "BridgeFileError", "EndpointSpec", "HarborSection", "RuleSpec", "WebhookSpec",
@@ -245,11 +245,7 @@ def load_bridgefile(path: str | os.PathLike[str]) -> BridgeFile:
     """Read and validate a bridge file."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BridgeFileError(source, [("", f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        data = parse_yaml(text)
-    except YamlSyntaxError as exc:
+        data = parse_yaml(read_text(path))
+    except (UnreadableFile, YamlSyntaxError) as exc:
         raise BridgeFileError(source, [("", str(exc))]) from None
     return load_data(data, source)

@@ -126,7 +126,7 @@ def test_bad_flags(tmp_path, flags, expected):
 def test_missing_images_flag_and_unreadable_files(tmp_path):
     assert run("sync").exit_code == 2
     result = run("sync", "--images", tmp_path / "nope.json")
-    assert result.exit_code == 2 and "nope.json: cannot read file: No such file or directory" in result.output
+    assert result.exit_code == 2 and "nope.json: cannot read the file: No such file or directory" in result.output
 
 
 def test_a_bad_endpoint_config_names_it(tmp_path):
