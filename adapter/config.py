@@ -11,13 +11,13 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from adapter.swr.credentials import OTC_REGIONS
+from adapter.swr.credentials import OTC_REGIONS, AccessID, CredentialError
 from adapter.swr.mapping import MappingRule, MappingRuleSchema
 from adapter.throttle import BandwidthPolicy, BandwidthSchema
 from adapter.transfer.blacklist import BLACKLIST_SECONDS
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_size
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
-from provisioning.schemakit import Converted
+from provisioning.schemakit import Converted, HttpUrl
 from provisioning.schemakit import Strict as _Strict
 from provisioning.textfile import UnreadableFile, read_text
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems, shown
@@ -130,9 +130,9 @@ def _known_region(value: str) -> None:
 class SwrSchema(_Strict):
     model = SwrConfig
     region = fields.String(load_default="eu-de", validate=_known_region)
-    registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
-    api = fields.Url(require_tld=False, load_default=None, allow_none=True)
-    dockyard = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    registry = HttpUrl(load_default=None, allow_none=True)
+    api = HttpUrl(load_default=None, allow_none=True)
+    dockyard = HttpUrl(load_default=None, allow_none=True)
     verify_tls = fields.Boolean(load_default=True)
     ca_bundle = fields.String(load_default=None, allow_none=True)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
@@ -151,9 +151,17 @@ class PinnedClientSchema(_Strict):
     password_env = fields.String(required=True)
 
 
+def _access_id(value: str) -> None:
+    """A pinned access id the endpoint could never sign with is refused when the file is read."""
+    try:
+        AccessID.parse(value)
+    except CredentialError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class PinnedSchema(_Strict):
     model = PinnedConfig
-    access_id = fields.String(required=True)
+    access_id = fields.String(required=True, validate=_access_id)
     secret_key_env = fields.String(required=True)
     clients = fields.List(fields.Nested(PinnedClientSchema), required=True, validate=validate.Length(min=1))
 
@@ -190,7 +198,7 @@ class OrganizationsSchema(_Strict):
 
 class BridgeConfigSchema(_Strict):
     listen = HostPort(load_default="127.0.0.1:8080")
-    public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    public_url = HttpUrl(load_default=None, allow_none=True)
     # Without public_url: Host headers the token realm may name (anything else gets the listen address).
     trusted_hosts = fields.List(fields.String(validate=validate.Regexp(
         r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$", error="must be HOST or HOST:PORT")),

@@ -112,5 +112,14 @@ def problems(messages, data=_MISSING, path: str = "", brackets: bool = False) ->
     text = str(messages)
     if text in _EXPECTED:
         got = "" if data is _MISSING else f", got {shown(data)}"
-        return [(path, f"expected {_EXPECTED[text]}{got}")]
-    return [(path, _PLAINER.get(text, text))]
+        return [(path, elided(f"expected {_EXPECTED[text]}{got}"))]
+    return [(path, elided(_PLAINER.get(text, text)))]
+
+
+def elided(text: str, keep: int = 1000) -> str:
+    """A reason cut in its middle when a value quoted in it is huge (a 100 000-character name): its start
+    and end say what was wrong, and the error stays a few lines long."""
+    if len(text) <= keep:
+        return text
+    half = keep // 2
+    return f"{text[:half]}...({len(text) - 2 * half} characters left out)...{text[-half:]}"
