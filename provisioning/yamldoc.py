@@ -27,6 +27,8 @@ def parse_yaml(text: str):
         pass
     except RecursionError:
         raise YamlSyntaxError("not valid YAML: nested too deeply") from None
+    except ValueError as exc:  # a constructor's: a date such as 2026-13-45, an integer past 4300 digits
+        raise YamlSyntaxError(f"not valid YAML: a value cannot be read ({str(exc).split(':')[0]})") from None
     else:
         if "&" in text:  # no anchor, no alias: nothing to count
             _check_aliases(data)

@@ -83,8 +83,10 @@ def read_document(path: str | os.PathLike, what: str):
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(source, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-        except (RecursionError, ValueError):  # nested past the parser's depth, or a number of 4300+ digits
-            raise InputError(source, "not valid JSON: nested too deeply or a number too long") from None
+        except RecursionError:
+            raise InputError(source, "not valid JSON: nested too deeply") from None
+        except ValueError:  # Python reads no integer past 4300 digits
+            raise InputError(source, "not valid JSON: a number of more than 4300 digits") from None
     from provisioning.yamldoc import YamlSyntaxError, parse_yaml  # only YAML files pay for it
 
     try:

@@ -29,7 +29,7 @@ def parse_size(text) -> int:
         raise ValueError(f"size {text!r} is not like 10GB, 512MiB or a number of bytes")
     size = float(match.group(1)) * _SIZE_UNITS[unit]
     if not math.isfinite(size) or size > MAX_SIZE:  # int(inf) would be an OverflowError traceback
-        raise ValueError(f"size {str(text)[:40]!r} is larger than {MAX_SIZE // 1000**5} PB")
+        raise ValueError(f"size {str(text)[:40]!r} is larger than 1 EB (10**18 bytes)")
     return int(size)
 
 
