@@ -17,7 +17,7 @@ from adapter.throttle import BandwidthPolicy, BandwidthSchema
 from adapter.transfer.blacklist import BLACKLIST_SECONDS
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_size
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
-from provisioning.schemakit import Converted, HttpUrl
+from provisioning.schemakit import Converted, HttpUrl, existing_file
 from provisioning.schemakit import Strict as _Strict
 from provisioning.textfile import UnreadableFile, read_text
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems, shown
@@ -134,7 +134,7 @@ class SwrSchema(_Strict):
     api = HttpUrl(load_default=None, allow_none=True)
     dockyard = HttpUrl(load_default=None, allow_none=True)
     verify_tls = fields.Boolean(load_default=True)
-    ca_bundle = fields.String(load_default=None, allow_none=True)
+    ca_bundle = fields.String(load_default=None, allow_none=True, validate=existing_file)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
     # SWR's per-layer limit: a blob known to be larger is refused before a byte of it is sent.
     max_layer_size = Converted(parse_size, load_default=LAYER_LIMIT, validate=validate.Range(min=1))

@@ -16,7 +16,7 @@ from marshmallow import (
 )
 
 from harbor_client.units import bandwidth_to_speed, flatten_to_count
-from provisioning.schemakit import Converted, HttpUrl, Strict
+from provisioning.schemakit import Converted, HttpUrl, Strict, existing_file
 from provisioning.specs import (
     BridgeFile,
     BridgeFileError,
@@ -94,7 +94,7 @@ class HarborSchema(_Strict):
     username = fields.String(load_default=None)
     password_env = fields.String(load_default=None)
     verify_tls = fields.Boolean(load_default=True)
-    ca_bundle = fields.String(load_default=None)
+    ca_bundle = fields.String(load_default=None, validate=existing_file)
 
     @validates_schema
     def _secret_with_user(self, data: dict[str, Any], **_: Any) -> None:

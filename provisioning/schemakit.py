@@ -1,8 +1,9 @@
 """Shared marshmallow pieces of swr-bridge's config files: unknown keys refused, a model built, a converted
-field, an http(s) URL without a password."""
+field, an http(s) URL without a password, a file that exists."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,3 +48,9 @@ class HttpUrl(fields.Url):
         if urlsplit(url).password is not None:
             raise ValidationError("must not carry a password; use the matching *_env key")
         return url
+
+
+def existing_file(value: str) -> None:
+    """A validator for paths read later (a CA bundle): requests would fail on a missing one at each call."""
+    if not os.path.isfile(value):
+        raise ValidationError(f"no such file: {value[:200]!r}")

@@ -32,6 +32,7 @@ def test_defaults_point_at_otc_eu_de():
     ({"swr": {"max_layer_size": "9" * 400 + "GB"}}, "swr.max_layer_size", "larger than 1 EB"),
     ({"swr": {"registry": "https://u:pw@swr.example.com"}}, "swr.registry", "must not carry a password"),
     ({"swr": {"api": "ftp://swr-api.example.com"}}, "swr.api", "URL"),
+    ({"swr": {"ca_bundle": "/nonexistent/ca.pem"}}, "swr.ca_bundle", "no such file: '/nonexistent/ca.pem'"),
     ({"public_url": "https://u:pw@bridge.example.com"}, "public_url", "must not carry a password"),
     ({"credentials": {"mode": "pinned", "pinned": {"access_id": "no-at-sign", "secret_key_env": "SK",
                                                    "clients": [{"username": "u", "password_env": "P"}]}}},

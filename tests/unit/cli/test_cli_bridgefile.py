@@ -60,6 +60,7 @@ BAD = [
     (("webhooks", 0, "url"), "https://u:pw@example.com/hook", "webhooks[0].url", "must not carry a password"),
     (("rules", 0, "bandwidth"), "9" * 400 + "GiB/s", "rules[0].bandwidth", "the most Harbor's speed (an int32) holds"),
     (("rules", 0, "bandwidth"), "4bit/s", "rules[0].bandwidth", "under 1 B/s"),
+    (("harbor", "ca_bundle"), "/nonexistent/ca.pem", "harbor.ca_bundle", "no such file"),
     (("rules", 0, "destination", "namespace"), "a-" * 50_000 + "a", "rules[0].destination.namespace",
      "characters left out"),
 ]
