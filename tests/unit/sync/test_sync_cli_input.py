@@ -144,6 +144,8 @@ def test_a_bad_endpoint_config_names_it(tmp_path):
     (["127.0.0.1:5999/team/app:v1", "org/app"], "DST: 'org/app' needs a registry host"),
     (["127.0.0.1:5999/team/app:/v.*/", DST], "SRC: a destination cannot select tags with a regex"),
     (["127.0.0.1:5999/team/app:v1", "oci:/tmp/layout"], "DST: an OCI layout (oci:PATH) can only be a source"),
+    # Was a copy that failed (exit 1) with the 10 000-character name in every line.
+    (["127.0.0.1:5999/team/app:v1", "127.0.0.1:5998/" + "a" * 10_000], "is 10000 characters; the OCI limit is 255"),
 ])
 def test_bad_copy_references(args, expected):
     result = run("copy", *args)
