@@ -25,6 +25,17 @@ def load_or_exit(path: str | None) -> BridgeConfig:
         sys.exit(2)
 
 
+def exit_on_bad_env() -> None:
+    """Exit 2 naming each malformed tuning variable, before anything is started or written."""
+    from adapter.gunicorn_conf import env_problems
+
+    problems = env_problems()
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
+
+
 def prepare_metrics_dir() -> str:
     """PROMETHEUS_MULTIPROC_DIR for the workers' metric files: cleared of earlier runs' files here, before
     they fork. An environment variable because prometheus_client reads it there (its contract, not ours)."""
@@ -111,6 +122,7 @@ def serve(config_path, check, workers):
     if check:
         click.echo(f"ok: {config_path or '<defaults>'} is valid")
         return
+    exit_on_bad_env()
     run_gunicorn(config, {"workers": workers} if workers else None)
 
 
