@@ -52,15 +52,17 @@ class Seats:
         self.cond = threading.Condition()
         self.parked: dict[Seat, None] = {}  # insertion order: the oldest parked first
 
-    def seat(self, conn) -> Seat:
-        return Seat(self, conn)
+    def seat(self, sock) -> Seat:
+        """A seat for the connection on `sock` (the socket itself: while a response is written the
+        worker's connection holds a RateWriter in its place)."""
+        return Seat(self, sock)
 
 
 class Seat:
     """One connection's claim on a seat: taken for each request, given back while its body stalls."""
 
-    def __init__(self, seats: Seats, conn):
-        self.seats, self.conn = seats, conn
+    def __init__(self, seats: Seats, sock):
+        self.seats, self.sock = seats, sock
         self.park_after = seats.park_after
         self.held = self.cut = False
 
@@ -104,7 +106,7 @@ class Seat:
         # thread; for TLS the plain socket's shutdown, as the TLS layer's is not safe across threads.
         self.cut = True
         try:
-            socket.socket.shutdown(self.conn.sock, socket.SHUT_RDWR)
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
         self.seats.cond.notify_all()

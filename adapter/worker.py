@@ -6,9 +6,11 @@ default instance. Here the main loop gathers the request head (TLS handshake inc
 thread, for at most SWR_BRIDGE_HEADER_TIMEOUT seconds (10); only a complete head reaches a thread.
 The body is read in the thread, where every socket read waits at most until the client falls below
 SWR_BRIDGE_MIN_BODY_RATE bytes/s (1024) averaged over the last SWR_BRIDGE_BODY_RATE_WINDOW seconds
-(60): a stalled body ends within the window, a Harbor throttled to 100 KiB/s is far above. Until then
-it holds no transfer seat: a read that waits PARK_AFTER seconds gives its seat back (adapter/seats.py)
-and parks; at most SWR_BRIDGE_PARKED_BODIES (2 x threads) park, the oldest is cut beyond that.
+(60): a stalled body ends within the window, a Harbor throttled to 100 KiB/s is far above. The
+response is written under the same rule (adapter/client_rate.py), so a client that stops reading a
+pull is cut as well. Until then neither holds a transfer seat: a read or write that waits PARK_AFTER
+seconds gives its seat back (adapter/seats.py) and parks; at most SWR_BRIDGE_PARKED_BODIES
+(2 x threads) park, the oldest is cut beyond that.
 On SIGTERM the listening sockets are closed at once, so new connections are refused rather than left
 in the backlog, while requests in flight finish within the graceful timeout.
 """
@@ -28,8 +30,9 @@ from gunicorn import sock as gsock
 from gunicorn.http import body as gunicorn_body
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from adapter.client_rate import RateReader, RateWriter
 from adapter.pool import Pool
-from adapter.seats import Seats, SlowClient, serving
+from adapter.seats import Seats, serving
 
 HEAD_END = b"\r\n\r\n"
 NOT_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -61,81 +64,6 @@ def body_prefetch(head: bytes) -> int:
 
 def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
-
-
-class RateReader:
-    """Stands in for the socket behind gunicorn's body reader: each recv waits at most until the
-    bytes received over the last `window` seconds would fall below `rate * window`."""
-
-    def __init__(self, sock, rate: float, window: float, clock=time.monotonic, seat=None):
-        self.sock, self.rate, self.window, self.clock, self.seat = sock, rate, window, clock, seat
-        self.reset()
-
-    def reset(self) -> None:
-        """A new request: the window starts now."""
-        now = self.clock()
-        self.total, self.cap, self.last = 0, None, now
-        self.samples: deque[tuple[float, int]] = deque([(now, 0)])  # (time, total before it), 1 per second
-
-    def deadline(self) -> float:
-        """When the window would hold too few bytes if nothing more arrives."""
-        floor = self.total - self.rate * self.window
-        for when, before in self.samples:
-            if before > floor:
-                return when + self.window
-        return self.last + self.window  # every byte arrived in the last bucket: its window ends then
-
-    def recv(self, size: int) -> bytes:
-        data = self._timed(self.sock.recv, size)
-        self.count(len(data))
-        return data
-
-    def recv_into(self, buffer) -> int:
-        n = self._timed(self.sock.recv_into, buffer)
-        self.count(n)
-        return n
-
-    def _timed(self, receive, arg):
-        parked = False
-        while True:
-            wait = self.deadline() - self.clock()
-            if wait <= 0:
-                raise SlowClient(f"request body slower than {self.rate:.0f} B/s over {self.window:.0f} s")
-            limit = wait if self.cap is None else min(wait, self.cap)
-            step = limit if parked or self.seat is None else min(limit, self.seat.park_after)
-            self.sock.settimeout(step)
-            try:
-                got = receive(arg)
-            except (socket.timeout, ssl.SSLWantReadError):
-                if step < limit:  # no byte for a while: the seat goes back while the read waits on
-                    self.seat.park()
-                    parked = True
-                elif self.cap is not None and self.cap < wait:
-                    raise
-                continue
-            finally:
-                self.sock.settimeout(None)
-            if parked:
-                self.seat.take()  # raises SlowClient if cut while parked
-            return got
-
-    def count(self, n: int) -> None:
-        now = self.clock()
-        if now - self.samples[-1][0] >= 1.0:
-            self.samples.append((now, self.total))
-        while len(self.samples) > 1 and now - self.samples[1][0] > self.window:
-            self.samples.popleft()
-        self.total, self.last = self.total + n, now
-
-    # gunicorn bounds its drain of an unread body with a timeout of its own: it applies on top.
-    def settimeout(self, value) -> None:
-        self.cap = value
-
-    def gettimeout(self):
-        return self.cap
-
-    def __getattr__(self, name):
-        return getattr(self.sock, name)
 
 
 class Body(gunicorn_body.Body):
@@ -278,7 +206,7 @@ class BridgeWorker(ThreadWorker):
     def _reader(self, conn) -> RateReader:
         if conn.parser is None:
             conn.initialized = True
-            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window, seat=self.seats.seat(conn))
+            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window, seat=self.seats.seat(conn.sock))
             conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
         return conn.reader
 
@@ -370,7 +298,15 @@ class BridgeWorker(ThreadWorker):
     def handle_request(self, req, conn):
         if type(req.body) is gunicorn_body.Body and not req.body.buf.tell():
             req.body = Body(req.body.reader)  # nothing read yet: the same reader, with readinto()
-        return super().handle_request(req, conn)
+        # The response is written through a RateWriter (gunicorn writes to conn.sock): a client that
+        # stops reading is cut within the rate window instead of holding this thread for good.
+        sock = conn.sock
+        peer = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
+        conn.sock = RateWriter(sock, self.min_rate, self.rate_window, seat=conn.reader.seat, peer=peer)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.sock = sock
 
     # --- kept-alive connections: their next head is gathered the same way -------------------------
     def on_client_socket_readable(self, conn, client):

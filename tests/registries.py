@@ -66,4 +66,4 @@ def tls_registry(root: Path, htpasswd: str | None = None):
 TEST_STRICT = Strictness(push_rate=500.0)
 # docker-registry itself on the registry address, for tests that kill SWR's registry process mid-request.
 DIRECT = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False,
-                    max_concurrent_layers=None, blacklist_logins=None)
+                    max_concurrent_layers=None, blacklist_logins=None, check_names=False)

@@ -44,7 +44,7 @@ def context() -> SandboxContext:
 
 def create_app(ctx: SandboxContext) -> Flask:
     """The app factory: one blueprint per SWR surface, all errors in SWR's shapes."""
-    from adapter.sandbox import dockyard, manage
+    from adapter.sandbox import dockyard, manage, versions
 
     app = Flask("adapter.sandbox")
     app.extensions["sandbox"] = ctx
@@ -53,6 +53,7 @@ def create_app(ctx: SandboxContext) -> Flask:
     app.register_blueprint(token_bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(dockyard.bp)
+    app.register_blueprint(versions.bp)
     return app
 
 

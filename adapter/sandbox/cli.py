@@ -46,11 +46,14 @@ def _tenant_specs(flags) -> list[str]:
 @click.option("--blacklist-logins", default=600, show_default=True, type=click.IntRange(0),
               help="token requests of a tenant within a minute before it is blacklisted for 30 minutes "
                    "(403 'Not allow to login, upload or download image'), as SWR does (0: never)")
+@click.option("--accept-any-name", is_flag=True,
+              help="let docker-registry judge repository names (SWR refuses names that break its rules with "
+                   "400 NAME_INVALID \"'repository' is invalid\")")
 @click.option("--no-registry-host-api", is_flag=True,
               help="serve /dockyard and the token service only on the API port (SWR serves them on the registry host)")
 @click.pass_context
 def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota, accept_oci_index, max_layer_size, push_rate,
-            max_concurrent_layers, blacklist_logins, no_registry_host_api):
+            max_concurrent_layers, blacklist_logins, accept_any_name, no_registry_host_api):
     """Run a local SWR stand-in (docker-registry + token service + management API).
 
     Prints one JSON line {"registry", "api", "dockyard", "tenants": [{access_id, ak, sk, login_key}]} on stdout when
@@ -71,7 +74,7 @@ def sandbox(ctx, data_dir, registry_port, api_port, tenants, org_quota, accept_o
                       org_quota=org_quota,
                       strict=Strictness(not accept_oci_index, max_layer_size or None, push_rate or None,
                                         not no_registry_host_api, max_concurrent_layers or None,
-                                        blacklist_logins or None))
+                                        blacklist_logins or None, check_names=not accept_any_name))
     except CredentialError as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant / SWR_SANDBOX_TENANTS") from None
     stop = threading.Event()

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 # Codes documented in SWR's error_codes appendix.
 AUTHENTICATE = "SVCSTG.SWR.4010000"
+NO_CREDENTIALS = "SVCSTG.S2I.4019000"
 ORG_EXISTS = "SVCSTG.SWR.4090060"
 ORG_NOT_FOUND = "SVCSTG.SWR.4040058"
 ORG_HAS_IMAGES = "SVCSTG.SWR.4060074"
@@ -49,6 +50,11 @@ def blacklisted(seconds: float) -> SwrError:
     from adapter.transfer.blacklist import BLACKLIST_MESSAGE
 
     return SwrError(403, "DENIED", BLACKLIST_MESSAGE, f"blacklisted for {seconds:.0f} s more", shape=DISTRIBUTION)
+
+
+def no_credentials() -> SwrError:
+    """SWR's answer to a call that carries neither a user token nor an AK/SK signature (swr.md §2.1)."""
+    return SwrError(401, NO_CREDENTIALS, "Authentication error: No user token or user AK/SK information found")
 
 
 def apigw_unauthorized(reason: str) -> SwrError:

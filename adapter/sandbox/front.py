@@ -4,13 +4,15 @@ On SWR's registry host (swr.md §4.5, §5.1, §6.3): an OCI image index is refus
 (400 MANIFEST_INVALID "Invalid image, fail to parse 'manifest.json'"); a layer over the size limit is
 refused (413); a tenant's registry requests above the rate get 503 with Retry-After, and so does a
 tenant's layer upload beyond the 20 it may have in flight at once; a blacklisted tenant gets 403 DENIED
-(adapter/sandbox/blacklist.py); the token service and /dockyard answer there too. Everything else streams
-to docker-registry and back.
+(adapter/sandbox/blacklist.py); a repository name that breaks SWR's naming rules (swr.md §4.2) gets
+400 NAME_INVALID "'repository' is invalid"; the token service and /dockyard answer there too. Everything
+else streams to docker-registry and back.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -21,6 +23,7 @@ import requests
 from werkzeug.wsgi import get_input_stream
 
 from adapter.sandbox.blacklist import BLACKLIST_LOGINS, Blacklist
+from adapter.swr.naming import NamingError, check_destination
 from adapter.transfer.blacklist import BLACKLIST_MESSAGE, BLACKLIST_SECONDS
 from adapter.transfer.convert import REFUSED_MESSAGE, is_oci_index
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, PUSH_RATE, ceil_seconds, human_size
@@ -30,6 +33,11 @@ MAX_MANIFEST = 4 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade"}
 LOG_LIMIT = 200_000  # request arrivals kept for rates()
+# The repository a registry route names; greedy, since a repository may itself hold "blobs" or "tags".
+REPOSITORY_ROUTE = re.compile(r"/v2/(?P<name>.+)/(?:manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list)")
+# swr.md §4.2: "A push that breaks these rules fails with `name invalid: 'repository' is invalid`", which is
+# how docker prints the registry error NAME_INVALID with that message.
+NAME_INVALID_MESSAGE = "'repository' is invalid"
 
 
 @dataclass(frozen=True)
@@ -43,11 +51,12 @@ class Strictness:
     max_concurrent_layers: int | None = MAX_CONCURRENT_LAYERS  # layer uploads in flight per tenant
     blacklist_logins: int | None = BLACKLIST_LOGINS  # token requests per minute before a tenant is blacklisted
     blacklist_seconds: float = BLACKLIST_SECONDS  # how long it then stays so
+    check_names: bool = True  # SWR's repository naming rules on every /v2/<name>/... request
 
     @property
     def needs_front(self) -> bool:
         return bool(self.refuse_oci_index or self.max_layer_size or self.push_rate or self.api_on_registry
-                    or self.max_concurrent_layers or self.blacklist_logins)
+                    or self.max_concurrent_layers or self.blacklist_logins or self.check_names)
 
 
 class TenantRate:
@@ -107,6 +116,19 @@ def carries_layer(method: str, path: str, environ) -> bool:
         return True
     length = environ.get("CONTENT_LENGTH") or ""
     return (length.isdigit() and int(length) > 0) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
+def name_violation(path: str) -> str | None:
+    """Why the repository a registry path names breaks SWR's naming rules; None when it keeps them (or the
+    path names no repository: /v2/, /v2/_catalog)."""
+    route = REPOSITORY_ROUTE.fullmatch(path)
+    if route is None:
+        return None
+    try:
+        check_destination(route["name"])
+    except NamingError as exc:
+        return str(exc)
+    return None
 
 
 def _error(start_response, status: str, code: str, message: str, detail: str = "", headers=(), head=False):
@@ -189,6 +211,11 @@ class Front:
         """SWR's refusals of a manifest or layer, and its answers that docker-registry words otherwise; then
         docker-registry."""
         body = None
+        invalid = self.strict.check_names and name_violation(path)
+        if invalid:
+            # The distribution spec's status for NAME_INVALID; the reference gives only the code and words.
+            return _error(start_response, "400 Bad Request", "NAME_INVALID", NAME_INVALID_MESSAGE, invalid,
+                          head=method == "HEAD")
         if path == "/v2/_catalog":  # swr.md §6.1: "/v2/_catalog is not supported (404)"
             return _error(start_response, "404 Not Found", "UNSUPPORTED", "the registry catalog is not supported",
                           head=method == "HEAD")

@@ -127,7 +127,9 @@ def _check_date(value: str | None) -> None:
 @bp.before_request
 def authenticate():
     header = request.headers.get("Authorization")
-    if not header:
+    if not header and not request.headers.get("X-Auth-Token"):
+        raise errors.no_credentials()
+    if not header:  # an IAM token: the sandbox has no IAM, so it takes AK/SK signatures only
         raise errors.apigw_unauthorized("Authorization header missing (SDK-HMAC-SHA256 signature required)")
     try:
         parsed = parse_authorization(header)
@@ -225,10 +227,21 @@ def _ranged(page: list, offset: int, total: int):
     return response
 
 
+def _repository_name(repository: str) -> str:
+    """The repository a path segment names (its "/" written "$"), refused as SWR does when the name breaks
+    the rules (400 SVCSTG.SWR.4001029)."""
+    name = repository.replace("$", "/")
+    try:
+        check_repository(name)
+    except NamingError as exc:
+        raise SwrError(400, errors.BAD_IMAGE_NAME, "Invalid image name", str(exc)) from None
+    return name
+
+
 @bp.get("/namespaces/<namespace>/repos/<repository>")
 def get_repo(namespace, repository):
     _owned_or_404(namespace)
-    name = repository.replace("$", "/")
+    name = _repository_name(repository)
     for repo in repositories_of(g.tenant, [namespace]):
         if repo.name == name:
             return jsonify(_repo_detail(repo))
@@ -250,11 +263,7 @@ def _repo_detail(repo) -> dict:
 @bp.get("/namespaces/<namespace>/repos/<repository>/tags")
 def list_tags(namespace, repository):
     _owned_or_404(namespace)
-    name = repository.replace("$", "/")
-    try:
-        check_repository(name)
-    except NamingError as exc:
-        raise SwrError(400, errors.BAD_IMAGE_NAME, "Invalid image name", str(exc)) from None
+    name = _repository_name(repository)
     query = load_query(TagsQuery)
     entries = context().catalog.tag_entries(f"{namespace}/{name}")
     if entries is None:

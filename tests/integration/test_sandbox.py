@@ -298,7 +298,7 @@ def test_tag_listing_reports_each_tags_manifest_digest(sandbox, new_org, tmp_pat
 
 def test_cli_turns_swr_checks_off_and_refuses_a_bad_size(tmp_path):
     proc = _run_cli(tmp_path / "data", tmp_path / "stderr.log", None, "--accept-oci-index", "--push-rate", "0",
-                    "--max-layer-size", "0", "--max-concurrent-layers", "0", "--no-registry-host-api")
+                    "--max-layer-size", "0", "--max-concurrent-layers", "0", "--accept-any-name", "--no-registry-host-api")
     try:
         ready = json.loads(_read_line(proc))
         challenge = requests.get(ready["registry"] + "/v2/", timeout=5).headers["WWW-Authenticate"]

@@ -137,7 +137,7 @@ def test_a_tenant_has_at_most_20_layer_uploads_in_flight(tmp_path):
 
 def test_each_check_can_be_turned_off(tmp_path):
     lenient = Strictness(refuse_oci_index=False, max_layer_size=None, push_rate=None, api_on_registry=False,
-                         max_concurrent_layers=None, blacklist_logins=None)
+                         max_concurrent_layers=None, blacklist_logins=None, check_names=False)
     with Sandbox(tmp_path / "sbx", strict=lenient) as box:
         assert box.front is None and box.registry_url == box._registry.url  # docker-registry itself
         tenant = box.tenants[0]
@@ -170,3 +170,37 @@ def test_swr_answers_to_a_missing_organization_the_catalog_and_an_empty_reposito
     tags = requests.get(f"{sandbox.registry_url}/v2/{org}/empty/tags/list", timeout=10,
                         headers={"Authorization": f"Bearer {token}"})
     assert tags.status_code == 200 and tags.json() == {"name": f"{org}/empty", "tags": None}
+
+
+def test_a_repository_name_swr_refuses_is_name_invalid(sandbox, new_org, oci_image):
+    """swr.md §4.2: a push whose repository breaks SWR's naming rules fails with `name invalid: 'repository'
+    is invalid`. These names pass the OCI grammar, so docker-registry alone would take them (or, without
+    push access in the token, answer 401)."""
+    tenant, org = sandbox.tenants[0], new_org()
+    long_name = f"{org}/{'a' * 129}"  # SWR: at most 128 characters; OCI: 255 for the whole name
+    pushed = images.push(oci_image(), f"{_host(sandbox)}/{long_name}:v1", _creds(tenant))
+    # skopeo asks first with a HEAD, whose answer has no body to show
+    assert pushed.returncode != 0 and "400 (Bad Request)" in pushed.stderr, pushed.stderr
+    token = sandbox.token(tenant, f"repository:{org}/app:push,pull")
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in (f"/v2/{long_name}/tags/list", f"/v2/{org}/a_-b/manifests/v1"):
+        answer = requests.get(sandbox.registry_url + path, headers=headers, timeout=10)
+        error = answer.json()["errors"][0]
+        assert answer.status_code == 400 and error["code"] == "NAME_INVALID", (path, answer.text)
+        assert error["message"] == "'repository' is invalid" and error["detail"]
+    head = requests.head(f"{sandbox.registry_url}/v2/{long_name}/manifests/v1", headers=headers, timeout=10)
+    assert head.status_code == 400 and not head.content
+    # A valid nested name passes the check (404: nothing pushed there yet).
+    fine = requests.get(f"{sandbox.registry_url}/v2/{org}/app/manifests/v1", headers=headers, timeout=10)
+    assert fine.status_code == 404
+
+
+def test_basic_credentials_straight_to_the_registry_are_refused(sandbox, new_org):
+    """swr.md §0/§6.1: SWR's registry takes only Bearer tokens; the login key sent as Basic to /v2 is a 401
+    with the token challenge (Harbor's goharbor #9763 failure)."""
+    tenant, org = sandbox.tenants[0], new_org()
+    for path in ("/v2/", f"/v2/{org}/app/tags/list", f"/v2/{org}/app/manifests/v1"):
+        answer = requests.get(sandbox.registry_url + path, auth=(tenant.access_id, tenant.login_key), timeout=10)
+        assert answer.status_code == 401, (path, answer.status_code)
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer realm=") and 'service="dockyard"' in \
+            answer.headers["WWW-Authenticate"]

@@ -168,7 +168,13 @@ def _apigw(resp) -> str:
 
 
 def test_unsigned_request_is_refused(box):
-    assert "Authorization" in _apigw(box[0].get("/v2/manage/namespaces"))
+    # swr.md §2.1/§2.2: SWR's own answer when neither a user token nor an AK/SK signature comes.
+    resp = box[0].get("/v2/manage/namespaces")
+    assert resp.status_code == 401 and resp.get_json() == [{
+        "errorCode": "SVCSTG.S2I.4019000",
+        "errorMessage": "Authentication error: No user token or user AK/SK information found", "detail": ""}]
+    # An IAM token the sandbox cannot check is refused at the gateway, as a bad signature is.
+    assert "Authorization" in _apigw(box[0].get("/v2/manage/namespaces", headers={"X-Auth-Token": "x"}))
 
 
 def test_garbled_authorization_is_refused(box):
@@ -302,6 +308,7 @@ def test_repo_list_and_get(box):
     detail = signed(client, ALICE, "GET", "/v2/manage/namespaces/team/repos/a%24b").get_json()
     assert detail["name"] == "a/b" and detail["num_images"] == 1 and detail["ns_id"] == 1
     _swr_error(signed(client, ALICE, "GET", "/v2/manage/namespaces/team/repos/nope"), 404, "SVCSTG.SWR.4040000")
+    _swr_error(signed(client, ALICE, "GET", "/v2/manage/namespaces/team/repos/a%24%24b"), 400, "SVCSTG.SWR.4001029")
     _swr_error(signed(client, ALICE, "GET", "/v2/manage/namespaces/bobs/repos/secret"), 404, "SVCSTG.SWR.4040058")
 
 
@@ -316,6 +323,15 @@ def test_registry_down_is_502_not_500(box):
     state.create(ALICE, "team")
     catalog.fail = True
     _swr_error(signed(client, ALICE, "GET", "/v2/manage/repos"), 502, "SVCSTG.SWR.5020000")
+
+
+@pytest.mark.parametrize("path", ["/", "/v2"])
+def test_api_versions(box, path):
+    # swr.md §1.4: GET / and GET /v2 on the API host list the API versions.
+    resp = box[0].get(path)
+    assert resp.status_code == 200 and resp.get_json() == {"versions": [{
+        "id": "v2", "links": {"href": "http://localhost/v2/"}, "min_version": "2.0", "status": "CURRENT",
+        "version": "2.26"}]}
 
 
 def test_unknown_path_is_apigw_404(box):

@@ -1,12 +1,15 @@
-"""The worker's pieces without a server: what body is gathered with a head, the minimum body rate, parked reads."""
+"""The worker's pieces without a server: what body is gathered with a head, the minimum rates both ways, parked reads."""
 
+import errno
+import logging
 import socket
 import threading
 
 import pytest
 
-from adapter.seats import Seats
-from adapter.worker import BODY_PREFETCH, RateReader, SlowClient, body_prefetch
+from adapter.client_rate import RateReader, RateWriter
+from adapter.seats import Seats, SlowClient
+from adapter.worker import BODY_PREFETCH, body_prefetch
 
 
 @pytest.mark.parametrize("head,wanted", [
@@ -75,7 +78,7 @@ class Conn:
 
 def test_a_parked_read_gives_its_seat_back_and_past_the_bound_the_oldest_is_cut():
     seats = Seats(size=1, parked_max=2)
-    first, second, third, fresh = (seats.seat(Conn()) for _ in range(4))
+    first, second, third, fresh = (seats.seat(Conn().sock) for _ in range(4))
     for seat in (first, second, third):  # each takes the one seat, stalls and parks
         seat.take()
         seat.park()
@@ -104,7 +107,7 @@ def test_a_parked_read_gives_its_seat_back_and_past_the_bound_the_oldest_is_cut(
 def test_a_read_that_waits_parks_once_and_takes_its_seat_again_with_the_next_bytes():
     clock = Clock()
     seats = Seats(size=1, parked_max=4)
-    seat = seats.seat(Conn())
+    seat = seats.seat(Conn().sock)
     reader = RateReader(Feed(clock, [(0.0, b"a" * 2048)]), rate=1024, window=60, clock=clock, seat=seat)
     seat.take()
     assert reader.recv(4096) == b"a" * 2048 and seats.free == 0  # at full speed: never parked
@@ -143,3 +146,69 @@ def test_the_arbiter_heartbeat_is_sent_at_most_once_a_second(monkeypatch):
         now[0] = 100.0 + step
         bridge.notify()
     assert beats == [100.0, 101.0, 102.1]
+
+
+class Sink(Feed):
+    """A socket a response is written to: takes `takes` (delay, bytes accepted) in turn, then nothing."""
+
+    def __init__(self, clock, takes):
+        super().__init__(clock, [])
+        self.takes, self.sent, self.eager = list(takes), [], 0
+
+    def send(self, data, flags=0):
+        if flags & socket.MSG_DONTWAIT:  # the eager try: only what is free at once
+            self.eager += 1
+            if not self.takes or self.takes[0][0] > 0:
+                raise BlockingIOError(errno.EAGAIN, "would block")
+        if self.takes and (self.timeout is None or self.takes[0][0] <= self.timeout):
+            delay, n = self.takes.pop(0)
+            self.clock.now += delay
+            self.sent.append(bytes(data[:n]))
+            return min(n, len(data))
+        if self.takes:  # the client reads again later than this wait lasts
+            self.takes[0] = (self.takes[0][0] - self.timeout, self.takes[0][1])
+        self.clock.now += self.timeout
+        raise socket.timeout()
+
+
+def test_a_response_that_fits_goes_in_one_eager_send():
+    clock = Clock()
+    sink = Sink(clock, [(0.0, 1 << 20)])
+    RateWriter(sink, rate=1024, window=60, clock=clock).sendall(b"r" * 5000)
+    assert sink.sent == [b"r" * 5000] and sink.eager == 1 and sink.timeout is None  # no timed wait at all
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_window(caplog):
+    clock = Clock()
+    writer = RateWriter(Sink(clock, [(0.0, 4096)]), rate=1024, window=60, clock=clock, peer="10.0.0.7")
+    with caplog.at_level(logging.WARNING, logger="swr_bridge.worker"), pytest.raises(BrokenPipeError):
+        writer.sendall(b"b" * (1 << 20))
+    assert 60 <= clock.now - 100 <= 61 and writer.total == 4096
+    assert "10.0.0.7: response taken slower than 1024 B/s over 60 s, connection cut after 4096 bytes" in caplog.text
+
+
+def test_a_slow_but_steady_reader_gets_the_whole_response():
+    clock = Clock()
+    sink = Sink(clock, [(1.0, 2048)] * 100)  # 2 KiB/s for 100 s: above the rate all along
+    RateWriter(sink, rate=1024, window=60, clock=clock).sendall(b"s" * (100 * 2048))
+    assert b"".join(sink.sent) == b"s" * (100 * 2048)
+
+
+def test_a_stalled_send_parks_its_seat_and_takes_it_again_when_the_client_reads():
+    clock = Clock()
+    seats = Seats(size=1, parked_max=4)
+    seat = seats.seat(Conn().sock)
+    seat.take()
+    free_while_waiting = []
+
+    class Slow(Sink):
+        def send(self, data, flags=0):
+            if not flags:
+                free_while_waiting.append((seats.free, self.timeout))
+            return super().send(data, flags)
+
+    sink = Slow(clock, [(5.0, 3000)])  # the client reads again only after 5 s
+    RateWriter(sink, rate=1024, window=60, clock=clock, seat=seat).sendall(b"p" * 3000)
+    assert sink.sent == [b"p" * 3000] and seat.held and not seats.parked
+    # The first wait held the seat for park_after; the rest of the wait it was free for others.
+    assert free_while_waiting == [(0, seat.park_after), (1, pytest.approx(60 - seat.park_after, abs=1))]
