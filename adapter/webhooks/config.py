@@ -207,3 +207,19 @@ class ApiSchema(_Strict):
     tokens_env = fields.List(fields.String(validate=ENV_NAME), load_default=list)
     # Long polls (GET /api/v1/executions/<id>?wait=final) each hold a worker thread: at most this many per process.
     max_waiters = fields.Integer(load_default=8, validate=validate.Range(min=1, max=1000))
+
+
+def required_env(webhooks: dict | None, api: dict | None) -> list[tuple[str, str]]:
+    """(key path, variable) for every env variable the bridge reads a secret from and cannot start without,
+    as Bridge reads them in each worker; `serve` checks them first, so that a missing one is one error line
+    before anything starts instead of a traceback from every worker gunicorn boots."""
+    if not webhooks:
+        return []
+    found = [("webhooks.auth_tokens_env", name) for name in webhooks["auth_tokens_env"]]
+    found += [("api.tokens_env", name) for name in (api or {}).get("tokens_env", [])]
+    if webhooks.get("harbor"):
+        found.append(("webhooks.harbor.password_env", webhooks["harbor"]["password_env"]))
+    for name, sink in webhooks["sinks"].items():
+        found += [(f"webhooks.sinks.{name}.{key}", sink[key]) for key in ("url_env", "secret_env")
+                  if sink.get(key) and not (key == "url_env" and sink.get("url"))]
+    return found
