@@ -7,19 +7,19 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from adapter.swr.credentials import OTC_REGIONS
+from adapter.swr.credentials import OTC_REGIONS, AccessID, CredentialError
 from adapter.swr.mapping import MappingRule, MappingRuleSchema
 from adapter.throttle import BandwidthPolicy, BandwidthSchema
 from adapter.transfer.blacklist import BLACKLIST_SECONDS
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, parse_size
 from adapter.webhooks.config import ApiSchema, WebhooksSchema
-from provisioning.schemakit import Converted
+from provisioning.schemakit import Converted, HttpUrl, existing_file
 from provisioning.schemakit import Strict as _Strict
+from provisioning.textfile import UnreadableFile, read_text
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems, shown
 
 DEFAULT_SANDBOX_REGISTRY = "http://127.0.0.1:5000"
@@ -130,11 +130,11 @@ def _known_region(value: str) -> None:
 class SwrSchema(_Strict):
     model = SwrConfig
     region = fields.String(load_default="eu-de", validate=_known_region)
-    registry = fields.Url(require_tld=False, load_default=None, allow_none=True)
-    api = fields.Url(require_tld=False, load_default=None, allow_none=True)
-    dockyard = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    registry = HttpUrl(load_default=None, allow_none=True)
+    api = HttpUrl(load_default=None, allow_none=True)
+    dockyard = HttpUrl(load_default=None, allow_none=True)
     verify_tls = fields.Boolean(load_default=True)
-    ca_bundle = fields.String(load_default=None, allow_none=True)
+    ca_bundle = fields.String(load_default=None, allow_none=True, validate=existing_file)
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=1))
     # SWR's per-layer limit: a blob known to be larger is refused before a byte of it is sent.
     max_layer_size = Converted(parse_size, load_default=LAYER_LIMIT, validate=validate.Range(min=1))
@@ -151,9 +151,17 @@ class PinnedClientSchema(_Strict):
     password_env = fields.String(required=True)
 
 
+def _access_id(value: str) -> None:
+    """A pinned access id the endpoint could never sign with is refused when the file is read."""
+    try:
+        AccessID.parse(value)
+    except CredentialError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class PinnedSchema(_Strict):
     model = PinnedConfig
-    access_id = fields.String(required=True)
+    access_id = fields.String(required=True, validate=_access_id)
     secret_key_env = fields.String(required=True)
     clients = fields.List(fields.Nested(PinnedClientSchema), required=True, validate=validate.Length(min=1))
 
@@ -190,7 +198,7 @@ class OrganizationsSchema(_Strict):
 
 class BridgeConfigSchema(_Strict):
     listen = HostPort(load_default="127.0.0.1:8080")
-    public_url = fields.Url(require_tld=False, load_default=None, allow_none=True)
+    public_url = HttpUrl(load_default=None, allow_none=True)
     # Without public_url: Host headers the token realm may name (anything else gets the listen address).
     trusted_hosts = fields.List(fields.String(validate=validate.Regexp(
         r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$", error="must be HOST or HOST:PORT")),
@@ -231,12 +239,8 @@ def load_config(path: str | os.PathLike | None = None) -> BridgeConfig:
         return load_data({}, "<defaults>")
     source = str(path)
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(source, "", f"cannot read file: {exc.strerror}") from None
-    try:
-        data = parse_yaml(text)
-    except YamlSyntaxError as exc:
+        data = parse_yaml(read_text(path))
+    except (UnreadableFile, YamlSyntaxError) as exc:
         raise ConfigError(source, "", str(exc)) from None
     if data is None:
         # Most likely a file that was not filled in, or the wrong one: running on the defaults would hide that.

@@ -13,6 +13,37 @@ def child_exit(server, worker) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+# The numeric tuning variables and the range each may take. settings() reads some in the master, and
+# adapter.worker the others in every worker, where a bad one was a traceback at every spawn: serve checks first.
+NUMERIC_ENV = {
+    "SWR_BRIDGE_WORKERS": (1, 64), "SWR_BRIDGE_THREADS": (1, 10_000), "SWR_BRIDGE_WORKER_TIMEOUT": (0, 86_400),
+    "SWR_BRIDGE_GRACEFUL_TIMEOUT": (0, 86_400), "SWR_BRIDGE_PARKED_BODIES": (0, 1_000_000),
+    "SWR_BRIDGE_HEADER_TIMEOUT": (0.001, 86_400), "SWR_BRIDGE_MIN_BODY_RATE": (0, 1e12),
+    "SWR_BRIDGE_BODY_RATE_WINDOW": (0.001, 86_400),
+}
+WHOLE_ENV = {"SWR_BRIDGE_WORKERS", "SWR_BRIDGE_THREADS", "SWR_BRIDGE_WORKER_TIMEOUT", "SWR_BRIDGE_GRACEFUL_TIMEOUT"}
+
+
+def env_problems(environ=os.environ) -> list[str]:
+    """What is wrong with the tuning variables that are set, each naming its variable (nothing: [])."""
+    problems = []
+    for name, (low, high) in NUMERIC_ENV.items():
+        text = environ.get(name)
+        if not text:
+            continue
+        try:
+            value = int(text) if name in WHOLE_ENV else float(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:  # NaN is in no range
+            kind = "a whole number" if name in WHOLE_ENV else "a number"
+            problems.append(f"env {name}: expected {kind} from {low:g} to {high:g}, got {text[:40]!r}")
+    metrics = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics and os.path.exists(metrics) and not os.path.isdir(metrics):
+        problems.append(f"env PROMETHEUS_MULTIPROC_DIR: {metrics[:200]!r} is not a directory")
+    return problems
+
+
 def worker_threads() -> int:
     """Threads per worker (env SWR_BRIDGE_THREADS); the upstream connection pool is sized from it too.
 

@@ -112,9 +112,10 @@ def _banner(config: dict, sandbox: dict, config_path: Path, var: Path) -> str:
 def run(var_dir, port, registry_port, api_port):
     """Start the local SWR sandbox, the endpoint and the webhook bridge, on embedded defaults."""
     from adapter.config import load_data
-    from adapter.serve import run_gunicorn
+    from adapter.serve import exit_on_bad_env, run_gunicorn
 
     # Nothing is written before every port is known to be free: a failed start changes nothing.
+    exit_on_bad_env(load_data({}, "<defaults>"))  # run's own config names only the tokens it makes itself
     check_port_free(port, "--port")
     var = Path(var_dir).resolve()
     sandbox_proc, sandbox = start_sandbox(var / "sandbox", registry_port, api_port)

@@ -13,6 +13,7 @@ import click
 from adapter.config import BridgeConfig, ConfigError, load_config
 
 # prometheus_client's multiprocess files ("counter_1234.db", "gauge_livesum_1234.db"): nothing else is removed.
+WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
 METRIC_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_\d+\.db$")
 
 
@@ -22,6 +23,20 @@ def load_or_exit(path: str | None) -> BridgeConfig:
     except ConfigError as exc:
         for line in str(exc).splitlines():  # every problem at once, each with its key path
             click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+
+
+def exit_on_bad_env(config: BridgeConfig, source: str = "<config>") -> None:
+    """Exit 2 naming each malformed tuning variable and each unset secret variable the config names,
+    before anything is started or written."""
+    from adapter.gunicorn_conf import env_problems
+    from adapter.webhooks.config import required_env
+
+    problems = env_problems() + [f"{source}: {key}: environment variable {name} is not set"
+                                 for key, name in required_env(config.webhooks, config.api) if not os.environ.get(name)]
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
         sys.exit(2)
 
 
@@ -42,6 +57,7 @@ def prepare_metrics_dir() -> str:
 
 def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.errors import HaltServer
 
     from adapter import create_app
     from adapter.gunicorn_conf import settings
@@ -66,12 +82,19 @@ def run_gunicorn(config: BridgeConfig, overrides: dict | None = None) -> None:
                 self.cfg.set(name, value)
 
         def load(self):
-            return create_app(config, budget_file=budget_file, instance_key=key, login_file=login_file,
-                              seats_file=seats_file)
+            try:
+                return create_app(config, budget_file=budget_file, instance_key=key, login_file=login_file,
+                                  seats_file=seats_file)
+            except ConfigError as exc:  # e.g. a store that cannot be opened: its line, not a traceback
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(WORKER_BOOT_ERROR)  # gunicorn's code for it: the arbiter stops instead of respawning
 
     master = os.getpid()
     try:
         Application().run()
+    except HaltServer as halt:  # a worker failed to boot: it said why; gunicorn would add a traceback
+        click.echo(f"error: {halt.reason}", err=True)
+        raise SystemExit(halt.exit_status) from None
     except SystemExit as end:
         if os.getpid() != master:
             _worker_exit(end.code)
@@ -111,6 +134,7 @@ def serve(config_path, check, workers):
     if check:
         click.echo(f"ok: {config_path or '<defaults>'} is valid")
         return
+    exit_on_bad_env(config, config_path or "<defaults>")
     run_gunicorn(config, {"workers": workers} if workers else None)
 
 

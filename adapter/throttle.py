@@ -123,8 +123,12 @@ def validate_backend(url: str) -> None:
     if url == "local":
         return
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ValueError(f"backend {url!r}: use local, redis://host:6379/0 or rediss://host:6380/0")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        parts = None
+    if not parts or parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError("backend: use local, redis://host:6379/0 or rediss://host:6380/0")
     if parts.password:
         raise ValueError("backend: put the Redis password in password_env, not in the URL")
 

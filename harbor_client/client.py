@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -53,7 +53,24 @@ def _env_verify(value: str | None) -> bool | str:
         return True
     if value.strip().lower() in ("0", "false", "no", "off"):
         return False
+    if not os.path.isfile(value):  # requests would fail on it at the first call, with a traceback
+        raise HarborError(f"HARBOR_VERIFY: expected true, false or a CA bundle file, got {value[:200]!r}")
     return value  # a CA bundle path, as requests takes it
+
+
+def _env_url(value: str) -> str:
+    """HARBOR_URL as an http(s) base URL; one requests cannot parse, or one with a password, is refused here
+    rather than in a traceback or an error line that would print it."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value.strip():
+        raise HarborError("HARBOR_URL: expected http(s)://host[:port] (e.g. https://harbor.example.com)")
+    if parts.password is not None:
+        raise HarborError("HARBOR_URL must not carry a password: use HARBOR_USERNAME and HARBOR_PASSWORD")
+    return value.strip()
 
 
 class HarborClient:
@@ -104,8 +121,9 @@ class HarborClient:
         user, password = env.get("HARBOR_USERNAME"), env.get("HARBOR_PASSWORD")
         if bool(user) != bool(password):
             raise HarborError("set both HARBOR_USERNAME and HARBOR_PASSWORD, or neither")
+        url = _env_url(env["HARBOR_URL"])
         kwargs.setdefault("verify", _env_verify(env.get("HARBOR_VERIFY")))
-        return cls(env["HARBOR_URL"], (user, password) if user else None, **kwargs)
+        return cls(url, (user, password) if user else None, **kwargs)
 
     def __repr__(self) -> str:
         return f"HarborClient({self.base_url!r}, auth={self.auth!r})"

@@ -23,6 +23,7 @@ _BITS_PER_SECOND: dict[str, int] = {
     "Kibit/s": 1024, "Mibit/s": 1024**2, "Gibit/s": 1024**3,
 }
 _KIBIT = 1024
+MAX_SPEED = 2**31 - 1  # Harbor stores speed as an int32 of Kibit/s (harbor.md §2.7): about 256 GiB/s
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*/\s*s\s*$")
 # The prefix may be written in any case ("mbit/s", "GIB/s"), the quantity may not: "B" is bytes and
 # "bit" bits, and a lone "b" ("10Mb/s") is refused rather than guessed.
@@ -60,6 +61,10 @@ def bits_per_second(text: str) -> Decimal:
     bits = Decimal(number) * _BITS_PER_SECOND[unit]
     if bits <= 0:
         raise _bandwidth_error(text, f"a zero rate; write '{UNLIMITED}' for no limit")
+    if bits < 8:  # a budget under a byte a second would never let a transfer finish
+        raise _bandwidth_error(text, "under 1 B/s")
+    if bits > MAX_SPEED * _KIBIT:
+        raise _bandwidth_error(text, f"over {MAX_SPEED} Kibit/s, the most Harbor's speed (an int32) holds")
     return bits
 
 

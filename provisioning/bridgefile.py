@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from marshmallow import (
@@ -17,7 +16,7 @@ from marshmallow import (
 )
 
 from harbor_client.units import bandwidth_to_speed, flatten_to_count
-from provisioning.schemakit import Converted, Strict
+from provisioning.schemakit import Converted, HttpUrl, Strict, existing_file
 from provisioning.specs import (
     BridgeFile,
     BridgeFileError,
@@ -27,6 +26,7 @@ from provisioning.specs import (
     RuleSpec,
     WebhookSpec,
 )
+from provisioning.textfile import UnreadableFile, read_text
 from provisioning.yamldoc import YamlSyntaxError, parse_yaml, problems
 
 __all__ = ["BridgeFile", "BridgeFileError", "EndpointSpec", "HarborSection", "RuleSpec", "WebhookSpec",
@@ -90,11 +90,11 @@ def _both_or_neither(data: dict[str, Any], key: str, secret_env: str) -> None:
 
 class HarborSchema(_Strict):
     model = HarborSection
-    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    url = HttpUrl(required=True)
     username = fields.String(load_default=None)
     password_env = fields.String(load_default=None)
     verify_tls = fields.Boolean(load_default=True)
-    ca_bundle = fields.String(load_default=None)
+    ca_bundle = fields.String(load_default=None, validate=existing_file)
 
     @validates_schema
     def _secret_with_user(self, data: dict[str, Any], **_: Any) -> None:
@@ -103,7 +103,7 @@ class HarborSchema(_Strict):
 
 class BridgeSchema(_Strict):
     model = BridgeSection
-    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    url = HttpUrl(required=True)
     token_env = fields.String(load_default="BRIDGE_API_TOKEN", validate=validate.Regexp(_ENV_NAME))
     intake_path = fields.String(load_default="/webhooks/harbor", validate=validate.Regexp(r"^/[A-Za-z0-9/_.-]*$"))
     intake_token_env = fields.String(load_default="BRIDGE_WEBHOOK_TOKEN", validate=validate.Regexp(_ENV_NAME))
@@ -113,7 +113,7 @@ class EndpointSchema(_Strict):
     model = EndpointSpec
     name = fields.String(required=True, validate=validate.Length(1, 64))
     provider = fields.String(required=True, validate=validate.OneOf(PROVIDERS))
-    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    url = HttpUrl(required=True)
     access_id = fields.String(load_default=None)
     access_secret_env = fields.String(load_default=None)
     verify_remote_cert = fields.Boolean(load_default=True)
@@ -168,7 +168,7 @@ class RuleSchema(_Strict):
 class WebhookSchema(_Strict):
     project = fields.String(required=True, validate=validate.Length(min=1))
     name = fields.String(load_default=None, validate=validate.Length(min=1))
-    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    url = HttpUrl(required=True)
     auth_header_env = fields.String(load_default=None)
     format = fields.String(load_default="Default", validate=validate.OneOf(FORMATS))
     events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), load_default=lambda: ["REPLICATION"],
@@ -245,11 +245,7 @@ def load_bridgefile(path: str | os.PathLike[str]) -> BridgeFile:
     """Read and validate a bridge file."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BridgeFileError(source, [("", f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        data = parse_yaml(text)
-    except YamlSyntaxError as exc:
+        data = parse_yaml(read_text(path))
+    except (UnreadableFile, YamlSyntaxError) as exc:
         raise BridgeFileError(source, [("", str(exc))]) from None
     return load_data(data, source)

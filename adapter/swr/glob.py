@@ -167,12 +167,16 @@ def _emit(flat: list[_Tok]) -> str:
     return "".join(out)
 
 
+def _flats(pattern: str) -> list[list[_Tok]]:
+    """The pattern as brace-free token sequences, one per alternative."""
+    return _expand(_annotate(_Parser(pattern).sequence(in_braces=False), "end", True), pattern)
+
+
 def translate(pattern: str) -> str:
     """The regex (for fullmatch) equivalent to a doublestar pattern; the empty pattern matches all."""
     if pattern == "":
         return ".*"
-    tokens = _annotate(_Parser(pattern).sequence(in_braces=False), "end", True)
-    alternatives = dict.fromkeys(_emit(flat) for flat in _expand(tokens, pattern))
+    alternatives = dict.fromkeys(_emit(flat) for flat in _flats(pattern))
     return "|".join(f"(?:{alt})" for alt in alternatives) if len(alternatives) > 1 else next(iter(alternatives))
 
 
@@ -182,6 +186,83 @@ def compile_glob(pattern: str) -> re.Pattern:
     return re.compile(translate(pattern), re.DOTALL)
 
 
+# Python's re backtracks: with k wildcards a name that almost matches costs about n^(k+1) steps (six `*`
+# against 100 characters: 2 s, per push, for one line of config). Up to this many wildcards per alternative
+# the regex is fastest; past it the pattern runs as a _Program, linear in pattern x name.
+MAX_REGEX_WILDCARDS = 3
+
+
+class _Program:
+    """A pattern's alternatives as atom lists, matched by following every position at once (no backtracking).
+
+    Atoms: ("one", test) one character; ("any", slash_ok) `[^/]*` or `.*`; ("dirs",) `(?:.*/)?`."""
+
+    def __init__(self, flats: list[list[_Tok]]):
+        self.alternatives = [_atoms(flat) for flat in flats]
+
+    def fullmatch(self, name: str) -> bool:
+        return any(_run(atoms, name) for atoms in self.alternatives)
+
+
+def _atoms(flat: list[_Tok]) -> list[tuple]:
+    """_emit's reading of a token sequence, as atoms instead of regex text."""
+    out, i = [], 0
+    while i < len(flat):
+        tok = flat[i]
+        prev_slash = i > 0 and flat[i - 1].kind == "slash" and not tok.first_in_option
+        if tok.kind == "dstar" and tok.follow_ok and (tok.at_start or prev_slash):
+            out.append(("dirs",) if i + 1 < len(flat) else ("any", True))
+            i += 1 if i + 1 < len(flat) else 0  # "**/" takes its slash along, as in _emit
+        elif tok.kind in ("star", "dstar"):
+            out.append(("any", False))
+        else:
+            out.append(("one", re.compile(_emit([tok]), re.DOTALL).fullmatch))
+        i += 1
+    return out
+
+
+def _run(atoms: list[tuple], name: str) -> bool:
+    """Whether `name` matches the atoms: the set of (atom index, inside a dirs atom) after each character."""
+    def closure(states):
+        todo, seen = list(states), set(states)
+        while todo:
+            index, inside = todo.pop()
+            if not inside and index < len(atoms) and atoms[index][0] != "one" and (index + 1, False) not in seen:
+                seen.add((index + 1, False))  # a wildcard may match nothing
+                todo.append((index + 1, False))
+        return seen
+
+    states = closure({(0, False)})
+    for char in name:
+        step = set()
+        for index, _inside in states:
+            if index == len(atoms):
+                continue
+            kind, arg = atoms[index][0], atoms[index][1:]
+            if kind == "one" and arg[0](char):
+                step.add((index + 1, False))
+            elif kind == "any" and (arg[0] or char != "/"):
+                step.add((index, False))
+            elif kind == "dirs":  # anything, and past a "/" the directories may end
+                step.add((index, True))
+                if char == "/":
+                    step.add((index + 1, False))
+        if not step:
+            return False
+        states = closure(step)
+    return (len(atoms), False) in states
+
+
+@functools.lru_cache(maxsize=1024)
+def _matcher(pattern: str):
+    """The regex when it is safe to backtrack over, else the _Program; either has fullmatch(name)."""
+    regex = compile_glob(pattern)  # validates, and is the answer for the common patterns
+    flats = _flats(pattern) if pattern else []
+    if all(sum(t.kind in ("star", "dstar") for t in flat) <= MAX_REGEX_WILDCARDS for flat in flats):
+        return regex
+    return _Program(flats)
+
+
 def glob_match(pattern: str, name: str) -> bool:
     """doublestar.Match(pattern, name) as Harbor calls it: `*` stays within a path component, `**` crosses."""
-    return compile_glob(pattern).fullmatch(name) is not None
+    return bool(_matcher(pattern).fullmatch(name))

@@ -16,7 +16,6 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from adapter.swr.credentials import AccessID, CredentialError, api_host, check_secret, registry_password
 from adapter.swr.principal import Principal
@@ -72,16 +71,22 @@ def _checked(entry: dict, where: str, lenient: Leniency) -> dict:
 
 def read_document(path: str | os.PathLike, what: str):
     """A JSON or YAML file's content; the extension decides, anything else is read as YAML."""
+    from provisioning.textfile import UnreadableFile, read_text
+
     source = str(path)
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise InputError(f"{what} {source}", f"cannot read file: {exc.strerror}") from None
-    try:
-        if source.endswith(".json"):
+        text = read_text(path)
+    except UnreadableFile as exc:
+        raise InputError(f"{what} {source}", str(exc)) from None
+    if source.endswith(".json"):
+        try:
             return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(source, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(source, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        except RecursionError:
+            raise InputError(source, "not valid JSON: nested too deeply") from None
+        except ValueError:  # Python reads no integer past 4300 digits
+            raise InputError(source, "not valid JSON: a number of more than 4300 digits") from None
     from provisioning.yamldoc import YamlSyntaxError, parse_yaml  # only YAML files pay for it
 
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from adapter.swr.naming import OCI_COMPONENT_RE, TAG_RE
+from adapter.swr.naming import NAME_MAX, OCI_COMPONENT_RE, TAG_RE
 from adapter.sync.errors import InputError, Leniency
 from adapter.transfer.oci import is_digest
 
@@ -100,6 +100,8 @@ def _split_host(base: str, where: str) -> tuple[str, str]:
         host, repo = DOCKER_HUB, base
     if host == DOCKER_HUB and "/" not in repo:
         repo = f"library/{repo}"
+    if len(repo) > NAME_MAX:  # every registry refuses it: said here, once, not after a failed copy per tag
+        raise InputError(where, f"repository {repo[:60]!r}... is {len(repo)} characters; the OCI limit is {NAME_MAX}")
     for component in repo.split("/"):
         if not OCI_COMPONENT_RE.fullmatch(component):
             raise InputError(where, f"repository {repo!r}: path component {component!r} is not a valid name "

@@ -8,6 +8,7 @@ part depends only on the source repository's name (SHA-256, not Python's per-pro
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _as_report(doc, where: str) -> dict:
     if isinstance(doc, dict) and isinstance(doc.get("images"), list) and all(k in doc for k in COUNTS):
         _check_report(doc, where)
         return doc
-    if isinstance(doc, dict) and all(isinstance(v, (str, list)) for v in doc.values()):
+    if isinstance(doc, dict) and all(isinstance(k, str) and _destinations(v) for k, v in doc.items()):
         images = [{"source": src, "destination": dst, "status": "done", "reason": "", "digest": "", "bytes": 0}
                   for src, dests in doc.items() for dst in ([dests] if isinstance(dests, str) else dests)]
         return {"dry_run": False, **dict.fromkeys(COUNTS, 0), "done": len(images), "bytes": 0,
@@ -78,13 +79,21 @@ def _as_report(doc, where: str) -> dict:
     raise InputError(where, "neither a `sync -o json` report nor an --output-success-images file")
 
 
+def _destinations(value) -> bool:
+    """Whether a success-images file's value is what sync writes there: a destination or a list of them."""
+    return isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _check_report(doc: dict, where: str) -> None:
     """A report's fields of the types merge() adds up: a hand-edited or truncated one is named, not a traceback."""
-    for key in (*COUNTS, "bytes"):
+    for key in (*COUNTS, "done", "bytes"):
         if not isinstance(doc.get(key, 0), int) or isinstance(doc.get(key, 0), bool):
             raise InputError(where, f"{key!r} is not a whole number")
-    if not isinstance(doc.get("seconds", 0), (int, float)) or not isinstance(doc.get("blobs") or {}, dict):
+    seconds = doc.get("seconds", 0)
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or not isinstance(doc.get("blobs") or {}, dict):
         raise InputError(where, "'seconds' is not a number or 'blobs' not a mapping")
+    if not isinstance(doc.get("dry_run", False), bool):
+        raise InputError(where, "'dry_run' is not true or false")
     if not all(isinstance(v, int) for v in (doc.get("blobs") or {}).values()):
         raise InputError(where, "'blobs' holds a count that is not a whole number")
     warnings = doc.get("warnings") or []

@@ -17,6 +17,7 @@ MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After than this from a peer i
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
                "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+MAX_SIZE = 1000**6  # an exabyte: any size beyond it is a typo (and past it floats stop counting bytes)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.I)
 
 
@@ -26,7 +27,10 @@ def parse_size(text) -> int:
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _SIZE_UNITS:
         raise ValueError(f"size {text!r} is not like 10GB, 512MiB or a number of bytes")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    size = float(match.group(1)) * _SIZE_UNITS[unit]
+    if not math.isfinite(size) or size > MAX_SIZE:  # int(inf) would be an OverflowError traceback
+        raise ValueError(f"size {str(text)[:40]!r} is larger than 1 EB (10**18 bytes)")
+    return int(size)
 
 
 def human_size(nbytes: int) -> str:

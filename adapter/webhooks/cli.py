@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+from urllib.parse import urlsplit
 
 import click
 import requests
@@ -11,6 +13,13 @@ import requests
 from provisioning.printers import emit, output_option, table
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")  # what requests refuses in a header value (InvalidHeader)
+
+
+class ApiUsageError(click.ClickException):
+    """The bridge refused the request as malformed (400): a flag was wrong, so exit 2 as for any bad flag."""
+
+    exit_code = 2
 
 
 class ApiClient:
@@ -34,8 +43,9 @@ class ApiClient:
         if response.status_code >= 400:
             problem = body.get("error", {}) if isinstance(body, dict) else {}
             detail = problem.get("fields") or ""
-            raise click.ClickException(f"{response.status_code} {problem.get('code', 'ERROR')}: "
-                                       f"{problem.get('message', response.reason)} {detail}".rstrip())
+            error = ApiUsageError if response.status_code == 400 else click.ClickException
+            raise error(f"{response.status_code} {problem.get('code', 'ERROR')}: "
+                        f"{problem.get('message', response.reason)} {detail}".rstrip())
         return body
 
     def get(self, path: str, **params) -> dict:
@@ -58,14 +68,45 @@ def api_options(command):
     command = _output(command)
     command = click.option("--token-env", default="BRIDGE_API_TOKEN", show_default=True,
                            help="env variable holding the API bearer token")(command)
-    return click.option("--url", envvar="SWR_BRIDGE_URL", default=DEFAULT_URL, show_default=True,
+    return click.option("--url", envvar="SWR_BRIDGE_URL", default=DEFAULT_URL, show_default=True, callback=_base_url,
                         help="the bridge's base URL (env SWR_BRIDGE_URL)")(command)
+
+
+def _base_url(ctx, param, value: str) -> str:
+    """--url as http(s)://host[:port][/path], without a password: it is printed in every error line."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise click.BadParameter("expected http(s)://host[:port], e.g. http://127.0.0.1:8080")
+    if parts.password is not None:
+        raise click.BadParameter("must not carry a password; the API token comes from --token-env")
+    return value
+
+
+def _instant(ctx, param, value: str | None) -> str | None:
+    """--since/--until checked here with the parser the bridge's API uses, so a typo is exit 2, not a 400."""
+    if value is None:
+        return None
+    import datetime
+
+    from marshmallow import ValidationError, fields
+
+    try:
+        fields.AwareDateTime(default_timezone=datetime.timezone.utc).deserialize(value)
+    except ValidationError:
+        raise click.BadParameter(f"expected an ISO 8601 time such as 2026-12-04T20:30:00Z, got {value[:64]!r}") from None
+    return value
 
 
 def client(url: str, token_env: str) -> ApiClient:
     token = os.environ.get(token_env)
     if not token:
         raise click.UsageError(f"the API token is read from env {token_env}, which is not set")
+    if _HEADER_UNSAFE.search(token):  # named, never shown: it is a secret
+        raise click.UsageError(f"env {token_env} holds a control character (a newline?), which no token has")
     return ApiClient(url, token)
 
 
@@ -121,8 +162,8 @@ def executions():
 @click.option("--state", type=click.Choice(["open", "final"]))
 @click.option("--status", type=click.Choice(["succeeded", "failed", "stopped"]))
 @click.option("--policy", help="only this replication policy's executions")
-@click.option("--since", help="active at or after this time (ISO 8601, UTC unless it names a zone)")
-@click.option("--until", help="last active before this time (ISO 8601)")
+@click.option("--since", callback=_instant, help="active at or after this time (ISO 8601, UTC unless it names a zone)")
+@click.option("--until", callback=_instant, help="last active before this time (ISO 8601)")
 @page_options
 def executions_list(url, token_env, fmt, state, status, policy, since, until, limit, after):
     """List executions, most recently active first."""

@@ -7,10 +7,12 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from provisioning import schemakit
 from provisioning.schemakit import Strict as _Strict
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = 3650 * 86400.0  # ten years: longer is a typo, and "9999...d" would be an infinite float
 ENV_NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]*$", error="not an environment variable name")
 STATUSES = ("succeeded", "failed", "stopped")
 DEFAULT_SCHEDULE = ["10s", "30s", "2m", "10m", "30m", "1h", "2h"]
@@ -23,20 +25,17 @@ class Duration(fields.Field):
         match = _DURATION.match(value) if isinstance(value, str) else None
         if not match:
             raise ValidationError("a duration like 60s, 5m or 1h")
-        return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        if not seconds <= MAX_DURATION:
+            raise ValidationError("at most 3650d")
+        return seconds
 
 
-class HttpUrl(fields.Url):
-    """An http(s) URL that carries no password: secrets come from *_env keys only."""
-
-    def __init__(self, **kwargs):
-        super().__init__(require_tld=False, schemes={"http", "https"}, **kwargs)
+class HttpUrl(schemakit.HttpUrl):
+    """An http(s) URL without a password, and without a trailing slash (paths are appended to it)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs)
-        if urlsplit(url).password is not None:
-            raise ValidationError("must not carry a password; use the matching *_env key")
-        return url.rstrip("/")
+        return super()._deserialize(value, attr, data, **kwargs).rstrip("/")
 
 
 class _OneOrManyField(fields.Field):
@@ -84,7 +83,8 @@ class RouteSchema(_Strict):
 
 class _SinkBase(_Strict):
     type = fields.String(required=True)
-    timeout = Duration(load_default=10.0)
+    # requests refuses a zero timeout at the first delivery: say so when the config is read.
+    timeout = Duration(load_default=10.0, validate=validate.Range(min=0.1, error="at least 100ms"))
 
 
 class HttpSinkSchema(_SinkBase):
@@ -123,7 +123,8 @@ class SinkField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, dict):
             raise ValidationError("must be a mapping")
-        schema = SINK_SCHEMAS.get(value.get("type"))
+        kind = value.get("type")
+        schema = SINK_SCHEMAS.get(kind) if isinstance(kind, str) else None  # a list or a mapping is no key
         if schema is None:
             raise ValidationError({"type": [f"one of {', '.join(SINK_SCHEMAS)}"]})
         return schema().load(value)
@@ -143,7 +144,8 @@ class HarborSchema(_Strict):
     username = fields.String(required=True, validate=validate.Length(min=1))
     password_env = fields.String(required=True, validate=ENV_NAME)
     verify_tls = fields.Boolean(load_default=True)
-    poll_interval = Duration(load_default=15.0)
+    # Harbor is asked this often about each open execution: zero would ask it in a loop.
+    poll_interval = Duration(load_default=15.0, validate=validate.Range(min=1.0, error="at least 1s"))
     log_tail_lines = fields.Integer(load_default=20, validate=validate.Range(min=1, max=500))
     # Past this long after the last event, an execution Harbor cannot tell us about is summarised from events.
     max_wait = Duration(load_default=1800.0)
@@ -154,8 +156,10 @@ class OutboxSchema(_Strict):
     retry_schedule = fields.List(Duration(), load_default=lambda: [Duration().deserialize(d) for d in DEFAULT_SCHEDULE],
                                  validate=validate.Length(min=1))
     max_attempts = fields.Integer(load_default=8, validate=validate.Range(min=1, max=100))
-    lease = Duration(load_default=60.0)
-    poll_interval = Duration(load_default=1.0)
+    # A delivery is another worker's to take once its lease ends: a zero lease would send alerts twice.
+    lease = Duration(load_default=60.0, validate=validate.Range(min=1.0, error="at least 1s"))
+    # The dispatcher waits this long between empty polls: zero would spin a core.
+    poll_interval = Duration(load_default=1.0, validate=validate.Range(min=0.01, error="at least 10ms"))
     batch_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
     autostart = fields.Boolean(load_default=True)
 
@@ -203,3 +207,19 @@ class ApiSchema(_Strict):
     tokens_env = fields.List(fields.String(validate=ENV_NAME), load_default=list)
     # Long polls (GET /api/v1/executions/<id>?wait=final) each hold a worker thread: at most this many per process.
     max_waiters = fields.Integer(load_default=8, validate=validate.Range(min=1, max=1000))
+
+
+def required_env(webhooks: dict | None, api: dict | None) -> list[tuple[str, str]]:
+    """(key path, variable) for every env variable the bridge reads a secret from and cannot start without,
+    as Bridge reads them in each worker; `serve` checks them first, so that a missing one is one error line
+    before anything starts instead of a traceback from every worker gunicorn boots."""
+    if not webhooks:
+        return []
+    found = [("webhooks.auth_tokens_env", name) for name in webhooks["auth_tokens_env"]]
+    found += [("api.tokens_env", name) for name in (api or {}).get("tokens_env", [])]
+    if webhooks.get("harbor"):
+        found.append(("webhooks.harbor.password_env", webhooks["harbor"]["password_env"]))
+    for name, sink in webhooks["sinks"].items():
+        found += [(f"webhooks.sinks.{name}.{key}", sink[key]) for key in ("url_env", "secret_env")
+                  if sink.get(key) and not (key == "url_env" and sink.get("url"))]
+    return found

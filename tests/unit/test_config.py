@@ -28,6 +28,30 @@ def test_defaults_point_at_otc_eu_de():
     ({"swr": {"max_concurrent_layers": 0}}, "swr.max_concurrent_layers", "greater than or equal to 1"),
     ({"swr": {"max_concurrent_layers": "many"}}, "swr.max_concurrent_layers", "integer"),
     ({"surprise": 1}, "surprise", "Unknown"),
+    # Found by the input audit: each was accepted (and failed, or misbehaved, at run time) or was a traceback.
+    ({"swr": {"max_layer_size": "9" * 400 + "GB"}}, "swr.max_layer_size", "larger than 1 EB"),
+    ({"swr": {"registry": "https://u:pw@swr.example.com"}}, "swr.registry", "must not carry a password"),
+    ({"swr": {"api": "ftp://swr-api.example.com"}}, "swr.api", "URL"),
+    ({"swr": {"ca_bundle": "/nonexistent/ca.pem"}}, "swr.ca_bundle", "no such file: '/nonexistent/ca.pem'"),
+    ({"public_url": "https://u:pw@bridge.example.com"}, "public_url", "must not carry a password"),
+    ({"credentials": {"mode": "pinned", "pinned": {"access_id": "no-at-sign", "secret_key_env": "SK",
+                                                   "clients": [{"username": "u", "password_env": "P"}]}}},
+     "credentials.pinned.access_id", "exactly one '@'"),
+    ({"bandwidth": {"limit": "9" * 400 + "GiB/s"}}, "bandwidth.limit", "int32"),
+    ({"bandwidth": {"limit": "0.5B/s"}}, "bandwidth.limit", "under 1 B/s"),
+    ({"bandwidth": {"backend": "redis://:pw@h:99999/0"}}, "bandwidth.backend", "redis://host:6379/0"),
+    ({"webhooks": {"auth_tokens_env": ["T"], "sinks": {"a": {"type": ["http"]}}}}, "webhooks.sinks.a.value.type",
+     "one of http"),
+    ({"webhooks": {"auth_tokens_env": ["T"], "quiet_period": "9" * 400 + "d"}}, "webhooks.quiet_period", "3650d"),
+    ({"webhooks": {"auth_tokens_env": ["T"], "outbox": {"lease": "0s"}}}, "webhooks.outbox.lease", "at least 1s"),
+    ({"webhooks": {"auth_tokens_env": ["T"], "outbox": {"poll_interval": "0s"}}}, "webhooks.outbox.poll_interval",
+     "at least 10ms"),
+    ({"webhooks": {"auth_tokens_env": ["T"], "sinks": {"a": {"type": "slack", "url_env": "U", "timeout": "0s"}}}},
+     "webhooks.sinks.a.value.timeout", "at least 100ms"),
+    ({"webhooks": {"auth_tokens_env": ["T"], "harbor": {"url": "https://h", "username": "u", "password_env": "P",
+                                                        "poll_interval": "0s"}}},
+     "webhooks.harbor.poll_interval", "at least 1s"),
+    ({"mapping": [{"match": "a/**", "namespace": "a" * 100_000}]}, "mapping.0.namespace", "characters left out"),
 ])
 def test_errors_name_the_key_path(data, key, reason):
     with pytest.raises(ConfigError) as err:
@@ -143,3 +167,29 @@ def test_create_app_validates_every_dict_it_is_given():
     with pytest.raises(ConfigError, match="swr.timeout"):
         create_app({"swr": {"registry": "http://127.0.0.1:9", "timeout": "soon"}})
     assert create_app(load_data({})).config["BRIDGE"] == load_data({})
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"swr: {region: \xff}\n", "not UTF-8 text (byte 0xff at offset 14)"),
+    (b"\x00\x01\x80\xfe", "not UTF-8 text"),
+    (b"swr: " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    (LAUGHS.encode(), "a YAML bomb"),
+    (b"listen: &l [*l]\n", "an alias inside its own anchor"),
+])
+def test_serve_check_refuses_a_file_that_is_no_yaml_text(tmp_path, content, reason):
+    # Each was a traceback (UnicodeDecodeError, RecursionError), or 387 million nodes to walk for an error line.
+    path = tmp_path / "swr-bridge.yaml"
+    path.write_bytes(content)
+    result = CliRunner().invoke(main, ["serve", "--check", "--config", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {path}: ") and reason in result.output and len(result.output) < 500
+
+
+def test_anchors_that_share_a_block_still_load(tmp_path):
+    path = tmp_path / "swr-bridge.yaml"
+    path.write_text("mapping:\n- &rule {match: 'library/**', namespace: dev-container}\n- *rule\n")
+    assert load_config(path).mapping[0] == load_config(path).mapping[1]

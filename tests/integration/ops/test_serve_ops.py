@@ -179,3 +179,16 @@ def test_sigterm_lets_an_inflight_upload_finish(sbx, tmp_path):
         assert resp.headers["Range"] == f"0-{7 * MIB - 1}"
         assert refused == [True]
         assert ep.proc.wait(30) == 0
+
+
+def test_a_store_that_cannot_be_opened_stops_serve_with_its_reason_and_no_traceback(tmp_path):
+    # Was a ConfigError traceback from each worker gunicorn booted, then gunicorn's HaltServer traceback.
+    config = tmp_path / "swr-bridge.yaml"
+    config.write_text(yaml.safe_dump({"listen": f"127.0.0.1:{free_port()}",
+                                      "webhooks": {"auth_tokens_env": ["HOOK_TOKEN"], "store": f"sqlite:///{tmp_path}"}}))
+    env = {**os.environ, "HOOK_TOKEN": "hook-token-0123456789", "SWR_BRIDGE_WORKERS": "1"}
+    run = subprocess.run([SWR_BRIDGE, "serve", "--config", str(config)], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert run.returncode == 3 and "Traceback" not in run.stderr
+    assert "error: <config>: webhooks.store: cannot open the store: unable to open database file" in run.stderr
+    assert "Worker failed to boot." in run.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from adapter.cli import main
 from provisioning.bridgefile import BridgeFileError, load_bridgefile, load_data
 from tests.unit.cli.helpers import base_document, run
 
@@ -51,6 +53,16 @@ BAD = [
     (("webhooks", 0, "auth_header"), "Bearer x", "webhooks[0].auth_header", "auth_header_env"),
     (("webhooks", 0, "events"), [], "webhooks[0].events", "Shorter than minimum length 1"),
     (("rulez",), [], "rulez", "unknown key"),
+    # A password in a URL was printed in "Harbor unreachable" lines; a rate past Harbor's int32 speed was
+    # accepted, a sub-byte one too (found by the input audit).
+    (("harbor", "url"), "https://admin:Harbor12345@harbor.example.com", "harbor.url", "must not carry a password"),
+    (("endpoints", 0, "url"), "https://u:pw@swr-bridge.example.com", "endpoints[0].url", "must not carry a password"),
+    (("webhooks", 0, "url"), "https://u:pw@example.com/hook", "webhooks[0].url", "must not carry a password"),
+    (("rules", 0, "bandwidth"), "9" * 400 + "GiB/s", "rules[0].bandwidth", "the most Harbor's speed (an int32) holds"),
+    (("rules", 0, "bandwidth"), "4bit/s", "rules[0].bandwidth", "under 1 B/s"),
+    (("harbor", "ca_bundle"), "/nonexistent/ca.pem", "harbor.ca_bundle", "no such file"),
+    (("rules", 0, "destination", "namespace"), "a-" * 50_000 + "a", "rules[0].destination.namespace",
+     "characters left out"),
 ]
 
 
@@ -95,6 +107,23 @@ def test_unparsable_files_exit_2(write, text, reason):
     path = write(text)
     result = run("plan", "-f", path)
     assert result.exit_code == 2 and f"{path}: " in result.output and reason in result.output
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"harbor: \xff\xfe\n", "not UTF-8 text (byte 0xff at offset 8)"),
+    (b"a: " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    (b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        b"%c: &%c [%s]\n" % (98 + i, 98 + i, b", ".join([b"*%c" % (97 + i)] * 9)) for i in range(8)), "a YAML bomb"),
+    (b"a: &a [*a]\n", "an alias inside its own anchor"),
+])
+def test_a_file_that_is_no_yaml_text_exits_2(tmp_path, content, reason):
+    # Each was a traceback (UnicodeDecodeError, RecursionError) or hours of walking 387 million nodes.
+    path = tmp_path / "bridge.yaml"
+    path.write_bytes(content)
+    for command in (["plan", "-f", path], ["endpoints", "list", "-f", path]):
+        result = CliRunner().invoke(main, [str(a) for a in command])
+        assert result.exit_code == 2, result.output  # a traceback is exit 1
+        assert f"{path}: " in result.output and reason in result.output and len(result.output) < 500
 
 
 def test_a_missing_file_exits_2(tmp_path):

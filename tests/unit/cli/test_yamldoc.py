@@ -39,3 +39,25 @@ def test_errors_name_the_place_the_python_parser_names(text):
         parse_yaml(text)
     assert str(info.value) == (f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: "
                                f"{python.value.problem}")
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("a: " + "[" * 5000 + "]" * 5000, "not valid YAML: nested too deeply"),
+    ("a: " + "9" * 5000, "a value cannot be read (Exceeds the limit (4300 digits) for integer string conversion)"),
+    ("when: 2026-13-45", "a value cannot be read (month must be in 1..12)"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(5)),
+     "aliases expand the document to 1234567 nodes, 1234550 of them repeated"),
+    ("a: &a {b: *a}", "an alias inside its own anchor"),
+])
+def test_what_no_consumer_could_walk_is_a_syntax_error(text, reason):
+    # Each was a traceback (RecursionError, ValueError) or, for the bombs, hours over the expanded data.
+    with pytest.raises(YamlSyntaxError) as info:
+        parse_yaml(text)
+    assert reason in str(info.value)
+
+
+def test_aliases_may_repeat_up_to_the_limit():
+    block = "{" + ", ".join(f"k{i}: v" for i in range(100)) + "}"
+    text = f"base: &b {block}\n" + "".join(f"r{i}: *b\n" for i in range(yamldoc.MAX_ALIAS_NODES // 101))
+    assert len(parse_yaml(text)) == yamldoc.MAX_ALIAS_NODES // 101 + 1

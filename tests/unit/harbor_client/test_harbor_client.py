@@ -58,25 +58,34 @@ def test_password_never_in_repr_or_logs(harbor_double, caplog):
 
 @pytest.mark.parametrize(("verify", "expected"), [
     (None, True), ("true", True), ("1", True), ("false", False), ("0", False), ("no", False),
-    ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
+    ("{ca}", "{ca}"),
 ])
-def test_from_env(verify, expected):
+def test_from_env(verify, expected, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     env = {"HARBOR_URL": "https://harbor.example.com", "HARBOR_USERNAME": "robot$ci", "HARBOR_PASSWORD": "pw"}
     if verify is not None:
-        env["HARBOR_VERIFY"] = verify
+        env["HARBOR_VERIFY"] = verify.format(ca=ca)
     client = HarborClient.from_env(env)
     assert client.base_url == "https://harbor.example.com/api/v2.0"
     assert (client.auth.username, client.auth.password) == ("robot$ci", "pw")
-    assert client.verify == expected
+    assert client.verify == (expected.format(ca=ca) if isinstance(expected, str) else expected)
 
 
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "HARBOR_URL"),
     ({"HARBOR_URL": "https://h", "HARBOR_USERNAME": "admin"}, "HARBOR_PASSWORD"),
+    # Each was a requests traceback at the first call, or (the password) printed in "Harbor unreachable" lines.
+    ({"HARBOR_URL": "not a url"}, r"HARBOR_URL: expected http\(s\)://host\[:port\]"),
+    ({"HARBOR_URL": "https://harbor.example.com:99999999"}, r"HARBOR_URL: expected http\(s\)://"),
+    ({"HARBOR_URL": "ftp://harbor.example.com"}, r"HARBOR_URL: expected http\(s\)://"),
+    ({"HARBOR_URL": "https://admin:Harbor12345-very-secret@h"}, "HARBOR_URL must not carry a password"),
+    ({"HARBOR_URL": "https://h", "HARBOR_VERIFY": "/nonexistent/ca.pem"}, "HARBOR_VERIFY: expected true, false or a CA"),
 ])
 def test_from_env_refuses_incomplete_settings(env, message):
-    with pytest.raises(HarborError, match=message):
+    with pytest.raises(HarborError, match=message) as info:
         HarborClient.from_env(env)
+    assert "Harbor12345-very-secret" not in str(info.value)
 
 
 def test_from_env_reads_os_environ(monkeypatch, harbor_double):

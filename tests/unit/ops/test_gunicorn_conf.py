@@ -100,3 +100,59 @@ def test_child_exit_without_multiprocess_metrics_does_nothing(monkeypatch):
 def test_every_setting_is_a_gunicorn_setting():
     known = set(Config().settings)
     assert set(settings("127.0.0.1:1")) <= known
+
+
+UNBINDABLE = "192.0.2.1:8080"  # TEST-NET-1: should serve get past its checks, gunicorn fails to bind, not serves
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SWR_BRIDGE_WORKERS", "abc"), ("SWR_BRIDGE_WORKERS", "0"), ("SWR_BRIDGE_THREADS", "-1"),
+    ("SWR_BRIDGE_WORKER_TIMEOUT", "2.5"), ("SWR_BRIDGE_HEADER_TIMEOUT", "abc"), ("SWR_BRIDGE_HEADER_TIMEOUT", "0"),
+    ("SWR_BRIDGE_PARKED_BODIES", "nan"), ("SWR_BRIDGE_BODY_RATE_WINDOW", "inf"), ("SWR_BRIDGE_MIN_BODY_RATE", "-5"),
+])
+def test_serve_refuses_a_malformed_tuning_variable_before_it_starts(name, value, tmp_path, monkeypatch):
+    # Each was gunicorn's "Error: invalid literal for int()" (exit 1), a traceback at every worker spawn
+    # (SWR_BRIDGE_HEADER_TIMEOUT, SWR_BRIDGE_PARKED_BODIES: exit 255), or a server with no workers.
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+
+    monkeypatch.setenv(name, value)
+    config = tmp_path / "swr-bridge.yaml"
+    config.write_text(f"listen: {UNBINDABLE}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 2 and f"error: env {name}: expected" in result.output and repr(value) in result.output
+
+
+def test_a_metrics_dir_that_is_a_file_is_refused(tmp_path):
+    # Was a FileExistsError traceback from os.makedirs.
+    afile = tmp_path / "metrics"
+    afile.write_text("")
+    assert gunicorn_conf.env_problems({"PROMETHEUS_MULTIPROC_DIR": str(afile)}) == [
+        f"env PROMETHEUS_MULTIPROC_DIR: {str(afile)!r} is not a directory"]
+    assert gunicorn_conf.env_problems({"SWR_BRIDGE_WORKERS": "4", "SWR_BRIDGE_HEADER_TIMEOUT": "2.5"}) == []
+
+
+@pytest.mark.parametrize(("section", "named"), [
+    ("webhooks: {auth_tokens_env: [UNSET_HOOK_TOKEN]}", "webhooks.auth_tokens_env: environment variable UNSET_HOOK_TOKEN"),
+    ("webhooks: {auth_tokens_env: [SET_HOOK_TOKEN]}\napi: {tokens_env: [UNSET_API_TOKEN]}",
+     "api.tokens_env: environment variable UNSET_API_TOKEN"),
+    ("webhooks: {auth_tokens_env: [SET_HOOK_TOKEN], harbor: {url: 'https://h', username: u, password_env: UNSET_HP}}",
+     "webhooks.harbor.password_env: environment variable UNSET_HP"),
+    ("webhooks: {auth_tokens_env: [SET_HOOK_TOKEN], sinks: {ops: {type: slack, url_env: UNSET_SLACK}}}",
+     "webhooks.sinks.ops.url_env: environment variable UNSET_SLACK"),
+    ("webhooks: {auth_tokens_env: [SET_HOOK_TOKEN], sinks: {ops: {type: http, url: 'https://h', secret_env: UNSET_HS}}}",
+     "webhooks.sinks.ops.secret_env: environment variable UNSET_HS"),
+])
+def test_serve_names_an_unset_secret_variable_before_it_starts(section, named, tmp_path, monkeypatch):
+    # Each was found only in the workers: a ConfigError traceback from every worker gunicorn booted, then
+    # gunicorn's HaltServer traceback, exit 1.
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+
+    monkeypatch.setenv("SET_HOOK_TOKEN", "hook-token-0123456789")
+    config = tmp_path / "swr-bridge.yaml"
+    config.write_text(f"listen: {UNBINDABLE}\n{section}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 2 and result.output == f"error: {config}: {named} is not set\n"

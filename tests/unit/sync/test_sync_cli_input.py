@@ -116,6 +116,10 @@ def test_swr_host_names_its_project(tmp_path):
     (["-r", "-1"], "Invalid value for '-r' / '--retries'"),
     (["-o", "xml"], "Invalid value for '-o' / '--output'"),
     (["--log", "/nonexistent/dir/log"], "--log /nonexistent/dir/log: No such file or directory"),
+    # Found by the input audit: an OverflowError traceback, and budgets of infinite or sub-byte rates.
+    (["--max-layer-size", "9" * 400], "Invalid value for '--max-layer-size': size '9999"),
+    (["--bandwidth", "9" * 400 + "GiB/s"], "the most Harbor's speed (an int32) holds"),
+    (["--bandwidth", "1bit/s"], "under 1 B/s"),
 ])
 def test_bad_flags(tmp_path, flags, expected):
     result = sync_with(tmp_path, {SRC: DST}, None, *flags)
@@ -126,7 +130,7 @@ def test_bad_flags(tmp_path, flags, expected):
 def test_missing_images_flag_and_unreadable_files(tmp_path):
     assert run("sync").exit_code == 2
     result = run("sync", "--images", tmp_path / "nope.json")
-    assert result.exit_code == 2 and "nope.json: cannot read file: No such file or directory" in result.output
+    assert result.exit_code == 2 and "nope.json: cannot read the file: No such file or directory" in result.output
 
 
 def test_a_bad_endpoint_config_names_it(tmp_path):
@@ -140,8 +144,39 @@ def test_a_bad_endpoint_config_names_it(tmp_path):
     (["127.0.0.1:5999/team/app:v1", "org/app"], "DST: 'org/app' needs a registry host"),
     (["127.0.0.1:5999/team/app:/v.*/", DST], "SRC: a destination cannot select tags with a regex"),
     (["127.0.0.1:5999/team/app:v1", "oci:/tmp/layout"], "DST: an OCI layout (oci:PATH) can only be a source"),
+    # Was a copy that failed (exit 1) with the 10 000-character name in every line.
+    (["127.0.0.1:5999/team/app:v1", "127.0.0.1:5998/" + "a" * 10_000], "is 10000 characters; the OCI limit is 255"),
 ])
 def test_bad_copy_references(args, expected):
     result = run("copy", *args)
     assert result.exit_code == 2, result.output
     assert expected in result.output
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("f.yaml", b"a/b: \xff\n", "not UTF-8 text (byte 0xff at offset 5)"),
+    ("f.json", b"\xfe{}", "not UTF-8 text (byte 0xfe at offset 0)"),
+    ("f.yaml", b"a: " + b"[" * 5000 + b"]" * 5000, "not valid YAML: nested too deeply"),
+    ("f.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # --bridge-config reads JSON as YAML
+    ("f.json", b'{"copied": ' + b"9" * 5000 + b"}", "4300 digits"),
+    ("f.yaml", b"a/b: 2026-13-45\n", "not valid YAML: a value cannot be read (month must be in 1..12)"),
+    ("f.yaml", LAUGHS.encode(), "a YAML bomb"),
+    ("f.yaml", b"a: &a [*a]\n", "an alias inside its own anchor"),
+])
+@pytest.mark.parametrize("flag", ["--images", "--auth", "--config", "--bridge-config", "report"])
+def test_every_file_sync_reads_refuses_one_that_is_no_text_or_too_deep(tmp_path, name, content, reason, flag):
+    # Each was a traceback (UnicodeDecodeError, RecursionError, ValueError) or a walk over 387 million nodes.
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({SRC: DST}))
+    args = {"--images": ["--images", bad], "--auth": ["--auth", bad, "--images", images],
+            "--config": ["--config", bad], "--bridge-config": ["--bridge-config", bad, "--images", images],
+            "report": ["report", bad]}[flag]
+    result = run("sync", *args)
+    assert result.exit_code == 2, result.output
+    assert f"{bad}" in result.output and reason in result.output and len(result.output) < 600

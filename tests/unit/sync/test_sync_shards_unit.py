@@ -82,6 +82,10 @@ def test_merge_keeps_each_shards_warnings_under_its_file():
     ({"blobs": {"uploaded": "x"}}, "'blobs' holds a count"),
     ({"warnings": "one"}, "'warnings' is not a list"),
     ({"images": [{"source": "a"}]}, "lacks one of source, destination"),
+    # Found by the input audit: a ValueError traceback, or a report that merged as if nothing were wrong.
+    ({"done": "x"}, "'done' is not a whole number"),
+    ({"seconds": float("nan")}, "'seconds' is not a number"),
+    ({"dry_run": "no"}, "'dry_run' is not true or false"),
 ])
 def test_a_malformed_report_is_named_not_a_traceback(change, named):
     report = {"dry_run": False, "copied": 0, "skipped": 0, "failed": 0, "planned": 0, "bytes": 0, "blobs": {},
@@ -89,6 +93,13 @@ def test_a_malformed_report_is_named_not_a_traceback(change, named):
     with pytest.raises(InputError, match=named) as caught:
         merge([("shard-3.json", {**report, **change})])
     assert "shard-3.json" in str(caught.value)
+
+
+@pytest.mark.parametrize("doc", [{"a/b:1": [1]}, {"a/b:1": [["s/o/b:1"]]}, {1: "s/o/b:1"}, {"a/b:1": None}])
+def test_a_success_file_holds_only_sources_and_destinations(doc):
+    # Was merged: a destination list of lists (a YAML alias) was a TypeError traceback, an int a bogus image.
+    with pytest.raises(InputError, match="neither a `sync -o json` report nor an --output-success-images file"):
+        merge([("ok.yaml", doc)])
 
 
 def test_bounded_and_ordered_draw_items_only_as_fast_as_the_work_goes():

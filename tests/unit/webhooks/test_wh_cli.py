@@ -92,6 +92,28 @@ def test_a_wrong_token_or_a_missing_env_is_a_clear_error(served, monkeypatch):
     assert code == 2 and "UNSET_TOKEN_ENV" in out
 
 
+@pytest.mark.parametrize(("args", "env", "named"), [
+    (["events", "list", "--url", "127.0.0.1:8080"], {}, "Invalid value for '--url': expected http(s)://host[:port]"),
+    (["deliveries", "list", "--url", "ftp://127.0.0.1"], {}, "Invalid value for '--url'"),
+    (["summaries", "list", "--url", "http://127.0.0.1:99999999"], {}, "Invalid value for '--url'"),
+    (["events", "list", "--url", "http://u:bridge-api-secret-42@127.0.0.1:9"], {}, "must not carry a password"),
+    (["summaries", "list", "--since", "yesterday"], {}, "Invalid value for '--since': expected an ISO 8601 time"),
+    (["summaries", "list", "--until", "2026-13-45"], {}, "Invalid value for '--until'"),
+    (["events", "list", "--url", "http://127.0.0.1:9"], {"SWR_BRIDGE_URL_TOKEN": "bridge-api-secret-42\nX-Evil: 1"},
+     "env SWR_BRIDGE_URL_TOKEN holds a control character"),
+    (["events", "list"], {"SWR_BRIDGE_URL": "not a url"}, "Invalid value for '--url'"),
+])
+def test_malformed_flags_exit_2_before_a_request(args, env, named, monkeypatch):
+    # Each was exit 1 with "not reachable (MissingSchema/InvalidHeader)", after a request, or (the password)
+    # printed in that line; a malformed --since was only refused by the bridge.
+    monkeypatch.setenv("BRIDGE_API_TOKEN", "bridge-api-secret-42")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    token = ["--token-env", "SWR_BRIDGE_URL_TOKEN"] if "SWR_BRIDGE_URL_TOKEN" in env else []
+    code, out = run(*args, *token)
+    assert code == 2 and named in out and "bridge-api-secret-42" not in out
+
+
 def test_an_unreachable_bridge_is_a_clear_error():
     code, out = run("deliveries", "list", "--url", "http://127.0.0.1:9")
     assert code == 1 and "not reachable" in out
@@ -136,4 +158,4 @@ def test_lists_page_with_after(served):
                     "--limit", "1", "--json")
     assert code == 0 and [i["execution_id"] for i in json.loads(out)["items"]] == [41]
     code, out = run("deliveries", "list", "--url", served, "--after", "garbage")
-    assert code == 1 and "400 INVALID_QUERY" in out and "after" in out
+    assert code == 2 and "400 INVALID_QUERY" in out and "after" in out  # the bridge found a flag malformed
