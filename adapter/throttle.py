@@ -14,11 +14,10 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
-from harbor_client.units import parse_rate
+from harbor_client.units import parse_rate, split_url
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # Bytes booked at a time: the relay's chunk. Transfers take turns a chunk at a time, and while one
@@ -122,11 +121,7 @@ def validate_backend(url: str) -> None:
     """Raises ValueError unless `url` is `local` or a redis:// / rediss:// URL without a password."""
     if url == "local":
         return
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
-    except ValueError:
-        parts = None
+    parts = split_url(url)
     if not parts or parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ValueError("backend: use local, redis://host:6379/0 or rediss://host:6380/0")
     if parts.password:

@@ -206,7 +206,10 @@ class BridgeWorker(ThreadWorker):
     def _reader(self, conn) -> RateReader:
         if conn.parser is None:
             conn.initialized = True
-            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window, seat=self.seats.seat(conn.sock))
+            seat = self.seats.seat(conn.sock)
+            conn.reader = RateReader(conn.sock, self.min_rate, self.rate_window, seat=seat)
+            peer = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
+            conn.writer = RateWriter(conn.sock, self.min_rate, self.rate_window, seat=seat, peer=peer)
             conn.parser = http.get_parser(self.cfg, conn.reader, conn.client)
         return conn.reader
 
@@ -298,11 +301,11 @@ class BridgeWorker(ThreadWorker):
     def handle_request(self, req, conn):
         if type(req.body) is gunicorn_body.Body and not req.body.buf.tell():
             req.body = Body(req.body.reader)  # nothing read yet: the same reader, with readinto()
-        # The response is written through a RateWriter (gunicorn writes to conn.sock): a client that
-        # stops reading is cut within the rate window instead of holding this thread for good.
+        # The response is written through the connection's RateWriter (gunicorn writes to conn.sock): a
+        # client that stops reading is cut within the rate window instead of holding this thread for good.
         sock = conn.sock
-        peer = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
-        conn.sock = RateWriter(sock, self.min_rate, self.rate_window, seat=conn.reader.seat, peer=peer)
+        conn.writer.reset()
+        conn.sock = conn.writer
         try:
             return super().handle_request(req, conn)
         finally:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -24,7 +24,7 @@ from harbor_client.resources import (
     SystemResource,
     WebhookPoliciesResource,
 )
-from harbor_client.units import retry_after
+from harbor_client.units import http_url_problem, retry_after
 from harbor_client.versions import HarborVersion, check_fields, gated_fields, parse_version
 
 log = logging.getLogger(__name__)
@@ -61,16 +61,13 @@ def _env_verify(value: str | None) -> bool | str:
 def _env_url(value: str) -> str:
     """HARBOR_URL as an http(s) base URL; one requests cannot parse, or one with a password, is refused here
     rather than in a traceback or an error line that would print it."""
-    try:
-        parts = urlsplit(value.strip())
-        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value.strip():
+    value = value.strip()
+    problem = http_url_problem(value)
+    if problem == "form":
         raise HarborError("HARBOR_URL: expected http(s)://host[:port] (e.g. https://harbor.example.com)")
-    if parts.password is not None:
+    if problem == "password":
         raise HarborError("HARBOR_URL must not carry a password: use HARBOR_USERNAME and HARBOR_PASSWORD")
-    return value.strip()
+    return value
 
 
 class HarborClient:

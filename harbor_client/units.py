@@ -1,4 +1,5 @@
-"""The project's units, written once: rates (bytes/s, Harbor's Kibit/s), flatten words, Retry-After seconds."""
+"""The project's units, written once: rates (bytes/s, Harbor's Kibit/s), flatten words, Retry-After seconds,
+and the base URLs settings name."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from datetime import timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from urllib.parse import SplitResult, urlsplit
 
 UNLIMITED = "unlimited"
 # What we send for "unlimited": the portal's -1; the API clamps every negative to 0, and 0 means no limit.
@@ -145,3 +147,24 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     if when.tzinfo is None:  # an HTTP date is GMT
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# --- base URLs ---------------------------------------------------------------------------------------
+def split_url(text: str) -> SplitResult | None:
+    """`text` split as urllib does, or None when it cannot be: a port that is no number from 0 to 65535
+    (urllib raises only when the port is asked for, and requests then with a traceback)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - the check itself
+    except ValueError:
+        return None
+    return parts
+
+
+def http_url_problem(text: str) -> str | None:
+    """What keeps `text` from being an http(s)://host[:port] base URL without a password: "form" or
+    "password" (a URL is printed in error lines, and a password in it with it); None when it is one."""
+    parts = split_url(text)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in text:
+        return "form"
+    return "password" if parts.password is not None else None

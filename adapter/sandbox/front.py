@@ -23,8 +23,9 @@ import requests
 from werkzeug.wsgi import get_input_stream
 
 from adapter.sandbox.blacklist import BLACKLIST_LOGINS, Blacklist
+from adapter.sandbox.errors import blacklisted
 from adapter.swr.naming import NamingError, check_destination
-from adapter.transfer.blacklist import BLACKLIST_MESSAGE, BLACKLIST_SECONDS
+from adapter.transfer.blacklist import BLACKLIST_SECONDS
 from adapter.transfer.convert import REFUSED_MESSAGE, is_oci_index
 from adapter.transfer.limits import LAYER_LIMIT, MAX_CONCURRENT_LAYERS, PUSH_RATE, ceil_seconds, human_size
 
@@ -182,9 +183,10 @@ class Front:
         method = environ["REQUEST_METHOD"]
         tenant = self._tenant(environ)
         left = self.blacklist.blocked(tenant) if tenant else None
-        if left is not None:
-            return _error(start_response, "403 Forbidden", "DENIED", BLACKLIST_MESSAGE,
-                          f"blacklisted for {left:.0f} s more", head=method == "HEAD")
+        if left is not None:  # the token service's answer to the tenant, word for word
+            refusal = blacklisted(left)
+            return _error(start_response, "403 Forbidden", refusal.code, refusal.message, refusal.detail,
+                          head=method == "HEAD")
         if tenant and path.count("/") > 2:
             wait = self.rates.admit(tenant)
             if wait is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 
 from flask import Blueprint, current_app, jsonify, request
@@ -12,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapter.errors import error_body
 from adapter.webhooks import queries
 from adapter.webhooks.bridge import token_matches
-from adapter.webhooks.config import STATUSES, Duration
+from adapter.webhooks.config import STATUSES, Duration, Instant
 from adapter.webhooks.waiters import TooManyWaiters
 
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1")
@@ -44,16 +43,6 @@ class Cursor(fields.String):
             return queries.decode_cursor(super()._deserialize(value, attr, data, **kwargs), self.kinds)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-
-
-class Instant(fields.AwareDateTime):
-    """An ISO 8601 time (UTC when it names no zone), loaded as epoch seconds."""
-
-    def __init__(self, **kwargs):
-        super().__init__(default_timezone=datetime.timezone.utc, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).timestamp()
 
 
 class PageArgs(Schema):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import re
-from urllib.parse import urlsplit
 
 import click
 import requests
 
+from harbor_client.units import http_url_problem
 from provisioning.printers import emit, output_option, table
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -74,14 +74,10 @@ def api_options(command):
 
 def _base_url(ctx, param, value: str) -> str:
     """--url as http(s)://host[:port][/path], without a password: it is printed in every error line."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+    problem = http_url_problem(value)
+    if problem == "form":
         raise click.BadParameter("expected http(s)://host[:port], e.g. http://127.0.0.1:8080")
-    if parts.password is not None:
+    if problem == "password":
         raise click.BadParameter("must not carry a password; the API token comes from --token-env")
     return value
 
@@ -90,12 +86,12 @@ def _instant(ctx, param, value: str | None) -> str | None:
     """--since/--until checked here with the parser the bridge's API uses, so a typo is exit 2, not a 400."""
     if value is None:
         return None
-    import datetime
+    from marshmallow import ValidationError
 
-    from marshmallow import ValidationError, fields
+    from adapter.webhooks.config import Instant
 
     try:
-        fields.AwareDateTime(default_timezone=datetime.timezone.utc).deserialize(value)
+        Instant().deserialize(value)
     except ValidationError:
         raise click.BadParameter(f"expected an ISO 8601 time such as 2026-12-04T20:30:00Z, got {value[:64]!r}") from None
     return value

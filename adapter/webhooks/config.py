@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from urllib.parse import urlsplit
 
@@ -36,6 +37,17 @@ class HttpUrl(schemakit.HttpUrl):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).rstrip("/")
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time (UTC when it names no zone), loaded as epoch seconds: the API's since/until, which
+    the CLI checks with it too before it asks."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=datetime.timezone.utc, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).timestamp()
 
 
 class _OneOrManyField(fields.Field):
